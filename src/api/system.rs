@@ -1,0 +1,76 @@
+//! Health, metrics, node status, indexer pause/resume and the UI's entry page.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, Uri, header};
+use axum::response::{Html, IntoResponse};
+use serde_json::{Value, json};
+
+use super::{ApiError, AppState};
+
+#[derive(rust_embed::Embed)]
+#[folder = "web/"]
+struct WebAssets;
+
+pub async fn health() -> Json<Value> {
+    Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+}
+
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+}
+
+pub async fn status(State(state): State<AppState>) -> Json<Value> {
+    let runners: Vec<Value> = state
+        .supervisor
+        .statuses()
+        .into_iter()
+        .map(|(_, status)| serde_json::to_value(status).unwrap_or(Value::Null))
+        .collect();
+    Json(json!({
+        "node": state.config.node_name,
+        "version": env!("CARGO_PKG_VERSION"),
+        "queue": state.queue.stats(),
+        "indexer": {
+            "paused": state.indexer.is_paused(),
+            "committed_seq": state.indexer.committed_seq(),
+            "docs_indexed": state.indexer.docs_indexed(),
+            "commits": state.indexer.commits(),
+            "last_error": state.indexer.last_error(),
+        },
+        "index": {
+            "partitions": state.index.all().iter().map(|p| p.day.to_string()).collect::<Vec<_>>(),
+        },
+        "runners": runners,
+    }))
+}
+
+/// Stop moving records from the queue into the index (maintenance; the queue fills up and
+/// runners stop reading when it is full, nothing is dropped).
+pub async fn pause_indexer(State(state): State<AppState>) -> Json<Value> {
+    state.indexer.pause();
+    Json(json!({"paused": true}))
+}
+
+pub async fn resume_indexer(State(state): State<AppState>) -> Json<Value> {
+    state.indexer.resume();
+    Json(json!({"paused": false}))
+}
+
+pub async fn index_page() -> Result<impl IntoResponse, ApiError> {
+    let page = WebAssets::get("index.html")
+        .ok_or_else(|| ApiError::Internal("index.html is not embedded".into()))?;
+    Ok(Html(page.data.into_owned()))
+}
+
+pub async fn not_found(uri: Uri) -> (StatusCode, Json<Value>) {
+    (
+        StatusCode::NOT_FOUND,
+        Json(
+            json!({"error": {"code": "not_found", "message": format!("no route for {}", uri.path())}}),
+        ),
+    )
+}

@@ -1,0 +1,176 @@
+//! Command-line interface.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+
+use crate::config::NodeConfig;
+use crate::search::SearchResponse;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lograft",
+    version,
+    about = "A self-contained log appliance: tail, queue, index, search"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the appliance: tail files, index them, serve the API and UI.
+    Serve {
+        /// Node config (TOML). Every key is optional; without a file, embedded defaults apply.
+        #[arg(long, short, env = "LOGRAFT_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Search the logs of a running node and print the hits, newest first.
+    Search {
+        /// Query, e.g. `error AND runner:nginx` (empty: everything).
+        #[arg(default_value = "")]
+        query: String,
+        /// Start of the time range: RFC 3339, a date, or relative (`-15m`, `now-1d`).
+        #[arg(long)]
+        from: Option<String>,
+        /// End of the time range (default: now and later).
+        #[arg(long)]
+        to: Option<String>,
+        /// Maximum hits to print.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Print the API response as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Node to ask.
+        #[arg(long, env = "LOGRAFT_URL", default_value = "http://127.0.0.1:7700")]
+        url: String,
+    },
+    /// Work with node config files.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a config file and print the resolved config (defaults filled in).
+    Check { file: PathBuf },
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve { config } => {
+            let config = NodeConfig::load(config.as_deref())?;
+            init_logging();
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .thread_name("lograft-worker")
+                .build()
+                .context("starting the async runtime")?;
+            runtime.block_on(crate::node::serve(config))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Search {
+            query,
+            from,
+            to,
+            limit,
+            json,
+            url,
+        } => search(&url, &query, from, to, limit, json),
+        Command::Config {
+            command: ConfigCommand::Check { file },
+        } => {
+            let resolved = crate::config::check_file(&file)?;
+            println!("# {}: OK\n{resolved}", file.display());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LOGRAFT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
+}
+
+fn search(
+    url: &str,
+    query: &str,
+    from: Option<String>,
+    to: Option<String>,
+    limit: usize,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let endpoint = format!("{}/api/v1/search", url.trim_end_matches('/'));
+    let mut params = vec![("q", query.to_string()), ("limit", limit.to_string())];
+    if let Some(from) = from {
+        params.push(("from", from));
+    }
+    if let Some(to) = to {
+        params.push(("to", to));
+    }
+    let client = reqwest::blocking::Client::new();
+    let response = client
+        .get(&endpoint)
+        .query(&params)
+        .send()
+        .with_context(|| format!("cannot reach lograft at {url}"))?;
+    let status = response.status();
+    let body = response.text().context("reading the response")?;
+    if !status.is_success() {
+        let message = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
+            .unwrap_or(body);
+        bail!("{status}: {message}");
+    }
+    if json {
+        println!("{body}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let result: SearchResponse = serde_json::from_str(&body).context("unexpected response")?;
+    let colour = std::io::stdout().is_terminal();
+    let mut out = std::io::stdout().lock();
+    for hit in &result.hits {
+        let level = if hit.level.is_empty() {
+            "-"
+        } else {
+            &hit.level
+        };
+        let (start, end) = match (colour, level) {
+            (true, "error" | "fatal" | "critical") => ("\x1b[31m", "\x1b[0m"),
+            (true, "warn" | "warning") => ("\x1b[33m", "\x1b[0m"),
+            (true, _) => ("\x1b[2m", "\x1b[0m"),
+            _ => ("", ""),
+        };
+        // Log text is data: strip control characters so a line cannot drive the terminal.
+        let message: String = hit
+            .message
+            .chars()
+            .map(|c| if c.is_control() && c != '\t' { '?' } else { c })
+            .collect();
+        writeln!(
+            out,
+            "{start}{} {} {} {level}{end} {message}",
+            hit.ts, hit.node, hit.runner
+        )?;
+    }
+    writeln!(
+        out,
+        "-- {} of {} matches ({} ms)",
+        result.hits.len(),
+        result.total,
+        result.took_ms
+    )?;
+    Ok(ExitCode::SUCCESS)
+}

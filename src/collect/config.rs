@@ -1,0 +1,272 @@
+//! Runner configs in logkit's JSON shape, and their validation.
+//!
+//! ```json
+//! {"name": "nginx",
+//!  "reader": {"mode": "file", "log_path": "/var/log/nginx/access.log", "read_from": "oldest"},
+//!  "parser": {"type": "raw"},
+//!  "senders": [{"sender_type": "local"}]}
+//! ```
+//!
+//! `reader.mode` is `file` (one path), `dir` (the files of a folder matching
+//! `valid_file_pattern`, default `*`) or `tailx` (a glob with `*`, `?`, `[..]` and `**`).
+//! Keys that lograft does not know are refused by name rather than silently ignored.
+
+use std::path::{Component, Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::allowlist::Allowlist;
+use super::tail::ReadFrom;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunnerConfig {
+    pub name: String,
+    pub reader: ReaderConfig,
+    #[serde(default)]
+    pub parser: ParserConfig,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub senders: Vec<SenderConfig>,
+    /// logkit's batch flush interval in seconds; accepted for compatibility, lograft flushes
+    /// each read batch at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_interval: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReaderMode {
+    File,
+    Dir,
+    Tailx,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReaderConfig {
+    pub mode: ReaderMode,
+    pub log_path: String,
+    #[serde(default)]
+    pub read_from: ReadFrom,
+    /// For `dir`: which files of the folder to read. Default `*`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_file_pattern: Option<String>,
+    /// logkit's offset file; accepted and ignored (offsets live in the queue and the index).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta_path: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParserType {
+    #[default]
+    Raw,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParserConfig {
+    #[serde(rename = "type", default)]
+    pub parser_type: ParserType,
+    /// logkit's parser name; accepted and ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SenderConfig {
+    pub sender_type: String,
+    #[serde(flatten)]
+    pub options: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid runner config: {0}")]
+    Syntax(String),
+    #[error("runner name {0:?} must be 1-64 characters of letters, digits, '-', '_' or '.'")]
+    Name(String),
+    #[error("runner {runner}: reader.log_path {path:?} must be an absolute path")]
+    NotAbsolute { runner: String, path: String },
+    #[error("runner {runner}: {reason}")]
+    Invalid { runner: String, reason: String },
+    #[error(
+        "runner {runner}: reader.log_path {path:?} is outside this node's collect.allowed_paths {allowed:?}"
+    )]
+    NotAllowed {
+        runner: String,
+        path: String,
+        allowed: Vec<String>,
+    },
+}
+
+impl RunnerConfig {
+    /// Parse and validate a runner config (JSON text).
+    pub fn parse(json: &str, allowlist: &Allowlist) -> Result<RunnerConfig, ConfigError> {
+        let config: RunnerConfig =
+            serde_json::from_str(json).map_err(|err| ConfigError::Syntax(err.to_string()))?;
+        config.validate(allowlist)?;
+        Ok(config)
+    }
+
+    pub fn validate(&self, allowlist: &Allowlist) -> Result<(), ConfigError> {
+        let name_ok = !self.name.is_empty()
+            && self.name.len() <= 64
+            && self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            && self.name != "."
+            && self.name != "..";
+        if !name_ok {
+            return Err(ConfigError::Name(self.name.clone()));
+        }
+        for sender in &self.senders {
+            if sender.sender_type != "local" {
+                return Err(ConfigError::Invalid {
+                    runner: self.name.clone(),
+                    reason: format!(
+                        "senders: unknown sender_type {:?} (supported: \"local\", the node's index)",
+                        sender.sender_type
+                    ),
+                });
+            }
+        }
+        if !self.reader.log_path.starts_with('/') {
+            return Err(ConfigError::NotAbsolute {
+                runner: self.name.clone(),
+                path: self.reader.log_path.clone(),
+            });
+        }
+        let pattern = self.pattern().map_err(|reason| ConfigError::Invalid {
+            runner: self.name.clone(),
+            reason,
+        })?;
+        if !allowlist.covers_pattern(&pattern) {
+            return Err(ConfigError::NotAllowed {
+                runner: self.name.clone(),
+                path: self.reader.log_path.clone(),
+                allowed: allowlist.patterns().to_vec(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The absolute glob this runner follows, with `.` and `..` resolved.
+    pub fn pattern(&self) -> Result<String, String> {
+        let log_path = normalize(&self.reader.log_path)
+            .ok_or_else(|| format!("reader.log_path {:?} leaves the root", self.reader.log_path))?;
+        let pattern = match self.reader.mode {
+            ReaderMode::File => globset::escape(&log_path),
+            ReaderMode::Dir => {
+                let file_pattern = self.reader.valid_file_pattern.as_deref().unwrap_or("*");
+                if file_pattern.contains('/') {
+                    return Err(format!(
+                        "reader.valid_file_pattern {file_pattern:?} must be a file name pattern without '/'"
+                    ));
+                }
+                format!(
+                    "{}/{}",
+                    globset::escape(log_path.trim_end_matches('/')),
+                    file_pattern
+                )
+            }
+            ReaderMode::Tailx => log_path,
+        };
+        globset::Glob::new(&pattern).map_err(|err| format!("reader.log_path: {err}"))?;
+        Ok(pattern)
+    }
+}
+
+/// Resolve `.` and `..` lexically; `None` if `..` climbs above `/`.
+fn normalize(path: &str) -> Option<String> {
+    let mut parts: Vec<String> = Vec::new();
+    for component in Path::new(path).components() {
+        match component {
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+            Component::ParentDir => {
+                parts.pop()?;
+            }
+            Component::Normal(part) => parts.push(part.to_string_lossy().into_owned()),
+        }
+    }
+    let mut out = PathBuf::from("/");
+    out.extend(parts);
+    Some(out.to_string_lossy().into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn allow(patterns: &[&str]) -> Allowlist {
+        Allowlist::new(patterns.iter().map(|s| s.to_string()).collect()).unwrap()
+    }
+
+    #[test]
+    fn logkit_shape_parses() {
+        let config = RunnerConfig::parse(
+            r#"{"name":"nginx","reader":{"mode":"dir","log_path":"/var/log/nginx","read_from":"newest",
+                "valid_file_pattern":"*.log","meta_path":"./meta"},"parser":{"type":"json","name":"p"},
+                "senders":[{"sender_type":"local"}],"batch_interval":"5"}"#,
+            &allow(&["/var/log/**"]),
+        )
+        .unwrap();
+        assert_eq!(config.pattern().unwrap(), "/var/log/nginx/*.log");
+        assert_eq!(config.reader.read_from, ReadFrom::Newest);
+        assert_eq!(config.parser.parser_type, ParserType::Json);
+    }
+
+    #[test]
+    fn outside_allowlist_is_refused_with_reason() {
+        let allowlist = allow(&["/var/log/**"]);
+        for path in ["/etc/passwd", "/var/log/../../etc/shadow", "/var/**"] {
+            let json = format!(r#"{{"name":"x","reader":{{"mode":"tailx","log_path":"{path}"}}}}"#);
+            let err = RunnerConfig::parse(&json, &allowlist)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("outside this node's collect.allowed_paths"),
+                "{path}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_configs_name_the_problem() {
+        let allowlist = allow(&["/**"]);
+        let cases = [
+            (
+                r#"{"name":"a b","reader":{"mode":"file","log_path":"/x"}}"#,
+                "runner name",
+            ),
+            (
+                r#"{"name":"a","reader":{"mode":"file","log_path":"x.log"}}"#,
+                "absolute",
+            ),
+            (
+                r#"{"name":"a","reader":{"mode":"socket","log_path":"/x"}}"#,
+                "unknown variant `socket`",
+            ),
+            (
+                r#"{"name":"a","reader":{"mode":"file","log_path":"/x","head_pattern":"^x"}}"#,
+                "unknown field `head_pattern`",
+            ),
+            (
+                r#"{"name":"a","reader":{"mode":"file","log_path":"/x"},"senders":[{"sender_type":"kafka"}]}"#,
+                "unknown sender_type",
+            ),
+            (
+                r#"{"name":"a","reader":{"mode":"tailx","log_path":"/x/[a"}}"#,
+                "reader.log_path",
+            ),
+        ];
+        for (json, expected) in cases {
+            let err = RunnerConfig::parse(json, &allowlist)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expected), "{json}: {err}");
+        }
+    }
+}

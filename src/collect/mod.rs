@@ -1,0 +1,15 @@
+//! Collection: runners (logkit's word for a collection job = reader + parser + senders),
+//! the file tailer, parsers, the node allowlist, and the supervisor that keeps the running
+//! runners equal to the configs in the store.
+
+pub mod allowlist;
+pub mod config;
+pub mod parse;
+pub mod runner;
+pub mod supervisor;
+pub mod tail;
+
+pub use allowlist::Allowlist;
+pub use config::RunnerConfig;
+pub use runner::{RunnerSettings, RunnerStatus};
+pub use supervisor::{RUNNER_PREFIX, Supervisor, runner_key};

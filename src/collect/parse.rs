@@ -1,0 +1,149 @@
+//! Parsers: turn a line into a [`Record`]. A line that fails to parse is kept as raw text,
+//! flagged `parse_error` and counted; it is never dropped.
+
+use serde_json::{Map, Value};
+
+use super::config::ParserType;
+use crate::record::{Record, now_micros};
+
+/// Keys a JSON line may carry its event time, level and message under (first match wins).
+const TIME_KEYS: [&str; 4] = ["ts", "time", "timestamp", "@timestamp"];
+const LEVEL_KEYS: [&str; 4] = ["level", "lvl", "severity", "log.level"];
+const MESSAGE_KEYS: [&str; 3] = ["msg", "message", "log"];
+
+pub struct LineContext<'a> {
+    pub runner: &'a str,
+    pub path: &'a str,
+    pub offset: u64,
+    pub truncated: bool,
+}
+
+pub fn parse(parser: ParserType, line: &[u8], context: &LineContext<'_>) -> Record {
+    let text = String::from_utf8_lossy(line);
+    let mut record = Record {
+        ts: now_micros(),
+        runner: context.runner.to_string(),
+        path: context.path.to_string(),
+        offset: context.offset,
+        level: String::new(),
+        message: String::new(),
+        fields: Value::Null,
+        truncated: context.truncated,
+        parse_error: false,
+    };
+    match parser {
+        ParserType::Raw => record.message = text.into_owned(),
+        ParserType::Json => match serde_json::from_str::<Value>(&text) {
+            Ok(Value::Object(object)) => apply_json(&mut record, object),
+            _ => {
+                record.parse_error = true;
+                record.message = text.into_owned();
+            }
+        },
+    }
+    record
+}
+
+fn apply_json(record: &mut Record, mut object: Map<String, Value>) {
+    if let Some((key, ts)) = TIME_KEYS.iter().find_map(|key| {
+        object
+            .get(*key)
+            .and_then(timestamp_micros)
+            .map(|ts| (*key, ts))
+    }) {
+        record.ts = ts;
+        object.remove(key);
+    }
+    if let Some(key) = LEVEL_KEYS
+        .iter()
+        .find(|key| object.get(**key).is_some_and(Value::is_string))
+    {
+        if let Some(Value::String(level)) = object.remove(*key) {
+            record.level = level.to_ascii_lowercase();
+        }
+    }
+    match MESSAGE_KEYS
+        .iter()
+        .find(|key| object.get(**key).is_some_and(Value::is_string))
+    {
+        Some(key) => {
+            if let Some(Value::String(message)) = object.remove(*key) {
+                record.message = message;
+            }
+        }
+        // No message field: the whole object is the message, so it is searchable as text.
+        None => record.message = Value::Object(object.clone()).to_string(),
+    }
+    if !object.is_empty() {
+        record.fields = Value::Object(object);
+    }
+}
+
+/// RFC 3339 text, or epoch seconds / milliseconds / microseconds told apart by magnitude.
+fn timestamp_micros(value: &Value) -> Option<i64> {
+    match value {
+        Value::String(text) => chrono::DateTime::parse_from_rfc3339(text)
+            .ok()
+            .map(|dt| dt.timestamp_micros()),
+        Value::Number(number) => {
+            let n = number.as_f64()?;
+            let micros = if n.abs() < 1e11 {
+                n * 1e6
+            } else if n.abs() < 1e14 {
+                n * 1e3
+            } else {
+                n
+            };
+            Some(micros as i64)
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> LineContext<'static> {
+        LineContext {
+            runner: "r",
+            path: "/x.log",
+            offset: 7,
+            truncated: false,
+        }
+    }
+
+    #[test]
+    fn json_extracts_time_level_message() {
+        let line = br#"{"ts":"2026-01-15T10:00:00.250Z","level":"ERROR","service":"api","msg":"boom","latency_ms":12.5}"#;
+        let record = parse(ParserType::Json, line, &ctx());
+        assert_eq!(record.ts, 1_768_471_200_250_000);
+        assert_eq!(record.level, "error");
+        assert_eq!(record.message, "boom");
+        assert_eq!(
+            record.fields,
+            serde_json::json!({"service":"api","latency_ms":12.5})
+        );
+        assert!(!record.parse_error);
+    }
+
+    #[test]
+    fn bad_json_is_kept_raw_and_flagged() {
+        let record = parse(ParserType::Json, b"not json {", &ctx());
+        assert!(record.parse_error);
+        assert_eq!(record.message, "not json {");
+        assert_eq!(record.offset, 7);
+    }
+
+    #[test]
+    fn epoch_units() {
+        assert_eq!(
+            timestamp_micros(&serde_json::json!(1_768_471_200)),
+            Some(1_768_471_200_000_000)
+        );
+        assert_eq!(
+            timestamp_micros(&serde_json::json!(1_768_471_200_123i64)),
+            Some(1_768_471_200_123_000)
+        );
+    }
+}

@@ -1,0 +1,417 @@
+//! One runner: a thread that tails its glob, parses lines and appends them to the queue
+//! together with the file checkpoints they advance to.
+//!
+//! The runner owns no durable state of its own: it starts from the checkpoints in the queue and
+//! its in-memory read positions are only trusted after an append succeeded. On any queue error
+//! it starts over from the persisted checkpoints, so a failure can delay lines, never skip them.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use notify::{RecursiveMode, Watcher};
+use serde::Serialize;
+use tracing::{info, warn};
+
+use super::allowlist::Allowlist;
+use super::config::RunnerConfig;
+use super::parse::{LineContext, parse};
+use super::tail::{FileCheckpoint, FileStatus, TailEvent, TailOptions, Tailer};
+use crate::metrics as names;
+use crate::queue::Queue;
+
+/// Lines and bytes per append: large enough to amortise the flush, small enough to keep the
+/// time to searchable low.
+const BATCH_MAX_LINES: usize = 4096;
+const BATCH_MAX_BYTES: usize = 4 * 1024 * 1024;
+/// How long to wait for new data before polling the open files again.
+const IDLE_POLL: Duration = Duration::from_millis(200);
+/// Recent problems kept in the status.
+const MAX_PROBLEMS: usize = 20;
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct RunnerStatus {
+    pub name: String,
+    /// `starting`, `running`, `blocked` (queue full: waiting, not dropping), `stopped`,
+    /// `refused` (config not allowed on this node) or `error`.
+    pub state: String,
+    pub error: Option<String>,
+    pub lines_read: u64,
+    pub bytes_read: u64,
+    pub lines_truncated: u64,
+    pub parse_errors: u64,
+    /// Lines that cannot be read any more, by reason (`lost_on_restart`).
+    pub lines_dropped: u64,
+    pub files: Vec<FileStatus>,
+    /// Unreadable or refused files and other recent problems, newest last.
+    pub problems: VecDeque<String>,
+}
+
+impl RunnerStatus {
+    fn problem(&mut self, text: String) {
+        if self.problems.contains(&text) {
+            return;
+        }
+        if self.problems.len() >= MAX_PROBLEMS {
+            self.problems.pop_front();
+        }
+        self.problems.push_back(text);
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RunnerSettings {
+    pub max_line_bytes: usize,
+    pub partial_line_timeout: Duration,
+    pub scan_interval: Duration,
+}
+
+pub struct RunnerHandle {
+    pub config: RunnerConfig,
+    pub status: Arc<Mutex<RunnerStatus>>,
+    stop: Arc<AtomicBool>,
+    wake: SyncSender<()>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RunnerHandle {
+    pub fn start(
+        config: RunnerConfig,
+        queue: Arc<dyn Queue>,
+        allowlist: Allowlist,
+        settings: RunnerSettings,
+    ) -> RunnerHandle {
+        let status = Arc::new(Mutex::new(RunnerStatus {
+            name: config.name.clone(),
+            state: "starting".into(),
+            ..RunnerStatus::default()
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (wake, wake_rx) = std::sync::mpsc::sync_channel(1);
+        let runner = Runner {
+            config: config.clone(),
+            queue,
+            allowlist,
+            settings,
+            status: status.clone(),
+            stop: stop.clone(),
+            wake_tx: wake.clone(),
+            wake: wake_rx,
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("runner-{}", config.name))
+            .spawn(move || runner.run())
+            .expect("spawning a runner thread");
+        RunnerHandle {
+            config,
+            status,
+            stop,
+            wake,
+            thread: Some(thread),
+        }
+    }
+
+    /// A handle for a config this node refuses to run; it only carries the status.
+    pub fn refused(config: RunnerConfig, reason: String) -> RunnerHandle {
+        let status = RunnerStatus {
+            name: config.name.clone(),
+            state: "refused".into(),
+            error: Some(reason),
+            ..RunnerStatus::default()
+        };
+        let (wake, _) = std::sync::mpsc::sync_channel(1);
+        RunnerHandle {
+            config,
+            status: Arc::new(Mutex::new(status)),
+            stop: Arc::new(AtomicBool::new(true)),
+            wake,
+            thread: None,
+        }
+    }
+
+    /// Stop the thread and wait for it (it finishes its current append first).
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::Release);
+        let _ = self.wake.try_send(());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        self.status.lock().expect("status lock").state = "stopped".into();
+    }
+
+    pub fn status(&self) -> RunnerStatus {
+        self.status.lock().expect("status lock").clone()
+    }
+}
+
+struct Runner {
+    config: RunnerConfig,
+    queue: Arc<dyn Queue>,
+    allowlist: Allowlist,
+    settings: RunnerSettings,
+    status: Arc<Mutex<RunnerStatus>>,
+    stop: Arc<AtomicBool>,
+    /// Capacity 1: a wake-up is a hint, extra ones are dropped.
+    wake_tx: SyncSender<()>,
+    wake: Receiver<()>,
+}
+
+impl Runner {
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+
+    fn set_state(&self, state: &str, error: Option<String>) {
+        let mut status = self.status.lock().expect("status lock");
+        status.state = state.into();
+        status.error = error;
+    }
+
+    fn run(self) {
+        let mut backoff = Duration::from_millis(200);
+        while !self.stopping() {
+            match self.run_once() {
+                Ok(()) => return,
+                Err(err) => {
+                    let message = format!("{err:#}");
+                    warn!(runner = %self.config.name, error = %message, "runner failed; restarting from its checkpoints");
+                    self.set_state("error", Some(message));
+                    let _ = self.wake.recv_timeout(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+    }
+
+    /// Tail until stopped. Returns `Err` to be restarted from the persisted checkpoints.
+    fn run_once(&self) -> anyhow::Result<()> {
+        let name = &self.config.name;
+        let pattern = self.config.pattern().map_err(anyhow::Error::msg)?;
+        let checkpoints = self.load_checkpoints()?;
+        let seen_before = self.queue.mark_runner_seen(name)?;
+        let options = TailOptions {
+            max_line_bytes: self.settings.max_line_bytes,
+            partial_line_timeout: self.settings.partial_line_timeout,
+            read_from: self.config.reader.read_from,
+            ..TailOptions::default()
+        };
+        let allowlist = self.allowlist.clone();
+        let filter = Box::new(move |canonical: &std::path::Path| {
+            if allowlist.allows_file(canonical) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{} is outside this node's collect.allowed_paths {:?}",
+                    canonical.display(),
+                    allowlist.patterns()
+                ))
+            }
+        });
+        let mut tailer = Tailer::new(&pattern, options, checkpoints, !seen_before, filter)?;
+        let _watcher = self.watch(tailer.watch_root());
+        self.set_state("running", None);
+        info!(runner = %name, pattern = %pattern, "runner started");
+
+        let parser = self.config.parser.parser_type;
+        let mut last_scan: Option<Instant> = None;
+        while !self.stopping() {
+            if last_scan.is_none_or(|at| at.elapsed() >= self.settings.scan_interval) {
+                let events = tailer.scan();
+                self.handle_events(events);
+                last_scan = Some(Instant::now());
+            }
+            // Backpressure: wait for room before reading, so the data stays in the files.
+            if !self.queue.wait_for_room(Duration::from_millis(200)) {
+                self.set_state("blocked", None);
+                metrics::counter!(names::RUNNER_BLOCKED_SECONDS, "runner" => name.clone())
+                    .increment(0); // registered; time is accounted below
+                let blocked_since = Instant::now();
+                while !self.stopping() && !self.queue.wait_for_room(Duration::from_millis(200)) {}
+                metrics::counter!(names::RUNNER_BLOCKED_SECONDS, "runner" => name.clone())
+                    .increment(blocked_since.elapsed().as_secs());
+                self.set_state("running", None);
+                continue;
+            }
+            let batch = tailer.poll(BATCH_MAX_LINES, BATCH_MAX_BYTES);
+            let events = tailer.take_events();
+            self.handle_events(events);
+            let idle =
+                batch.lines.is_empty() && batch.checkpoints.is_empty() && batch.forget.is_empty();
+            if idle {
+                self.update_files(&tailer);
+                match self.wake.recv_timeout(IDLE_POLL) {
+                    // A file event: scan now rather than at the next interval.
+                    Ok(()) => last_scan = None,
+                    Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {}
+                }
+                continue;
+            }
+
+            let lines = batch.lines.len() as u64;
+            let mut parse_errors = 0u64;
+            let records: Vec<_> = batch
+                .lines
+                .iter()
+                .map(|line| {
+                    let path = line.path.to_string_lossy();
+                    let record = parse(
+                        parser,
+                        &line.bytes,
+                        &LineContext {
+                            runner: name,
+                            path: &path,
+                            offset: line.offset,
+                            truncated: line.truncated,
+                        },
+                    );
+                    parse_errors += u64::from(record.parse_error);
+                    record
+                })
+                .collect();
+            let mut checkpoint_updates: Vec<(String, Option<String>)> = batch
+                .checkpoints
+                .iter()
+                .map(|(key, checkpoint)| {
+                    let json = serde_json::to_string(checkpoint).expect("checkpoint serializes");
+                    (format!("{name}/{key}"), Some(json))
+                })
+                .collect();
+            checkpoint_updates.extend(
+                batch
+                    .forget
+                    .iter()
+                    .map(|key| (format!("{name}/{key}"), None)),
+            );
+            self.queue.append(records, checkpoint_updates)?;
+
+            metrics::counter!(names::LINES_READ, "runner" => name.clone()).increment(lines);
+            metrics::counter!(names::BYTES_READ, "runner" => name.clone())
+                .increment(batch.bytes_read);
+            if batch.truncated_lines > 0 {
+                metrics::counter!(names::LINES_TRUNCATED, "runner" => name.clone())
+                    .increment(batch.truncated_lines);
+            }
+            if parse_errors > 0 {
+                metrics::counter!(names::PARSE_ERRORS, "runner" => name.clone())
+                    .increment(parse_errors);
+            }
+            {
+                let mut status = self.status.lock().expect("status lock");
+                status.lines_read += lines;
+                status.bytes_read += batch.bytes_read;
+                status.lines_truncated += batch.truncated_lines;
+                status.parse_errors += parse_errors;
+            }
+            self.update_files(&tailer);
+        }
+        Ok(())
+    }
+
+    fn load_checkpoints(&self) -> anyhow::Result<Vec<(String, FileCheckpoint)>> {
+        let mut out = Vec::new();
+        for (key, json) in self.queue.checkpoints(&self.config.name)? {
+            match serde_json::from_str::<FileCheckpoint>(&json) {
+                Ok(checkpoint) => out.push((key, checkpoint)),
+                Err(err) => {
+                    warn!(runner = %self.config.name, stream = %key, error = %err, "ignoring an unreadable checkpoint")
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn update_files(&self, tailer: &Tailer) {
+        let files = tailer.status();
+        self.status.lock().expect("status lock").files = files;
+    }
+
+    fn handle_events(&self, events: Vec<TailEvent>) {
+        let name = &self.config.name;
+        for event in events {
+            let kind = match &event {
+                TailEvent::Opened { path, offset, .. } => {
+                    info!(runner = %name, path = %path.display(), offset, "file opened");
+                    "opened"
+                }
+                TailEvent::Rotated { old_path, .. } => {
+                    info!(runner = %name, path = %old_path.display(), "file rotated; draining the old file");
+                    "rotated"
+                }
+                TailEvent::Renamed { from, to, .. } => {
+                    info!(runner = %name, from = %from.display(), to = %to.display(), "file renamed");
+                    "renamed"
+                }
+                TailEvent::Truncated {
+                    path, old_offset, ..
+                } => {
+                    info!(runner = %name, path = %path.display(), old_offset, "file truncated; reading from the start");
+                    "truncated"
+                }
+                TailEvent::Replaced { path, .. } => {
+                    info!(runner = %name, path = %path.display(), "file replaced (inode reused); reading from the start");
+                    "replaced"
+                }
+                TailEvent::Deleted { path, .. } => {
+                    info!(runner = %name, path = %path.display(), "file deleted; draining it");
+                    "deleted"
+                }
+                TailEvent::Closed { path, .. } => {
+                    info!(runner = %name, path = %path.display(), "file finished and closed");
+                    "closed"
+                }
+                TailEvent::Lost { path, offset, .. } => {
+                    warn!(runner = %name, path = %path.display(), offset, "file vanished before it was read to the end");
+                    metrics::counter!(names::LINES_DROPPED, "runner" => name.clone(), "reason" => "lost_on_restart")
+                        .increment(1);
+                    let mut status = self.status.lock().expect("status lock");
+                    status.lines_dropped += 1;
+                    status.problem(format!(
+                        "{} vanished before it was read past offset {offset}: its unread tail is lost",
+                        path.display()
+                    ));
+                    "lost"
+                }
+                TailEvent::Refused { path, reason } => {
+                    warn!(runner = %name, path = %path.display(), reason = %reason, "file refused");
+                    self.status
+                        .lock()
+                        .expect("status lock")
+                        .problem(format!("refused: {reason}"));
+                    "refused"
+                }
+                TailEvent::Unreadable { path, error } => {
+                    warn!(runner = %name, path = %path.display(), error = %error, "file unreadable");
+                    self.status
+                        .lock()
+                        .expect("status lock")
+                        .problem(format!("cannot read {}: {error}", path.display()));
+                    "unreadable"
+                }
+            };
+            metrics::counter!(names::FILE_EVENTS, "runner" => name.clone(), "event" => kind)
+                .increment(1);
+        }
+    }
+
+    /// File events only make the runner scan sooner; the periodic scan stays the truth.
+    fn watch(&self, root: PathBuf) -> Option<notify::RecommendedWatcher> {
+        let wake = self.wake_tx.clone();
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                if event.is_ok() {
+                    let _ = wake.try_send(());
+                }
+            })
+            .ok()?;
+        match watcher.watch(&root, RecursiveMode::Recursive) {
+            Ok(()) => Some(watcher),
+            Err(err) => {
+                info!(runner = %self.config.name, root = %root.display(), error = %err, "no file events; relying on the periodic scan");
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! The supervisor: keeps the running runners equal to the runner configs in the store.
+//!
+//! It watches `runners/` in the [`ConfigStore`] and reconciles on every change: a new config
+//! starts a runner, a changed one restarts it (from its checkpoints: nothing re-read, nothing
+//! skipped), a deleted one stops it and forgets its checkpoints. No process restart is needed.
+//! A config this node refuses (outside its allowlist) is kept with state `refused` and the
+//! reason, so the operator sees why it does not run.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::broadcast::error::RecvError;
+use tracing::{error, info, warn};
+
+use super::allowlist::Allowlist;
+use super::config::RunnerConfig;
+use super::runner::{RunnerHandle, RunnerSettings, RunnerStatus};
+use crate::cluster::{ConfigStore, WatchEvent};
+use crate::queue::Queue;
+
+/// Store prefix of runner configs: `runners/<name>`.
+pub const RUNNER_PREFIX: &str = "runners/";
+
+pub fn runner_key(name: &str) -> String {
+    format!("{RUNNER_PREFIX}{name}")
+}
+
+pub struct Supervisor {
+    store: Arc<dyn ConfigStore>,
+    queue: Arc<dyn Queue>,
+    allowlist: Allowlist,
+    settings: RunnerSettings,
+    runners: Mutex<BTreeMap<String, RunnerHandle>>,
+}
+
+impl Supervisor {
+    pub fn new(
+        store: Arc<dyn ConfigStore>,
+        queue: Arc<dyn Queue>,
+        allowlist: Allowlist,
+        settings: RunnerSettings,
+    ) -> Arc<Supervisor> {
+        Arc::new(Supervisor {
+            store,
+            queue,
+            allowlist,
+            settings,
+            runners: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    pub fn allowlist(&self) -> &Allowlist {
+        &self.allowlist
+    }
+
+    /// Reconcile until `shutdown` fires, then stop every runner.
+    pub async fn run(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        'watch: loop {
+            let mut watch = match self.store.watch(RUNNER_PREFIX) {
+                Ok(watch) => watch,
+                Err(err) => {
+                    error!(error = %err, "cannot watch runner configs; retrying");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            let desired: BTreeMap<String, String> = watch
+                .entries
+                .drain(..)
+                .map(|entry| (entry.key[RUNNER_PREFIX.len()..].to_string(), entry.value))
+                .collect();
+            let this = self.clone();
+            let _ = tokio::task::spawn_blocking(move || this.reconcile_all(desired)).await;
+            loop {
+                tokio::select! {
+                    event = watch.next() => match event {
+                        Ok(WatchEvent::Put(entry)) => {
+                            let name = entry.key[RUNNER_PREFIX.len()..].to_string();
+                            let this = self.clone();
+                            let _ = tokio::task::spawn_blocking(move || this.apply(&name, Some(entry.value))).await;
+                        }
+                        Ok(WatchEvent::Delete { key, .. }) => {
+                            let name = key[RUNNER_PREFIX.len()..].to_string();
+                            let this = self.clone();
+                            let _ = tokio::task::spawn_blocking(move || this.apply(&name, None)).await;
+                        }
+                        Err(RecvError::Lagged(missed)) => {
+                            warn!(missed, "runner config watch lagged; reconciling from a fresh list");
+                            continue 'watch;
+                        }
+                        Err(RecvError::Closed) => break 'watch,
+                    },
+                    _ = shutdown.changed() => break 'watch,
+                }
+            }
+        }
+        let this = self.clone();
+        let _ = tokio::task::spawn_blocking(move || this.stop_all()).await;
+    }
+
+    fn reconcile_all(&self, desired: BTreeMap<String, String>) {
+        let running: Vec<String> = self
+            .runners
+            .lock()
+            .expect("runners lock")
+            .keys()
+            .cloned()
+            .collect();
+        for name in running {
+            if !desired.contains_key(&name) {
+                self.apply(&name, None);
+            }
+        }
+        for (name, json) in desired {
+            self.apply(&name, Some(json));
+        }
+    }
+
+    /// Bring one runner to its desired config (`None`: deleted). Blocking: joins threads.
+    fn apply(&self, name: &str, json: Option<String>) {
+        let Some(json) = json else {
+            let removed = self.runners.lock().expect("runners lock").remove(name);
+            if let Some(handle) = removed {
+                handle.stop();
+                info!(runner = name, "runner deleted");
+            }
+            if let Err(err) = self.queue.forget_runner(name) {
+                error!(runner = name, error = %err, "could not forget the checkpoints of a deleted runner");
+            }
+            return;
+        };
+        let parsed = serde_json::from_str::<RunnerConfig>(&json)
+            .map_err(|err| err.to_string())
+            .and_then(|config| match config.validate(&self.allowlist) {
+                Ok(()) => Ok(config),
+                Err(err) => Err(err.to_string()),
+            });
+        let existing = self.runners.lock().expect("runners lock").remove(name);
+        if let (Some(handle), Ok(config)) = (&existing, &parsed) {
+            if &handle.config == config && handle.status().state != "refused" {
+                self.runners
+                    .lock()
+                    .expect("runners lock")
+                    .insert(name.to_string(), existing.expect("checked"));
+                return;
+            }
+        }
+        if let Some(handle) = existing {
+            handle.stop();
+            info!(runner = name, "runner config changed; restarting it");
+        }
+        let handle = match parsed {
+            Ok(config) => RunnerHandle::start(
+                config,
+                self.queue.clone(),
+                self.allowlist.clone(),
+                self.settings.clone(),
+            ),
+            Err(reason) => {
+                warn!(runner = name, reason = %reason, "runner config refused on this node");
+                let config = serde_json::from_str::<RunnerConfig>(&json)
+                    .unwrap_or_else(|_| placeholder(name));
+                RunnerHandle::refused(config, reason)
+            }
+        };
+        self.runners
+            .lock()
+            .expect("runners lock")
+            .insert(name.to_string(), handle);
+    }
+
+    pub fn stop_all(&self) {
+        let runners = std::mem::take(&mut *self.runners.lock().expect("runners lock"));
+        for (_, handle) in runners {
+            handle.stop();
+        }
+    }
+
+    pub fn statuses(&self) -> Vec<(RunnerConfig, RunnerStatus)> {
+        self.runners
+            .lock()
+            .expect("runners lock")
+            .values()
+            .map(|handle| (handle.config.clone(), handle.status()))
+            .collect()
+    }
+
+    pub fn status(&self, name: &str) -> Option<(RunnerConfig, RunnerStatus)> {
+        self.runners
+            .lock()
+            .expect("runners lock")
+            .get(name)
+            .map(|handle| (handle.config.clone(), handle.status()))
+    }
+}
+
+fn placeholder(name: &str) -> RunnerConfig {
+    serde_json::from_value(serde_json::json!({
+        "name": name, "reader": {"mode": "file", "log_path": "/"}
+    }))
+    .expect("placeholder config parses")
+}

@@ -1,0 +1,434 @@
+//! Node configuration: a TOML file where every key is optional.
+//!
+//! The file is read into [`RawConfig`] (`deny_unknown_fields`, one documented field per key),
+//! then validated into [`NodeConfig`], the type the rest of the code uses. Every error names
+//! the file, the key and what is wrong, e.g.
+//! `lograft.toml: queue.max_bytes: "12 parsecs" is not a size (use e.g. 268435456 or "256MiB")`.
+//!
+//! ```toml
+//! data_dir = "./lograft-data"
+//! listen = "127.0.0.1:7700"
+//! [collect]
+//! allowed_paths = ["/var/log/**"]
+//! [queue]
+//! max_bytes = "256MiB"
+//! [index]
+//! retention_days = 7
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use serde::{Deserialize, Serialize};
+
+/// The node config as written in the file. Field doc comments are the user documentation.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Where the queue, the index and the local config store live. Default `./lograft-data`.
+    pub data_dir: Option<PathBuf>,
+    /// Address of the HTTP API and UI. Default `127.0.0.1:7700`.
+    pub listen: Option<String>,
+    /// Name of this node in records and in the cluster. Default: the host name.
+    pub node_name: Option<String>,
+    #[serde(default)]
+    pub collect: RawCollect,
+    #[serde(default)]
+    pub queue: RawQueue,
+    #[serde(default)]
+    pub index: RawIndex,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCollect {
+    /// Globs of the files this node may read. The only authority on what a runner may open;
+    /// never replicated. Default `["/var/log/**"]`.
+    pub allowed_paths: Option<Vec<String>>,
+    /// Create the `default` runner (tailx `/var/log/*.log`) on the first start. Default true.
+    pub default_runner: Option<bool>,
+    /// Lines longer than this are cut, flagged `truncated` and counted. Default 1 MiB.
+    pub max_line_bytes: Option<SizeValue>,
+    /// A last line without newline is emitted after the file was idle this long. Default `10s`.
+    pub partial_line_timeout: Option<String>,
+    /// How often runners rescan their globs (file events only make them scan sooner). Default `1s`.
+    pub scan_interval: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQueue {
+    /// Cap on the bytes waiting in the queue. When reached, runners stop reading
+    /// (the data stays in the files) until the indexer catches up. Default `256MiB`.
+    pub max_bytes: Option<SizeValue>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIndex {
+    /// Commit new documents at least this often. Default `1s`.
+    pub commit_interval: Option<String>,
+    /// Day partitions older than this many days are dropped. Default 7; 0 keeps everything.
+    pub retention_days: Option<u32>,
+    /// The oldest day partitions are dropped while the index is larger. Default 0 (no limit).
+    pub retention_max_bytes: Option<SizeValue>,
+    /// Memory budget of the index writer. Default `128MiB`.
+    pub writer_memory: Option<SizeValue>,
+}
+
+/// A size written as a number of bytes or a string with a unit (`"256MiB"`, `"1GB"`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum SizeValue {
+    Bytes(u64),
+    Text(String),
+}
+
+/// The validated config used by the rest of the node.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeConfig {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub node_name: String,
+    pub collect: CollectConfig,
+    pub queue: QueueConfig,
+    pub index: IndexConfig,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CollectConfig {
+    pub allowed_paths: Vec<String>,
+    pub default_runner: bool,
+    pub max_line_bytes: u64,
+    #[serde(with = "duration_text")]
+    pub partial_line_timeout: Duration,
+    #[serde(with = "duration_text")]
+    pub scan_interval: Duration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueConfig {
+    pub max_bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IndexConfig {
+    #[serde(with = "duration_text")]
+    pub commit_interval: Duration,
+    pub retention_days: u32,
+    pub retention_max_bytes: u64,
+    pub writer_memory: u64,
+}
+
+pub fn default_data_dir() -> PathBuf {
+    PathBuf::from("./lograft-data")
+}
+pub fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 7700))
+}
+pub fn default_allowed_paths() -> Vec<String> {
+    vec!["/var/log/**".to_string()]
+}
+pub const DEFAULT_MAX_LINE_BYTES: u64 = 1024 * 1024;
+pub const DEFAULT_QUEUE_MAX_BYTES: u64 = 256 * 1024 * 1024;
+pub const DEFAULT_WRITER_MEMORY: u64 = 128 * 1024 * 1024;
+pub const DEFAULT_RETENTION_DAYS: u32 = 7;
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        RawConfig::default()
+            .resolve(Path::new("<defaults>"))
+            .expect("embedded defaults are valid")
+    }
+}
+
+impl NodeConfig {
+    /// Read and validate a config file; `None` means embedded defaults.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<NodeConfig> {
+        let Some(path) = path else {
+            return Ok(NodeConfig::default());
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("{}: cannot read config file", path.display()))?;
+        Self::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> anyhow::Result<NodeConfig> {
+        let raw: RawConfig = toml::from_str(text).map_err(|err| {
+            // toml's message already names the key and the line; prefix the file.
+            anyhow!("{}: {}", path.display(), err.to_string().trim_end())
+        })?;
+        raw.resolve(path)
+    }
+
+    pub fn queue_dir(&self) -> PathBuf {
+        self.data_dir.join("queue")
+    }
+    pub fn index_dir(&self) -> PathBuf {
+        self.data_dir.join("index")
+    }
+    pub fn store_dir(&self) -> PathBuf {
+        self.data_dir.join("store")
+    }
+}
+
+impl RawConfig {
+    pub fn resolve(self, file: &Path) -> anyhow::Result<NodeConfig> {
+        let err = |key: &str, reason: String| anyhow!("{}: {key}: {reason}", file.display());
+
+        let listen = match self.listen {
+            None => default_listen(),
+            Some(text) => text.parse().map_err(|_| {
+                err(
+                    "listen",
+                    format!("{text:?} is not an address like \"127.0.0.1:7700\""),
+                )
+            })?,
+        };
+        let node_name = match self.node_name {
+            Some(name) if name.trim().is_empty() => {
+                return Err(err("node_name", "must not be empty".into()));
+            }
+            Some(name) => name,
+            None => hostname(),
+        };
+
+        let allowed_paths = self
+            .collect
+            .allowed_paths
+            .unwrap_or_else(default_allowed_paths);
+        for pattern in &allowed_paths {
+            if !pattern.starts_with('/') {
+                return Err(err(
+                    "collect.allowed_paths",
+                    format!("{pattern:?} must be an absolute path or glob"),
+                ));
+            }
+            globset::Glob::new(pattern)
+                .map_err(|e| err("collect.allowed_paths", format!("{pattern:?}: {e}")))?;
+        }
+        let max_line_bytes = parse_size_opt(self.collect.max_line_bytes, DEFAULT_MAX_LINE_BYTES)
+            .map_err(|reason| err("collect.max_line_bytes", reason))?;
+        if max_line_bytes < 64 {
+            return Err(err(
+                "collect.max_line_bytes",
+                "must be at least 64 bytes".into(),
+            ));
+        }
+        let collect = CollectConfig {
+            allowed_paths,
+            default_runner: self.collect.default_runner.unwrap_or(true),
+            max_line_bytes,
+            partial_line_timeout: parse_duration_opt(
+                self.collect.partial_line_timeout,
+                Duration::from_secs(10),
+            )
+            .map_err(|reason| err("collect.partial_line_timeout", reason))?,
+            scan_interval: parse_duration_opt(self.collect.scan_interval, Duration::from_secs(1))
+                .map_err(|reason| err("collect.scan_interval", reason))?,
+        };
+        if collect.scan_interval.is_zero() {
+            return Err(err(
+                "collect.scan_interval",
+                "must be greater than 0".into(),
+            ));
+        }
+
+        let queue = QueueConfig {
+            max_bytes: parse_size_opt(self.queue.max_bytes, DEFAULT_QUEUE_MAX_BYTES)
+                .map_err(|reason| err("queue.max_bytes", reason))?,
+        };
+        if queue.max_bytes < 4096 {
+            return Err(err("queue.max_bytes", "must be at least 4096 bytes".into()));
+        }
+
+        let index = IndexConfig {
+            commit_interval: parse_duration_opt(self.index.commit_interval, Duration::from_secs(1))
+                .map_err(|reason| err("index.commit_interval", reason))?,
+            retention_days: self.index.retention_days.unwrap_or(DEFAULT_RETENTION_DAYS),
+            retention_max_bytes: parse_size_opt(self.index.retention_max_bytes, 0)
+                .map_err(|reason| err("index.retention_max_bytes", reason))?,
+            writer_memory: parse_size_opt(self.index.writer_memory, DEFAULT_WRITER_MEMORY)
+                .map_err(|reason| err("index.writer_memory", reason))?,
+        };
+        if index.commit_interval.is_zero() || index.commit_interval > Duration::from_secs(60) {
+            return Err(err(
+                "index.commit_interval",
+                "must be between 1ms and 60s (data becomes searchable at each commit)".into(),
+            ));
+        }
+        if index.writer_memory < 16 * 1024 * 1024 {
+            return Err(err("index.writer_memory", "must be at least 16MiB".into()));
+        }
+
+        Ok(NodeConfig {
+            data_dir: self.data_dir.unwrap_or_else(default_data_dir),
+            listen,
+            node_name,
+            collect,
+            queue,
+            index,
+        })
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+fn parse_size_opt(value: Option<SizeValue>, default: u64) -> Result<u64, String> {
+    match value {
+        None => Ok(default),
+        Some(SizeValue::Bytes(n)) => Ok(n),
+        Some(SizeValue::Text(text)) => parse_size(&text),
+    }
+}
+
+/// `"256MiB"`, `"1GB"`, `"4096"`, `"64 KiB"`. Units are binary for `KiB/MiB/GiB` and `K/M/G`,
+/// decimal for `KB/MB/GB`.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let bad = || format!("{text:?} is not a size (use e.g. 268435456 or \"256MiB\")");
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
+    let (digits, unit) = trimmed.split_at(split);
+    let number: u64 = digits.parse().map_err(|_| bad())?;
+    let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "t" | "tib" => 1 << 40,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        _ => return Err(bad()),
+    };
+    number.checked_mul(multiplier).ok_or_else(bad)
+}
+
+fn parse_duration_opt(value: Option<String>, default: Duration) -> Result<Duration, String> {
+    match value {
+        None => Ok(default),
+        Some(text) => parse_duration(&text),
+    }
+}
+
+/// `"500ms"`, `"10s"`, `"5m"`, `"2h"`, `"1d"`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("{text:?} is not a duration (use e.g. \"500ms\", \"10s\", \"5m\")");
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(bad)?;
+    let (digits, unit) = trimmed.split_at(split);
+    let number: u64 = digits.parse().map_err(|_| bad())?;
+    let millis = match unit.trim() {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(bad()),
+    };
+    number
+        .checked_mul(millis)
+        .map(Duration::from_millis)
+        .ok_or_else(bad)
+}
+
+fn format_duration(d: &Duration) -> String {
+    let ms = d.as_millis();
+    if ms % 1000 != 0 {
+        format!("{ms}ms")
+    } else {
+        format!("{}s", ms / 1000)
+    }
+}
+
+mod duration_text {
+    use std::time::Duration;
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::format_duration(d))
+    }
+}
+
+/// Validate a config file and render the resolved config (`lograft config check FILE`).
+pub fn check_file(path: &Path) -> anyhow::Result<String> {
+    let config = NodeConfig::load(Some(path))?;
+    let text = toml::to_string_pretty(&config).context("rendering the resolved config")?;
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> anyhow::Result<NodeConfig> {
+        NodeConfig::parse(text, Path::new("node.toml"))
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let config = parse("").unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("./lograft-data"));
+        assert_eq!(config.listen.to_string(), "127.0.0.1:7700");
+        assert_eq!(config.collect.allowed_paths, vec!["/var/log/**"]);
+        assert_eq!(config.queue.max_bytes, 256 << 20);
+        assert_eq!(config.collect.max_line_bytes, 1 << 20);
+    }
+
+    #[test]
+    fn unknown_key_names_file_and_key() {
+        let err = parse("[queue]\nmax_bites = 5\n").unwrap_err().to_string();
+        assert!(err.starts_with("node.toml:"), "{err}");
+        assert!(err.contains("max_bites"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_key_and_reason() {
+        let err = parse("[queue]\nmax_bytes = \"12 parsecs\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("node.toml: queue.max_bytes"), "{err}");
+        assert!(err.contains("not a size"), "{err}");
+        let err = parse("listen = \"everywhere\"\n").unwrap_err().to_string();
+        assert!(
+            err.contains("listen") && err.contains("not an address"),
+            "{err}"
+        );
+        let err = parse("[collect]\nallowed_paths = [\"var/log\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("collect.allowed_paths") && err.contains("absolute"),
+            "{err}"
+        );
+        let err = parse("[index]\ncommit_interval = \"soon\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("index.commit_interval") && err.contains("not a duration"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn sizes_and_durations() {
+        assert_eq!(parse_size("256MiB").unwrap(), 256 << 20);
+        assert_eq!(parse_size("1GB").unwrap(), 1_000_000_000);
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert!(parse_size("-1").is_err());
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
+        assert!(parse_duration("10").is_err());
+    }
+}

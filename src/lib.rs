@@ -1,0 +1,26 @@
+//! lograft: a self-contained log appliance.
+//!
+//! Data flow on one node (see `DESIGN.md` in the shared folder for the whole picture):
+//!
+//! ```text
+//! files ──tail──▶ runner ──parse──▶ queue (sled) ──▶ indexer ──▶ tantivy day partitions ──▶ search
+//! ```
+//!
+//! * [`collect`]: runners, the file tailer, parsers, the allowlist, the supervisor.
+//! * [`queue`]: the durable queue, atomic with file checkpoints.
+//! * [`index`]: day partitions, the indexer thread, retention, exactly-once bookkeeping.
+//! * [`search`]: query parsing and local execution.
+//! * [`cluster`]: the config store (single-node sled now; Raft later).
+//! * [`api`]: the HTTP routes. [`node`] wires everything together for `lograft serve`.
+
+pub mod api;
+pub mod cli;
+pub mod cluster;
+pub mod collect;
+pub mod config;
+pub mod index;
+pub mod metrics;
+pub mod node;
+pub mod queue;
+pub mod record;
+pub mod search;

@@ -1,0 +1,14 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = lograft::cli::Cli::parse();
+    match lograft::cli::run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("lograft: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

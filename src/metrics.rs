@@ -1,0 +1,40 @@
+//! Metric names, in one place. Rendered in Prometheus text format at `/metrics`.
+//!
+//! Per-runner metrics carry a `runner` label; dropped lines carry a `reason` label
+//! (`lost_on_restart`: a checkpointed file vanished before it was read to the end).
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+pub const LINES_READ: &str = "lograft_runner_lines_read_total";
+pub const BYTES_READ: &str = "lograft_runner_bytes_read_total";
+/// Lines cut or lost on purpose, by `reason`. Nothing is dropped silently.
+pub const LINES_DROPPED: &str = "lograft_runner_lines_dropped_total";
+/// Lines cut at `collect.max_line_bytes` (kept, flagged `truncated`).
+pub const LINES_TRUNCATED: &str = "lograft_runner_lines_truncated_total";
+/// Lines kept as raw text because the parser failed (flagged `parse_error`).
+pub const PARSE_ERRORS: &str = "lograft_runner_parse_errors_total";
+pub const FILE_EVENTS: &str = "lograft_runner_file_events_total";
+pub const RUNNER_BLOCKED_SECONDS: &str = "lograft_runner_backpressure_seconds_total";
+pub const QUEUE_DEPTH: &str = "lograft_queue_depth_records";
+pub const QUEUE_BYTES: &str = "lograft_queue_bytes";
+pub const QUEUE_FLUSH_SECONDS: &str = "lograft_queue_flush_seconds";
+pub const QUEUE_REBUILDS: &str = "lograft_queue_rebuilds_total";
+pub const INDEX_DOCS: &str = "lograft_index_docs_total";
+pub const INDEX_COMMITS: &str = "lograft_index_commits_total";
+pub const INDEX_COMMIT_SECONDS: &str = "lograft_index_commit_seconds";
+pub const INDEX_PARTITIONS: &str = "lograft_index_partitions";
+pub const INDEX_BYTES: &str = "lograft_index_bytes";
+pub const INDEX_PARTITIONS_DROPPED: &str = "lograft_index_partitions_dropped_total";
+pub const SEARCH_REQUESTS: &str = "lograft_search_requests_total";
+
+/// Install the process-wide recorder. Safe to call more than once (later calls reuse it).
+pub fn install() -> PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .install_recorder()
+                .expect("no other metrics recorder is installed")
+        })
+        .clone()
+}

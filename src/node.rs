@@ -1,0 +1,151 @@
+//! `lograft serve`: open the stores, start the indexer, the supervisor and the HTTP server,
+//! and shut them down in order.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use tracing::{info, warn};
+
+use crate::api::{self, AppState};
+use crate::cluster::{ConfigStore, LocalStore};
+use crate::collect::{Allowlist, RunnerConfig, RunnerSettings, Supervisor, runner_key};
+use crate::config::NodeConfig;
+use crate::index::{IndexStore, Indexer, RetentionPolicy};
+use crate::queue::{self, Queue};
+use crate::search::QueryBuilder;
+
+/// Store key set once the first-start bootstrap (default runner) has run.
+const BOOTSTRAP_KEY: &str = "meta/bootstrap";
+
+pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data_dir {}", config.data_dir.display()))?;
+    let metrics = crate::metrics::install();
+
+    // The index first: its checkpoint is the ground truth the queue is checked against.
+    let (index, checkpoint) = IndexStore::open(&config.index_dir(), &config.node_name)?;
+    let (queue, rebuilt) =
+        queue::open(&config.queue_dir(), config.queue.max_bytes, checkpoint.seq)?;
+    if rebuilt || queue.behind_index() {
+        warn!(
+            index_seq = checkpoint.seq,
+            streams = checkpoint.checkpoints.len(),
+            "queue is behind the index; restoring runner checkpoints from the index"
+        );
+        queue.restore_checkpoints(&checkpoint.checkpoints)?;
+    }
+    let queue: Arc<dyn Queue> = Arc::new(queue);
+    let store: Arc<dyn ConfigStore> = Arc::new(LocalStore::open(&config.store_dir())?);
+
+    let (indexer, indexer_control) = Indexer::new(
+        index.clone(),
+        queue.clone(),
+        checkpoint,
+        config.index.commit_interval,
+        config.index.writer_memory,
+        RetentionPolicy {
+            max_age_days: config.index.retention_days,
+            max_bytes: config.index.retention_max_bytes,
+        },
+    );
+    let indexer_thread = indexer.spawn();
+
+    let allowlist =
+        Allowlist::new(config.collect.allowed_paths.clone()).context("collect.allowed_paths")?;
+    bootstrap(&*store, &config, &allowlist).await?;
+    let supervisor = Supervisor::new(
+        store.clone(),
+        queue.clone(),
+        allowlist,
+        RunnerSettings {
+            max_line_bytes: config.collect.max_line_bytes as usize,
+            partial_line_timeout: config.collect.partial_line_timeout,
+            scan_interval: config.collect.scan_interval,
+        },
+    );
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let supervisor_task = tokio::spawn(supervisor.clone().run(shutdown_rx));
+
+    let state = AppState {
+        config: config.clone(),
+        store,
+        queue: queue.clone(),
+        index,
+        indexer: indexer_control.clone(),
+        supervisor,
+        queries: Arc::new(QueryBuilder::default()),
+        metrics,
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    if !config.listen.ip().is_loopback() {
+        warn!(listen = %config.listen, "listening on a non-loopback address without TLS or authentication");
+    }
+    info!(listen = %config.listen, data_dir = %config.data_dir.display(), node = %config.node_name, "lograft is serving");
+    axum::serve(listener, api::app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("HTTP server")?;
+
+    info!("shutting down: stopping runners, then the indexer");
+    let _ = shutdown_tx.send(true);
+    let _ = supervisor_task.await;
+    indexer_control.stop();
+    queue.close();
+    tokio::task::spawn_blocking(move || indexer_thread.join())
+        .await?
+        .map_err(|_| anyhow::anyhow!("indexer thread panicked"))?;
+    info!("stopped");
+    Ok(())
+}
+
+/// First start: create the `default` runner for `/var/log/*.log` if the config asks for it and
+/// the allowlist permits it.
+async fn bootstrap(
+    store: &dyn ConfigStore,
+    config: &NodeConfig,
+    allowlist: &Allowlist,
+) -> anyhow::Result<()> {
+    if store.get(BOOTSTRAP_KEY)?.is_some() {
+        return Ok(());
+    }
+    if config.collect.default_runner {
+        let default = serde_json::json!({
+            "name": "default",
+            "reader": {"mode": "tailx", "log_path": "/var/log/*.log", "read_from": "oldest"},
+            "parser": {"type": "raw"}
+        })
+        .to_string();
+        match RunnerConfig::parse(&default, allowlist) {
+            Ok(_) => {
+                store
+                    .put(&runner_key("default"), default, Some(0))
+                    .await
+                    .ok();
+                info!("created the default runner for /var/log/*.log");
+            }
+            Err(err) => info!(reason = %err, "not creating the default runner"),
+        }
+    }
+    store
+        .put(BOOTSTRAP_KEY, "{\"done\":true}".into(), None)
+        .await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = terminate => {},
+    }
+}

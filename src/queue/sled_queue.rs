@@ -1,0 +1,516 @@
+//! [`Queue`] on sled. See the module doc of `queue` for guarantees and layout.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tracing::{error, warn};
+
+use super::{CheckpointKey, Queue, QueueBatch, QueueError, QueueStats};
+use crate::record::Record;
+
+const BATCH_PREFIX: u8 = b'b';
+const CHECKPOINT_PREFIX: u8 = b'c';
+const RUNNER_PREFIX: u8 = b'r';
+const ACKED_KEY: &[u8] = b"m/acked";
+/// Value header: record count (u32 BE) + 4 reserved bytes, then the JSON batch.
+const HEADER_LEN: usize = 8;
+
+pub struct SledQueue {
+    db: sled::Db,
+    /// Serialises sequence assignment with the write that uses it, so batches land in order.
+    next_seq: Mutex<u64>,
+    durable_seq: AtomicU64,
+    acked_seq: AtomicU64,
+    bytes: AtomicU64,
+    depth: AtomicU64,
+    max_bytes: u64,
+    room: Condvar,
+    room_lock: Mutex<()>,
+    closed: AtomicBool,
+    /// The stored data ends below the index's sequence: the queue lost data (deleted or
+    /// rebuilt) and runner checkpoints must be restored from the index.
+    behind_index: bool,
+}
+
+fn batch_key(first_seq: u64) -> [u8; 9] {
+    let mut key = [0u8; 9];
+    key[0] = BATCH_PREFIX;
+    key[1..].copy_from_slice(&first_seq.to_be_bytes());
+    key
+}
+
+fn checkpoint_key(key: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(key.len() + 1);
+    out.push(CHECKPOINT_PREFIX);
+    out.extend_from_slice(key.as_bytes());
+    out
+}
+
+fn runner_key(runner: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(runner.len() + 1);
+    out.push(RUNNER_PREFIX);
+    out.extend_from_slice(runner.as_bytes());
+    out
+}
+
+fn decode_header(key: &[u8], value: &[u8]) -> Result<u64, QueueError> {
+    if value.len() < HEADER_LEN {
+        return Err(QueueError::Corrupt {
+            key: format!("{key:?}"),
+            reason: "value shorter than its header".into(),
+        });
+    }
+    Ok(u32::from_be_bytes(value[0..4].try_into().expect("4 bytes")) as u64)
+}
+
+fn decode_batch(key: &[u8], value: &[u8]) -> Result<QueueBatch, QueueError> {
+    decode_header(key, value)?;
+    serde_json::from_slice(&value[HEADER_LEN..]).map_err(|err| QueueError::Corrupt {
+        key: format!("{key:?}"),
+        reason: err.to_string(),
+    })
+}
+
+fn u64_value(value: &[u8]) -> u64 {
+    value.try_into().map(u64::from_be_bytes).unwrap_or(0)
+}
+
+impl SledQueue {
+    /// Open, or move a broken queue aside and start a new one. See `queue::open`.
+    pub fn open_or_rebuild(
+        dir: &Path,
+        max_bytes: u64,
+        seq_floor: u64,
+    ) -> anyhow::Result<(SledQueue, bool)> {
+        match Self::open(dir, max_bytes, seq_floor) {
+            Ok(queue) => Ok((queue, false)),
+            Err(err) => {
+                let aside =
+                    dir.with_file_name(format!("queue.broken-{}", chrono::Utc::now().timestamp()));
+                error!(
+                    queue = %dir.display(), moved_to = %aside.display(), error = %err,
+                    "queue cannot be opened; moving it aside and rebuilding from the index checkpoint"
+                );
+                metrics::counter!(crate::metrics::QUEUE_REBUILDS).increment(1);
+                std::fs::rename(dir, &aside)
+                    .with_context(|| format!("moving broken queue {} aside", dir.display()))?;
+                let queue = Self::open(dir, max_bytes, seq_floor)
+                    .with_context(|| format!("creating a new queue in {}", dir.display()))?;
+                Ok((queue, true))
+            }
+        }
+    }
+
+    pub fn open(dir: &Path, max_bytes: u64, seq_floor: u64) -> anyhow::Result<SledQueue> {
+        let config = sled::Config::new()
+            .path(dir)
+            .cache_capacity(64 * 1024 * 1024)
+            .mode(sled::Mode::HighThroughput);
+        // sled 0.34 can panic instead of erroring on a damaged file; treat both the same.
+        let db = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || config.open()))
+            .map_err(|_| anyhow::anyhow!("sled panicked while opening {}", dir.display()))?
+            .with_context(|| format!("opening queue {}", dir.display()))?;
+
+        // Walk the batches once: validates every header and counts what is waiting.
+        let mut depth = 0u64;
+        let mut bytes = 0u64;
+        let mut last_seq = 0u64;
+        for item in db.scan_prefix([BATCH_PREFIX]) {
+            let (key, value) = item?;
+            let count = decode_header(&key, &value)?;
+            let first_seq = u64::from_be_bytes(key[1..9].try_into().context("batch key")?);
+            depth += count;
+            bytes += value.len() as u64;
+            last_seq = last_seq.max(first_seq + count.max(1) - 1);
+        }
+        let acked = db.get(ACKED_KEY)?.map(|v| u64_value(&v)).unwrap_or(0);
+        last_seq = last_seq.max(acked);
+
+        let queue = SledQueue {
+            db,
+            next_seq: Mutex::new(last_seq.max(seq_floor) + 1),
+            durable_seq: AtomicU64::new(last_seq.max(seq_floor)),
+            acked_seq: AtomicU64::new(acked),
+            bytes: AtomicU64::new(bytes),
+            depth: AtomicU64::new(depth),
+            max_bytes,
+            room: Condvar::new(),
+            room_lock: Mutex::new(()),
+            closed: AtomicBool::new(false),
+            behind_index: last_seq < seq_floor,
+        };
+        queue.publish_gauges();
+        Ok(queue)
+    }
+
+    /// See the `behind_index` field.
+    pub fn behind_index(&self) -> bool {
+        self.behind_index
+    }
+
+    fn publish_gauges(&self) {
+        metrics::gauge!(crate::metrics::QUEUE_DEPTH).set(self.depth.load(Ordering::Relaxed) as f64);
+        metrics::gauge!(crate::metrics::QUEUE_BYTES).set(self.bytes.load(Ordering::Relaxed) as f64);
+    }
+
+    fn flush(&self) -> Result<(), QueueError> {
+        let started = Instant::now();
+        self.db.flush()?;
+        metrics::histogram!(crate::metrics::QUEUE_FLUSH_SECONDS)
+            .record(started.elapsed().as_secs_f64());
+        Ok(())
+    }
+}
+
+impl Queue for SledQueue {
+    fn append(
+        &self,
+        records: Vec<Record>,
+        checkpoints: Vec<(CheckpointKey, Option<String>)>,
+    ) -> Result<(u64, u64), QueueError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(QueueError::Closed);
+        }
+        let count = records.len() as u64;
+        let last_seq;
+        let encoded_len;
+        {
+            let mut next_seq = self.next_seq.lock().expect("queue lock");
+            let first_seq = *next_seq;
+            let batch = QueueBatch {
+                first_seq,
+                records,
+                checkpoints,
+            };
+            last_seq = batch.last_seq();
+            let mut value = Vec::with_capacity(HEADER_LEN + 256 * batch.records.len());
+            value.extend_from_slice(&(count as u32).to_be_bytes());
+            value.extend_from_slice(&[0u8; 4]);
+            serde_json::to_writer(&mut value, &batch).map_err(|err| QueueError::Corrupt {
+                key: format!("batch {first_seq}"),
+                reason: format!("cannot encode: {err}"),
+            })?;
+            encoded_len = value.len() as u64;
+
+            let mut write = sled::Batch::default();
+            write.insert(&batch_key(first_seq), value);
+            for (key, checkpoint) in &batch.checkpoints {
+                match checkpoint {
+                    Some(json) => write.insert(checkpoint_key(key), json.as_bytes()),
+                    None => write.remove(checkpoint_key(key)),
+                }
+            }
+            self.db.apply_batch(write)?;
+            *next_seq = last_seq + 1;
+        }
+        self.bytes.fetch_add(encoded_len, Ordering::Relaxed);
+        self.depth.fetch_add(count, Ordering::Relaxed);
+        // Group commit: this flush also covers every batch applied before it.
+        self.flush()?;
+        self.durable_seq.fetch_max(last_seq, Ordering::AcqRel);
+        self.publish_gauges();
+        Ok((last_seq + 1 - count.max(1), last_seq))
+    }
+
+    fn wait_for_room(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut guard = self.room_lock.lock().expect("room lock");
+        loop {
+            let bytes = self.bytes.load(Ordering::Relaxed);
+            if bytes < self.max_bytes || self.depth.load(Ordering::Relaxed) == 0 {
+                return true;
+            }
+            if self.closed.load(Ordering::Acquire) {
+                return false;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            guard = self
+                .room
+                .wait_timeout(guard, deadline - now)
+                .expect("room lock")
+                .0;
+        }
+    }
+
+    fn read_after(
+        &self,
+        after_seq: u64,
+        max_records: usize,
+    ) -> Result<Vec<QueueBatch>, QueueError> {
+        let durable = self.durable_seq.load(Ordering::Acquire);
+        let mut out = Vec::new();
+        let mut taken = 0usize;
+        let start = batch_key(after_seq.saturating_add(1));
+        for item in self.db.range(start.as_slice()..) {
+            let (key, value) = item?;
+            if key.first() != Some(&BATCH_PREFIX) {
+                break;
+            }
+            let batch = decode_batch(&key, &value)?;
+            if batch.last_seq() > durable {
+                break;
+            }
+            taken += batch.records.len();
+            out.push(batch);
+            if taken >= max_records {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    fn ack(&self, seq: u64) -> Result<(), QueueError> {
+        let mut write = sled::Batch::default();
+        let mut freed_bytes = 0u64;
+        let mut freed_records = 0u64;
+        for item in self.db.scan_prefix([BATCH_PREFIX]) {
+            let (key, value) = item?;
+            let count = decode_header(&key, &value)?;
+            let first_seq = u64::from_be_bytes(key[1..9].try_into().expect("8 bytes"));
+            if first_seq + count.max(1) - 1 > seq {
+                break;
+            }
+            freed_bytes += value.len() as u64;
+            freed_records += count;
+            write.remove(key);
+        }
+        write.insert(ACKED_KEY, &seq.to_be_bytes());
+        self.db.apply_batch(write)?;
+        // No flush needed: losing an ack only means re-reading batches the index skips.
+        self.acked_seq.fetch_max(seq, Ordering::AcqRel);
+        self.bytes.fetch_sub(
+            freed_bytes.min(self.bytes.load(Ordering::Relaxed)),
+            Ordering::Relaxed,
+        );
+        self.depth.fetch_sub(
+            freed_records.min(self.depth.load(Ordering::Relaxed)),
+            Ordering::Relaxed,
+        );
+        self.publish_gauges();
+        let _guard = self.room_lock.lock().expect("room lock");
+        self.room.notify_all();
+        Ok(())
+    }
+
+    fn checkpoints(&self, runner: &str) -> Result<Vec<(String, String)>, QueueError> {
+        let prefix = checkpoint_key(&format!("{runner}/"));
+        let mut out = Vec::new();
+        for item in self.db.scan_prefix(&prefix) {
+            let (key, value) = item?;
+            let stream = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
+            match String::from_utf8(value.to_vec()) {
+                Ok(json) => out.push((stream, json)),
+                Err(_) => warn!(runner, stream, "ignoring a checkpoint that is not UTF-8"),
+            }
+        }
+        Ok(out)
+    }
+
+    fn restore_checkpoints(
+        &self,
+        checkpoints: &[(CheckpointKey, String)],
+    ) -> Result<(), QueueError> {
+        let mut write = sled::Batch::default();
+        for item in self.db.scan_prefix([CHECKPOINT_PREFIX]) {
+            let (key, _) = item?;
+            write.remove(key);
+        }
+        for (key, json) in checkpoints {
+            write.insert(checkpoint_key(key), json.as_bytes());
+            if let Some((runner, _)) = key.split_once('/') {
+                write.insert(runner_key(runner), &[1u8][..]);
+            }
+        }
+        self.db.apply_batch(write)?;
+        self.flush()
+    }
+
+    fn forget_runner(&self, runner: &str) -> Result<(), QueueError> {
+        // Deleting the checkpoints through an append carries the deletion to the index
+        // checkpoint too, so a queue rebuild cannot bring them back.
+        let deletes: Vec<(CheckpointKey, Option<String>)> = self
+            .checkpoints(runner)?
+            .into_iter()
+            .map(|(stream, _)| (format!("{runner}/{stream}"), None))
+            .collect();
+        if !deletes.is_empty() {
+            self.append(Vec::new(), deletes)?;
+        }
+        self.db.remove(runner_key(runner))?;
+        self.flush()
+    }
+
+    fn mark_runner_seen(&self, runner: &str) -> Result<bool, QueueError> {
+        let key = runner_key(runner);
+        if self.db.get(&key)?.is_some() {
+            return Ok(true);
+        }
+        self.db.insert(key, &[1u8][..])?;
+        self.flush()?;
+        Ok(false)
+    }
+
+    fn last_seq(&self) -> u64 {
+        *self.next_seq.lock().expect("queue lock") - 1
+    }
+
+    fn stats(&self) -> QueueStats {
+        QueueStats {
+            depth: self.depth.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+            max_bytes: self.max_bytes,
+            durable_seq: self.durable_seq.load(Ordering::Acquire),
+            acked_seq: self.acked_seq.load(Ordering::Acquire),
+        }
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        let _guard = self.room_lock.lock().expect("room lock");
+        self.room.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(message: &str) -> Record {
+        Record {
+            ts: 1,
+            runner: "r".into(),
+            path: "/x".into(),
+            offset: 0,
+            level: String::new(),
+            message: message.into(),
+            fields: serde_json::Value::Null,
+            truncated: false,
+            parse_error: false,
+        }
+    }
+
+    /// A model test: random appends, acks and reopenings against a `Vec` of what must be there.
+    #[test]
+    fn queue_matches_a_model_through_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("queue");
+        let mut model: Vec<(u64, String)> = Vec::new();
+        let mut acked = 0u64;
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next_random = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut queue = SledQueue::open(&path, 1 << 30, 0).unwrap();
+        for step in 0..300 {
+            match next_random() % 10 {
+                0..=5 => {
+                    let n = (next_random() % 5) as usize;
+                    let messages: Vec<String> = (0..n).map(|i| format!("m{step}-{i}")).collect();
+                    let (first, last) = queue
+                        .append(
+                            messages.iter().map(|m| record(m)).collect(),
+                            vec![("r/1".into(), Some(format!("{{\"step\":{step}}}")))],
+                        )
+                        .unwrap();
+                    assert_eq!(last + 1 - first, n.max(1) as u64);
+                    for (i, m) in messages.into_iter().enumerate() {
+                        model.push((first + i as u64, m));
+                    }
+                }
+                6..=7 => {
+                    if let Some((seq, _)) = model.get(model.len() / 2) {
+                        // Only batch boundaries are acked by the indexer; ack a whole prefix.
+                        let batches = queue.read_after(acked, usize::MAX).unwrap();
+                        let upto = batches
+                            .iter()
+                            .map(|b| b.last_seq())
+                            .filter(|last| last <= seq)
+                            .max();
+                        if let Some(upto) = upto {
+                            queue.ack(upto).unwrap();
+                            acked = upto;
+                            model.retain(|(s, _)| *s > upto);
+                        }
+                    }
+                }
+                _ => {
+                    drop(queue);
+                    queue = SledQueue::open(&path, 1 << 30, 0).unwrap();
+                }
+            }
+            let got: Vec<(u64, String)> = queue
+                .read_after(acked, usize::MAX)
+                .unwrap()
+                .into_iter()
+                .flat_map(|b| {
+                    let first = b.first_seq;
+                    b.records
+                        .into_iter()
+                        .enumerate()
+                        .map(move |(i, r)| (first + i as u64, r.message))
+                })
+                .collect();
+            assert_eq!(got, model, "step {step}");
+            assert_eq!(queue.stats().depth, model.len() as u64);
+        }
+        assert_eq!(queue.checkpoints("r").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn sequences_start_above_the_floor() {
+        let dir = tempfile::tempdir().unwrap();
+        let queue = SledQueue::open(&dir.path().join("q"), 1 << 20, 41).unwrap();
+        let (first, _) = queue.append(vec![record("a")], vec![]).unwrap();
+        assert_eq!(first, 42);
+    }
+
+    #[test]
+    fn full_queue_blocks_until_acked() {
+        let dir = tempfile::tempdir().unwrap();
+        let queue = SledQueue::open(&dir.path().join("q"), 4096, 0).unwrap();
+        let big = "x".repeat(5000);
+        let (_, last) = queue.append(vec![record(&big)], vec![]).unwrap();
+        assert!(!queue.wait_for_room(Duration::from_millis(50)));
+        queue.ack(last).unwrap();
+        assert!(queue.wait_for_room(Duration::from_millis(50)));
+    }
+
+    #[test]
+    fn garbage_queue_is_moved_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("queue");
+        {
+            let queue = SledQueue::open(&path, 1 << 20, 0).unwrap();
+            queue.append(vec![record("a")], vec![]).unwrap();
+        }
+        for entry in std::fs::read_dir(&path).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_file() {
+                std::fs::write(entry.path(), vec![0xA5u8; 4096]).unwrap();
+            }
+        }
+        let (queue, rebuilt) = SledQueue::open_or_rebuild(&path, 1 << 20, 7).unwrap();
+        assert!(rebuilt);
+        assert_eq!(queue.last_seq(), 7);
+        let aside = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("queue.broken-")
+            })
+            .count();
+        assert_eq!(aside, 1);
+    }
+}

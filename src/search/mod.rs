@@ -1,0 +1,385 @@
+//! Search: the query model, time parsing, and local execution over the day partitions.
+//!
+//! A query is tantivy's Lucene-like syntax over `message` by default, with `level:`, `runner:`,
+//! `path:`, `node:`, `flags:` and `fields.<name>:`; terms are ANDed unless `OR` is written.
+//! The time range is applied as a fast-field range on `ts` and only partitions that overlap it
+//! are opened. Hits come newest first (by the `sort` fast field); the cursor of a page is the
+//! sort key of its last hit, so pages stay stable while new data arrives.
+
+mod time;
+
+use std::ops::Bound;
+use std::time::Instant;
+
+use chrono::{DateTime as ChronoDateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tantivy::collector::{Count, HistogramCollector, TopDocs};
+use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, RangeQuery};
+use tantivy::schema::Value;
+use tantivy::tokenizer::TokenizerManager;
+use tantivy::{DateTime, DocAddress, Order, TantivyDocument, Term};
+
+pub use time::{parse_interval, parse_time};
+
+use crate::index::{Fields, IndexStore, Partition, schema};
+
+pub const DEFAULT_LIMIT: usize = 100;
+pub const MAX_LIMIT: usize = 10_000;
+/// At most this many histogram buckets.
+pub const MAX_BUCKETS: i64 = 2000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    #[error("invalid query {query:?}: {reason}")]
+    BadQuery { query: String, reason: String },
+    #[error("invalid {param} {value:?}: {reason}")]
+    BadParam {
+        param: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("search failed: {0}")]
+    Internal(#[from] tantivy::TantivyError),
+}
+
+/// Parameters of `GET /api/v1/search` (all optional).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SearchParams {
+    pub q: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub limit: Option<usize>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct HistogramParams {
+    pub q: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// `30s`, `5m`, `1h`, `1d`; chosen from the range when absent.
+    pub interval: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Hit {
+    /// `<day>/<seq>`: unique on this node.
+    pub id: String,
+    pub ts: String,
+    pub node: String,
+    pub runner: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub path: String,
+    pub offset: u64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub level: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub fields: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SearchResponse {
+    /// Matches in the whole time range (not only this page).
+    pub total: u64,
+    pub hits: Vec<Hit>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    pub from: String,
+    pub to: String,
+    pub took_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Bucket {
+    pub ts: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HistogramResponse {
+    pub interval: String,
+    pub total: u64,
+    pub buckets: Vec<Bucket>,
+    pub took_ms: u64,
+}
+
+/// Turns query text into a tantivy query. Shared by every partition (same schema).
+pub struct QueryBuilder {
+    parser: QueryParser,
+    fields: Fields,
+}
+
+impl Default for QueryBuilder {
+    fn default() -> Self {
+        let (schema, fields) = schema();
+        let mut parser =
+            QueryParser::new(schema, vec![fields.message], TokenizerManager::default());
+        parser.set_conjunction_by_default();
+        QueryBuilder { parser, fields }
+    }
+}
+
+impl QueryBuilder {
+    /// Parse `q` (empty or `*` matches everything).
+    pub fn parse(&self, q: &str) -> Result<Box<dyn Query>, SearchError> {
+        let q = q.trim();
+        if q.is_empty() || q == "*" {
+            return Ok(Box::new(AllQuery));
+        }
+        self.parser
+            .parse_query(q)
+            .map_err(|err| SearchError::BadQuery {
+                query: q.to_string(),
+                reason: err.to_string(),
+            })
+    }
+
+    fn time_range(&self, from: i64, to: i64) -> Box<dyn Query> {
+        Box::new(RangeQuery::new(
+            Bound::Included(Term::from_field_date(
+                self.fields.ts,
+                DateTime::from_timestamp_micros(from),
+            )),
+            Bound::Excluded(Term::from_field_date(
+                self.fields.ts,
+                DateTime::from_timestamp_micros(to),
+            )),
+        ))
+    }
+
+    fn before_cursor(&self, sort: u64) -> Box<dyn Query> {
+        Box::new(RangeQuery::new(
+            Bound::Unbounded,
+            Bound::Excluded(Term::from_field_u64(self.fields.sort, sort)),
+        ))
+    }
+}
+
+/// The resolved time range `[from, to)` in micros; defaults to everything.
+fn resolve_range(from: Option<&str>, to: Option<&str>) -> Result<(i64, i64), SearchError> {
+    let now = Utc::now();
+    let from = match from.filter(|s| !s.trim().is_empty()) {
+        Some(text) => parse_time(text, now).map_err(|reason| SearchError::BadParam {
+            param: "from",
+            value: text.to_string(),
+            reason,
+        })?,
+        None => 0,
+    };
+    let to = match to.filter(|s| !s.trim().is_empty()) {
+        Some(text) => parse_time(text, now).map_err(|reason| SearchError::BadParam {
+            param: "to",
+            value: text.to_string(),
+            reason,
+        })?,
+        // Far future: clocks of the machines that wrote the logs may be ahead.
+        None => i64::MAX / 2,
+    };
+    if to <= from {
+        return Err(SearchError::BadParam {
+            param: "to",
+            value: format_micros(to),
+            reason: format!("must be after from ({})", format_micros(from)),
+        });
+    }
+    Ok((from, to))
+}
+
+pub fn format_micros(micros: i64) -> String {
+    ChronoDateTime::<Utc>::from_timestamp_micros(micros)
+        .map(|dt| dt.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+        .unwrap_or_else(|| micros.to_string())
+}
+
+/// Run a search on this node's partitions.
+pub fn search(
+    store: &IndexStore,
+    builder: &QueryBuilder,
+    params: &SearchParams,
+) -> Result<SearchResponse, SearchError> {
+    let started = Instant::now();
+    let (from, to) = resolve_range(params.from.as_deref(), params.to.as_deref())?;
+    let limit = params.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    let cursor = match params.cursor.as_deref().filter(|c| !c.is_empty()) {
+        Some(text) => Some(text.parse::<u64>().map_err(|_| SearchError::BadParam {
+            param: "cursor",
+            value: text.to_string(),
+            reason: "not a cursor returned by a previous page".into(),
+        })?),
+        None => None,
+    };
+    let user_query = builder.parse(params.q.as_deref().unwrap_or(""))?;
+    let base = BooleanQuery::new(vec![
+        (Occur::Must, user_query.box_clone()),
+        (Occur::Must, builder.time_range(from, to)),
+    ]);
+    let page_query: Box<dyn Query> = match cursor {
+        Some(sort) => Box::new(BooleanQuery::new(vec![
+            (Occur::Must, Box::new(base.clone()) as Box<dyn Query>),
+            (Occur::Must, builder.before_cursor(sort)),
+        ])),
+        None => Box::new(base.clone()),
+    };
+
+    let mut total = 0u64;
+    // (sort key, partition, address), merged across partitions.
+    let mut candidates: Vec<(u64, usize, DocAddress)> = Vec::new();
+    let partitions = store.overlapping(from, to);
+    for (index, partition) in partitions.iter().enumerate() {
+        let searcher = partition.reader.searcher();
+        let top = TopDocs::with_limit(limit).order_by_fast_field::<u64>("sort", Order::Desc);
+        let (count, top_docs) = if cursor.is_some() {
+            let count = searcher.search(&base, &Count)?;
+            (count, searcher.search(page_query.as_ref(), &top)?)
+        } else {
+            searcher.search(page_query.as_ref(), &(Count, top))?
+        };
+        total += count as u64;
+        candidates.extend(
+            top_docs
+                .into_iter()
+                .map(|(sort, address)| (sort.unwrap_or(0), index, address)),
+        );
+    }
+    candidates.sort_by(|a, b| b.0.cmp(&a.0));
+    candidates.truncate(limit);
+
+    let mut hits = Vec::with_capacity(candidates.len());
+    for (_, index, address) in &candidates {
+        hits.push(load_hit(&partitions[*index], &store.fields, *address)?);
+    }
+    let next_cursor = (candidates.len() == limit)
+        .then(|| candidates.last().map(|(sort, _, _)| sort.to_string()))
+        .flatten();
+    metrics::counter!(crate::metrics::SEARCH_REQUESTS, "kind" => "search").increment(1);
+    Ok(SearchResponse {
+        total,
+        hits,
+        cursor: next_cursor,
+        from: format_micros(from),
+        to: format_micros(to),
+        took_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+fn load_hit(
+    partition: &Partition,
+    fields: &Fields,
+    address: DocAddress,
+) -> Result<Hit, SearchError> {
+    let doc: TantivyDocument = partition.reader.searcher().doc(address)?;
+    let text = |field| {
+        doc.get_first(field)
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    let ts = doc
+        .get_first(fields.ts)
+        .and_then(|v| v.as_datetime())
+        .map(|dt| format_micros(dt.into_timestamp_micros()))
+        .unwrap_or_default();
+    let seq = doc
+        .get_first(fields.seq)
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0);
+    let json_fields = doc
+        .get_first(fields.fields)
+        .map(|value| {
+            serde_json::to_value(tantivy::schema::OwnedValue::from(value)).unwrap_or_default()
+        })
+        .unwrap_or(serde_json::Value::Null);
+    Ok(Hit {
+        id: format!("{}/{seq}", partition.day),
+        ts,
+        node: text(fields.node),
+        runner: text(fields.runner),
+        path: text(fields.path),
+        offset: doc
+            .get_first(fields.offset)
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0),
+        level: text(fields.level),
+        message: text(fields.message),
+        fields: json_fields,
+        flags: doc
+            .get_all(fields.flags)
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+    })
+}
+
+/// Counts per time bucket, from the `ts` fast field.
+pub fn histogram(
+    store: &IndexStore,
+    builder: &QueryBuilder,
+    params: &HistogramParams,
+) -> Result<HistogramResponse, SearchError> {
+    let started = Instant::now();
+    let (mut from, mut to) = resolve_range(params.from.as_deref(), params.to.as_deref())?;
+    // Open-ended ranges are narrowed to the data actually present.
+    let partitions = store.overlapping(from, to);
+    if let (Some(newest), Some(oldest)) = (partitions.first(), partitions.last()) {
+        from = from.max(oldest.time_range().0);
+        to = to.min(newest.time_range().1.max(Utc::now().timestamp_micros()));
+    } else {
+        to = to.min(Utc::now().timestamp_micros());
+        from = from.max(to - 3_600_000_000);
+    }
+    let interval = match params.interval.as_deref().filter(|s| !s.is_empty()) {
+        Some(text) => parse_interval(text).map_err(|reason| SearchError::BadParam {
+            param: "interval",
+            value: text.to_string(),
+            reason,
+        })?,
+        None => time::auto_interval(to - from),
+    };
+    let start = from.div_euclid(interval) * interval;
+    let buckets = ((to - start + interval - 1) / interval).max(1);
+    if buckets > MAX_BUCKETS {
+        return Err(SearchError::BadParam {
+            param: "interval",
+            value: time::format_interval(interval),
+            reason: format!("gives {buckets} buckets over this range; at most {MAX_BUCKETS}"),
+        });
+    }
+    let query = BooleanQuery::new(vec![
+        (
+            Occur::Must,
+            builder.parse(params.q.as_deref().unwrap_or(""))?,
+        ),
+        (Occur::Must, builder.time_range(from, to)),
+    ]);
+    let mut counts = vec![0u64; buckets as usize];
+    for partition in &partitions {
+        let collector = HistogramCollector::new(
+            "ts".to_string(),
+            DateTime::from_timestamp_micros(start),
+            // The date fast field's u64 form is in nanoseconds.
+            (interval as u64) * 1000,
+            buckets as usize,
+        );
+        let partition_counts = partition.reader.searcher().search(&query, &collector)?;
+        for (total, count) in counts.iter_mut().zip(partition_counts) {
+            *total += count;
+        }
+    }
+    metrics::counter!(crate::metrics::SEARCH_REQUESTS, "kind" => "histogram").increment(1);
+    Ok(HistogramResponse {
+        interval: time::format_interval(interval),
+        total: counts.iter().sum(),
+        buckets: counts
+            .into_iter()
+            .enumerate()
+            .map(|(i, count)| Bucket {
+                ts: format_micros(start + i as i64 * interval),
+                count,
+            })
+            .collect(),
+        took_ms: started.elapsed().as_millis() as u64,
+    })
+}

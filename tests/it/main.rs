@@ -1,0 +1,1 @@
+//! Integration tests: real binary, real HTTP on loopback.
