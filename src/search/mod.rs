@@ -25,6 +25,8 @@ use crate::index::{Fields, IndexStore, Partition, schema};
 
 pub const DEFAULT_LIMIT: usize = 100;
 pub const MAX_LIMIT: usize = 10_000;
+/// 2200-01-01: the default end of a range (tantivy dates are i64 nanoseconds: up to 2262).
+pub const END_OF_TIME: i64 = 7_258_118_400_000_000;
 /// At most this many histogram buckets.
 pub const MAX_BUCKETS: i64 = 2000;
 
@@ -177,8 +179,9 @@ fn resolve_range(from: Option<&str>, to: Option<&str>) -> Result<(i64, i64), Sea
             reason,
         })?,
         // Far future: clocks of the machines that wrote the logs may be ahead.
-        None => i64::MAX / 2,
+        None => END_OF_TIME,
     };
+    let (from, to) = (from.clamp(0, END_OF_TIME), to.clamp(0, END_OF_TIME));
     if to <= from {
         return Err(SearchError::BadParam {
             param: "to",

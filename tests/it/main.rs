@@ -1,1 +1,9 @@
-//! Integration tests: real binary, real HTTP on loopback.
+//! Integration tests: the real `lograft` binary on loopback ports, real sled and tantivy.
+//! One test binary with a module per area (build time on two cores).
+
+mod harness;
+
+mod crash;
+mod errors;
+mod recovery;
+mod rotation;

@@ -1,0 +1,321 @@
+//! A small test DSL: start the real `lograft` binary on a loopback port with a temp data dir,
+//! talk HTTP to it, kill it, restart it.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_lograft");
+
+/// A node's files: data dir, a logs dir it may read, its config.
+pub struct Node {
+    pub root: tempfile::TempDir,
+    pub port: u16,
+    child: Option<Child>,
+    client: reqwest::blocking::Client,
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Node {
+    /// A node whose allowlist is its own `logs/` folder. `extra_config` is appended to the TOML
+    /// (sections `[queue]`, `[index]` ... may be given; `[collect]` keys go in `collect_extra`).
+    pub fn new(collect_extra: &str, extra_config: &str) -> Node {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("logs")).unwrap();
+        let port = free_port();
+        let config = format!(
+            "data_dir = \"{data}\"\nlisten = \"127.0.0.1:{port}\"\nnode_name = \"test-node\"\n\
+             [collect]\nallowed_paths = [\"{logs}/**\"]\ndefault_runner = false\n\
+             partial_line_timeout = \"1s\"\nscan_interval = \"200ms\"\n{collect_extra}\n{extra_config}\n",
+            data = root.path().join("data").display(),
+            logs = root.path().join("logs").display(),
+        );
+        std::fs::write(root.path().join("node.toml"), config).unwrap();
+        Node {
+            root,
+            port,
+            child: None,
+            client: reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+        }
+    }
+
+    pub fn logs(&self) -> PathBuf {
+        self.root.path().join("logs")
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.root.path().join("data")
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.root.path().join("node.toml")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Start the binary and wait until `/health` answers.
+    pub fn start(&mut self) -> &mut Self {
+        assert!(self.child.is_none(), "node already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.root.path().join("node.log"))
+            .unwrap();
+        let child = Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(self.config_path())
+            .env("LOGRAFT_LOG", "info")
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("starting lograft");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(response) = self.client.get(self.url("/health")).send() {
+                if response.status().is_success() {
+                    break;
+                }
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!(
+                    "lograft exited during startup ({status}); log:\n{}",
+                    self.log()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "lograft did not become healthy; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.root.path().join("node.log")).unwrap_or_default()
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status()
+                .unwrap();
+            let status = child.wait().unwrap();
+            assert!(
+                status.success(),
+                "lograft did not exit cleanly: {status}; log:\n{}",
+                self.log()
+            );
+        }
+    }
+
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        let response = self.client.get(self.url(path)).send().unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().unwrap_or(Value::Null))
+    }
+
+    pub fn send(&self, method: &str, path: &str, body: &str) -> (u16, Value) {
+        let request = match method {
+            "POST" => self.client.post(self.url(path)),
+            "PUT" => self.client.put(self.url(path)),
+            "DELETE" => self.client.delete(self.url(path)),
+            other => panic!("method {other}"),
+        };
+        let response = request.body(body.to_string()).send().unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().unwrap_or(Value::Null))
+    }
+
+    /// Create a runner; panics unless the node accepts it.
+    pub fn add_runner(&self, json: &str) {
+        let (status, body) = self.send("POST", "/api/v1/runners", json);
+        assert_eq!(status, 201, "creating runner {json}: {body}");
+    }
+
+    /// Runner config tailing `logs/<glob>`.
+    pub fn runner_json(&self, name: &str, glob: &str, parser: &str) -> String {
+        serde_json::json!({
+            "name": name,
+            "reader": {"mode": "tailx", "log_path": self.logs().join(glob), "read_from": "oldest"},
+            "parser": {"type": parser}
+        })
+        .to_string()
+    }
+
+    pub fn runner_status(&self, name: &str) -> Value {
+        let (status, body) = self.get(&format!("/api/v1/runners/{name}"));
+        assert_eq!(status, 200, "{body}");
+        body["status"].clone()
+    }
+
+    /// Every message matching `q`, walking all pages.
+    pub fn search_all(&self, q: &str) -> Vec<String> {
+        let mut messages = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut url = reqwest::Url::parse(&self.url("/api/v1/search")).unwrap();
+            url.query_pairs_mut()
+                .append_pair("q", q)
+                .append_pair("limit", "5000");
+            if let Some(cursor) = &cursor {
+                url.query_pairs_mut().append_pair("cursor", cursor);
+            }
+            let response = self.client.get(url).send().unwrap();
+            assert!(
+                response.status().is_success(),
+                "search {q}: {}",
+                response.text().unwrap()
+            );
+            let body: Value = response.json().unwrap();
+            for hit in body["hits"].as_array().unwrap() {
+                messages.push(hit["message"].as_str().unwrap().to_string());
+            }
+            match body["cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_string()),
+                None => break,
+            }
+        }
+        messages
+    }
+
+    pub fn count(&self, q: &str) -> u64 {
+        let mut url = reqwest::Url::parse(&self.url("/api/v1/search")).unwrap();
+        url.query_pairs_mut()
+            .append_pair("q", q)
+            .append_pair("limit", "1");
+        let body: Value = self.client.get(url).send().unwrap().json().unwrap();
+        body["total"].as_u64().unwrap()
+    }
+
+    /// Wait until `count(q) >= n` (or fail with what was found).
+    pub fn wait_for_count(&self, q: &str, n: u64) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let found = self.count(q);
+            if found >= n {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {n} hits of {q:?}, found {found}; status: {}\nlog tail:\n{}",
+                self.get("/api/v1/status").1,
+                tail(&self.log(), 40)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn metrics(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Append lines to a file (creating it), each with its own write, flushed.
+pub fn append_lines(path: &Path, lines: impl IntoIterator<Item = String>) {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    for line in lines {
+        file.write_all(line.as_bytes()).unwrap();
+        file.write_all(b"\n").unwrap();
+    }
+    file.flush().unwrap();
+}
+
+/// Assert every expected message occurs exactly once among `found`.
+pub fn assert_exactly_once(found: &[String], expected: &[String]) {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for message in found {
+        *counts.entry(message.as_str()).or_default() += 1;
+    }
+    let missing: Vec<&String> = expected
+        .iter()
+        .filter(|m| !counts.contains_key(m.as_str()))
+        .collect();
+    let duplicated: Vec<(&&str, &usize)> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    let expected_set: std::collections::BTreeSet<&str> =
+        expected.iter().map(String::as_str).collect();
+    let unexpected: Vec<&&str> = counts
+        .keys()
+        .filter(|m| !expected_set.contains(**m))
+        .collect();
+    assert!(
+        missing.is_empty() && duplicated.is_empty() && unexpected.is_empty(),
+        "{} missing (first: {:?}), {} duplicated (first: {:?}), {} unexpected (first: {:?}) out of {} expected",
+        missing.len(),
+        missing.iter().take(5).collect::<Vec<_>>(),
+        duplicated.len(),
+        duplicated.iter().take(5).collect::<Vec<_>>(),
+        unexpected.len(),
+        unexpected.iter().take(5).collect::<Vec<_>>(),
+        expected.len()
+    );
+}
+
+/// Messages `"{tag} {i}"` for `range`.
+pub fn numbered(tag: &str, range: std::ops::Range<usize>) -> Vec<String> {
+    range.map(|i| format!("{tag} n{i}")).collect()
+}
+
+/// xorshift: a reproducible random source (the seed is printed by the tests).
+pub struct Rng(pub u64);
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}

@@ -1,0 +1,112 @@
+//! The queue is a cache of work in flight: losing it loses nothing. And a full queue makes
+//! runners wait, it does not drop. See: issue 2 ("Queue", "Index").
+
+use std::time::Duration;
+
+use crate::harness::{Node, append_lines, assert_exactly_once, numbered};
+
+fn queue_dir(node: &Node) -> std::path::PathBuf {
+    node.data().join("queue")
+}
+
+#[test]
+fn deleted_queue_is_rebuilt_from_the_index_checkpoint() {
+    let mut node = Node::new("", "");
+    node.start();
+    node.add_runner(&node.runner_json("app", "app.log", "raw"));
+    let path = node.logs().join("app.log");
+    append_lines(&path, numbered("losttest", 0..500));
+    node.wait_for_count("losttest", 500);
+
+    // Lines in the queue but not yet indexed when the node dies with its queue.
+    node.send("POST", "/api/v1/indexer/pause", "");
+    append_lines(&path, numbered("losttest", 500..800));
+    std::thread::sleep(Duration::from_millis(1500));
+    node.kill();
+    std::fs::remove_dir_all(queue_dir(&node)).unwrap();
+    append_lines(&path, numbered("losttest", 800..900));
+
+    node.start();
+    node.wait_for_count("losttest", 900);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_exactly_once(&node.search_all("losttest"), &numbered("losttest", 0..900));
+}
+
+#[test]
+fn corrupted_queue_is_moved_aside_and_nothing_is_lost() {
+    let mut node = Node::new("", "");
+    node.start();
+    node.add_runner(&node.runner_json("app", "app.log", "raw"));
+    let path = node.logs().join("app.log");
+    append_lines(&path, numbered("corrupttest", 0..400));
+    node.wait_for_count("corrupttest", 400);
+    node.send("POST", "/api/v1/indexer/pause", "");
+    append_lines(&path, numbered("corrupttest", 400..600));
+    std::thread::sleep(Duration::from_millis(1500));
+    node.kill();
+    for entry in std::fs::read_dir(queue_dir(&node)).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::write(entry.path(), vec![0x5Au8; 8192]).unwrap();
+        }
+    }
+    node.start();
+    node.wait_for_count("corrupttest", 600);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_exactly_once(
+        &node.search_all("corrupttest"),
+        &numbered("corrupttest", 0..600),
+    );
+    let moved_aside = std::fs::read_dir(node.data()).unwrap().any(|e| {
+        e.unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with("queue.broken-")
+    });
+    assert!(moved_aside, "the broken queue is kept aside for inspection");
+    assert!(node.metrics().contains("lograft_queue_rebuilds_total 1"));
+}
+
+#[test]
+fn full_queue_stops_the_runner_and_it_resumes_without_loss() {
+    let mut node = Node::new("", "[queue]\nmax_bytes = 8192");
+    node.start();
+    node.send("POST", "/api/v1/indexer/pause", "");
+    node.add_runner(&node.runner_json("app", "app.log", "raw"));
+    let path = node.logs().join("app.log");
+    let lines = numbered("backpressuretest", 0..20_000);
+    append_lines(&path, lines.clone());
+    let file_size = std::fs::metadata(&path).unwrap().len();
+
+    // The runner fills the queue, then waits: it has read only a part of the file.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        let status = node.runner_status("app");
+        if status["state"] == "blocked" {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "runner never blocked: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let bytes_read = status["bytes_read"].as_u64().unwrap();
+    assert!(
+        bytes_read < file_size,
+        "read {bytes_read} of {file_size} bytes while the queue was full"
+    );
+    let (_, node_status) = node.get("/api/v1/status");
+    let queued = node_status["queue"]["bytes"].as_u64().unwrap();
+    // One batch may overshoot the cap; the runner then waits.
+    assert!(
+        queued < 8192 + 6 * 1024 * 1024,
+        "queue holds {queued} bytes"
+    );
+    assert_eq!(node.count("backpressuretest"), 0);
+
+    node.send("POST", "/api/v1/indexer/resume", "");
+    node.wait_for_count("backpressuretest", 20_000);
+    assert_exactly_once(&node.search_all("backpressuretest"), &lines);
+    node.stop();
+}
