@@ -76,6 +76,8 @@ pub struct RawIndex {
     pub retention_max_bytes: Option<SizeValue>,
     /// Memory budget of the index writer. Default `128MiB`.
     pub writer_memory: Option<SizeValue>,
+    /// How often retention is applied. Default `60s`.
+    pub retention_interval: Option<String>,
 }
 
 /// A size written as a number of bytes or a string with a unit (`"256MiB"`, `"1GB"`).
@@ -120,6 +122,8 @@ pub struct IndexConfig {
     pub retention_days: u32,
     pub retention_max_bytes: u64,
     pub writer_memory: u64,
+    #[serde(with = "duration_text")]
+    pub retention_interval: Duration,
 }
 
 pub fn default_data_dir() -> PathBuf {
@@ -252,7 +256,18 @@ impl RawConfig {
                 .map_err(|reason| err("index.retention_max_bytes", reason))?,
             writer_memory: parse_size_opt(self.index.writer_memory, DEFAULT_WRITER_MEMORY)
                 .map_err(|reason| err("index.writer_memory", reason))?,
+            retention_interval: parse_duration_opt(
+                self.index.retention_interval,
+                Duration::from_secs(60),
+            )
+            .map_err(|reason| err("index.retention_interval", reason))?,
         };
+        if index.retention_interval.is_zero() {
+            return Err(err(
+                "index.retention_interval",
+                "must be greater than 0".into(),
+            ));
+        }
         if index.commit_interval.is_zero() || index.commit_interval > Duration::from_secs(60) {
             return Err(err(
                 "index.commit_interval",
@@ -347,7 +362,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 fn format_duration(d: &Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 != 0 {
+    if !ms.is_multiple_of(1000) {
         format!("{ms}ms")
     } else {
         format!("{}s", ms / 1000)

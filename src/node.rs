@@ -47,6 +47,7 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         RetentionPolicy {
             max_age_days: config.index.retention_days,
             max_bytes: config.index.retention_max_bytes,
+            interval: config.index.retention_interval,
         },
     );
     let indexer_thread = indexer.spawn();

@@ -57,10 +57,9 @@ fn apply_json(record: &mut Record, mut object: Map<String, Value>) {
     if let Some(key) = LEVEL_KEYS
         .iter()
         .find(|key| object.get(**key).is_some_and(Value::is_string))
+        && let Some(Value::String(level)) = object.remove(*key)
     {
-        if let Some(Value::String(level)) = object.remove(*key) {
-            record.level = level.to_ascii_lowercase();
-        }
+        record.level = level.to_ascii_lowercase();
     }
     match MESSAGE_KEYS
         .iter()

@@ -136,14 +136,15 @@ impl Supervisor {
                 Err(err) => Err(err.to_string()),
             });
         let existing = self.runners.lock().expect("runners lock").remove(name);
-        if let (Some(handle), Ok(config)) = (&existing, &parsed) {
-            if &handle.config == config && handle.status().state != "refused" {
-                self.runners
-                    .lock()
-                    .expect("runners lock")
-                    .insert(name.to_string(), existing.expect("checked"));
-                return;
-            }
+        if let (Some(handle), Ok(config)) = (&existing, &parsed)
+            && &handle.config == config
+            && handle.status().state != "refused"
+        {
+            self.runners
+                .lock()
+                .expect("runners lock")
+                .insert(name.to_string(), existing.expect("checked"));
+            return;
         }
         if let Some(handle) = existing {
             handle.stop();

@@ -23,8 +23,6 @@ use crate::record::Record;
 /// At most this many partitions have an open writer; a backfill spanning more days commits
 /// and closes writers as it goes (each writer holds its own memory budget).
 const MAX_OPEN_WRITERS: usize = 3;
-/// How often retention is checked.
-const RETENTION_EVERY: Duration = Duration::from_secs(60);
 /// Records taken from the queue per read.
 const READ_CHUNK: usize = 4096;
 
@@ -185,7 +183,7 @@ impl Indexer {
         }
         if self
             .last_retention
-            .is_none_or(|at| at.elapsed() >= RETENTION_EVERY)
+            .is_none_or(|at| at.elapsed() >= self.retention.interval)
         {
             self.apply_retention()?;
         }

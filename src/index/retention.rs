@@ -14,6 +14,8 @@ pub struct RetentionPolicy {
     pub max_age_days: u32,
     /// 0 means no size limit.
     pub max_bytes: u64,
+    /// How often the policy is applied.
+    pub interval: std::time::Duration,
 }
 
 /// Days to drop under `policy`, oldest first. The newest partition is never dropped for size,
@@ -91,6 +93,7 @@ mod tests {
         let policy = RetentionPolicy {
             max_age_days: 3,
             max_bytes: 0,
+            interval: Default::default(),
         };
         // Keeping 3 days on the 7th keeps the 5th, 6th and 7th.
         assert_eq!(
@@ -100,6 +103,7 @@ mod tests {
         let keep_all = RetentionPolicy {
             max_age_days: 0,
             max_bytes: 0,
+            interval: Default::default(),
         };
         assert!(partitions_to_drop(&days, keep_all, day("2030-01-01")).is_empty());
     }
@@ -114,6 +118,7 @@ mod tests {
         let policy = RetentionPolicy {
             max_age_days: 0,
             max_bytes: 150,
+            interval: Default::default(),
         };
         assert_eq!(
             partitions_to_drop(&days, policy, day("2026-01-03")),
@@ -122,6 +127,7 @@ mod tests {
         let tiny = RetentionPolicy {
             max_age_days: 0,
             max_bytes: 1,
+            interval: Default::default(),
         };
         assert_eq!(partitions_to_drop(&days, tiny, day("2026-01-03")).len(), 2);
     }

@@ -248,7 +248,7 @@ pub fn search(
                 .map(|(sort, address)| (sort.unwrap_or(0), index, address)),
         );
     }
-    candidates.sort_by(|a, b| b.0.cmp(&a.0));
+    candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
     candidates.truncate(limit);
 
     let mut hits = Vec::with_capacity(candidates.len());

@@ -89,10 +89,10 @@ impl Node {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if let Ok(response) = self.client.get(self.url("/health")).send() {
-                if response.status().is_success() {
-                    break;
-                }
+            if let Ok(response) = self.client.get(self.url("/health")).send()
+                && response.status().is_success()
+            {
+                break;
             }
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!(

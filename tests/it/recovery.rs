@@ -110,3 +110,62 @@ fn full_queue_stops_the_runner_and_it_resumes_without_loss() {
     assert_exactly_once(&node.search_all("backpressuretest"), &lines);
     node.stop();
 }
+
+#[test]
+fn retention_drops_whole_day_partitions_by_age_and_by_size() {
+    use chrono::{Duration as Days, Utc};
+    let mut node = Node::new(
+        "",
+        "[index]\nretention_days = 7\nretention_interval = \"500ms\"",
+    );
+    node.start();
+    node.add_runner(&node.runner_json("app", "app.jsonl", "json"));
+    let line = |days_ago: i64, i: usize| {
+        let ts = (Utc::now() - Days::days(days_ago)).to_rfc3339();
+        serde_json::json!({"ts": ts, "msg": format!("retentiontest d{days_ago} n{i}")}).to_string()
+    };
+    let mut lines: Vec<String> = (0..20).map(|i| line(30, i)).collect();
+    lines.extend((0..20).map(|i| line(2, i)));
+    lines.extend((0..20).map(|i| line(0, i)));
+    append_lines(&node.logs().join("app.jsonl"), lines);
+    node.wait_for_count("retentiontest AND d0", 20);
+    node.wait_for_count("retentiontest AND d2", 20);
+    // The 30-day-old partition goes at the next retention pass; the others stay.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while node.count("retentiontest AND d30") > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "old partition was not dropped"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(node.count("retentiontest"), 40);
+    assert!(
+        node.metrics()
+            .contains("lograft_index_partitions_dropped_total 1"),
+        "{}",
+        node.metrics()
+    );
+
+    // A size limit below one partition keeps only the newest day.
+    node.stop();
+    let config = std::fs::read_to_string(node.config_path()).unwrap();
+    std::fs::write(
+        node.config_path(),
+        config.replace(
+            "retention_days = 7",
+            "retention_days = 7\nretention_max_bytes = 1",
+        ),
+    )
+    .unwrap();
+    node.start();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while node.count("retentiontest AND d2") > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "partition over the size limit was not dropped"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(node.count("retentiontest AND d0"), 20);
+}
