@@ -1,16 +1,16 @@
 //! Metric names, in one place. Rendered in Prometheus text format at `/metrics`.
 //!
-//! Per-runner metrics carry a `runner` label; dropped lines carry a `reason` label
-//! (`lost_on_restart`: a checkpointed file vanished before it was read to the end).
+//! Per-runner metrics carry a `runner` label; dropped data carries a `reason` label.
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 pub const LINES_READ: &str = "lograft_runner_lines_read_total";
 pub const BYTES_READ: &str = "lograft_runner_bytes_read_total";
-/// Lines cut or lost on purpose, by `reason`. Nothing is dropped silently.
-pub const LINES_DROPPED: &str = "lograft_runner_lines_dropped_total";
-/// Lines cut at `collect.max_line_bytes` (kept, flagged `truncated`).
-pub const LINES_TRUNCATED: &str = "lograft_runner_lines_truncated_total";
+/// Data given up on purpose, by `reason`: `line_truncated` (a line over
+/// `collect.max_line_bytes`: its head is kept and flagged `truncated`, its tail dropped) and
+/// `file_lost` (a checkpointed file vanished before it was read to the end). Nothing is dropped
+/// silently.
+pub const DROPPED: &str = "lograft_runner_dropped_total";
 /// Lines kept as raw text because the parser failed (flagged `parse_error`).
 pub const PARSE_ERRORS: &str = "lograft_runner_parse_errors_total";
 pub const FILE_EVENTS: &str = "lograft_runner_file_events_total";

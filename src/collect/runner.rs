@@ -43,8 +43,8 @@ pub struct RunnerStatus {
     pub bytes_read: u64,
     pub lines_truncated: u64,
     pub parse_errors: u64,
-    /// Lines that cannot be read any more, by reason (`lost_on_restart`).
-    pub lines_dropped: u64,
+    /// Files that vanished before they were read to the end (their unread tail is lost).
+    pub files_lost: u64,
     pub files: Vec<FileStatus>,
     /// Unreadable or refused files and other recent problems, newest last.
     pub problems: VecDeque<String>,
@@ -291,7 +291,7 @@ impl Runner {
             metrics::counter!(names::BYTES_READ, "runner" => name.clone())
                 .increment(batch.bytes_read);
             if batch.truncated_lines > 0 {
-                metrics::counter!(names::LINES_TRUNCATED, "runner" => name.clone())
+                metrics::counter!(names::DROPPED, "runner" => name.clone(), "reason" => "line_truncated")
                     .increment(batch.truncated_lines);
             }
             if parse_errors > 0 {
@@ -364,10 +364,10 @@ impl Runner {
                 }
                 TailEvent::Lost { path, offset, .. } => {
                     warn!(runner = %name, path = %path.display(), offset, "file vanished before it was read to the end");
-                    metrics::counter!(names::LINES_DROPPED, "runner" => name.clone(), "reason" => "lost_on_restart")
+                    metrics::counter!(names::DROPPED, "runner" => name.clone(), "reason" => "file_lost")
                         .increment(1);
                     let mut status = self.status.lock().expect("status lock");
-                    status.lines_dropped += 1;
+                    status.files_lost += 1;
                     status.problem(format!(
                         "{} vanished before it was read past offset {offset}: its unread tail is lost",
                         path.display()
