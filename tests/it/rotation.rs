@@ -139,7 +139,7 @@ fn partial_line_waits_for_its_newline_and_long_lines_are_cut_and_counted() {
     assert_eq!(node.runner_status("app")["lines_truncated"], 1);
     assert!(
         node.metrics()
-            .contains("lograft_runner_lines_truncated_total{runner=\"app\"} 1"),
+            .contains("lograft_runner_dropped_total{runner=\"app\",reason=\"line_truncated\"} 1"),
         "{}",
         node.metrics()
     );
