@@ -401,7 +401,16 @@ impl Runner {
         let wake = self.wake_tx.clone();
         let mut watcher =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-                if event.is_ok() {
+                // Our own reads raise access events: waking on them would spin the runner.
+                let wants_scan = event.is_ok_and(|event| {
+                    matches!(
+                        event.kind,
+                        notify::EventKind::Create(_)
+                            | notify::EventKind::Modify(_)
+                            | notify::EventKind::Remove(_)
+                    )
+                });
+                if wants_scan {
                     let _ = wake.try_send(());
                 }
             })
