@@ -158,7 +158,9 @@ fn runner_config_change_is_picked_up_without_restart() {
         node.count("reloadsecond AND level:warn AND fields.order:7"),
         1
     );
-    // The old file is no longer followed.
+    // The old file is no longer followed (after its unread tail was drained and it was closed,
+    // which takes partial_line_timeout = 1s of idleness).
+    std::thread::sleep(Duration::from_millis(2500));
     append_lines(
         &node.logs().join("first.log"),
         numbered("reloadfirst", 100..110),
