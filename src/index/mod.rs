@@ -45,7 +45,8 @@ use serde::{Deserialize, Serialize};
 use tantivy::indexer::NoMergePolicy;
 use tantivy::query::RangeQuery;
 use tantivy::schema::{
-    DateOptions, DateTimePrecision, FAST, Field, INDEXED, STORED, STRING, Schema, TEXT,
+    DateOptions, DateTimePrecision, FAST, Field, IndexRecordOption, JsonObjectOptions, STORED,
+    STRING, Schema, TEXT, TextFieldIndexing,
 };
 use tantivy::store::{Compressor, ZstdCompressor};
 use tantivy::{Index, IndexReader, IndexSettings, ReloadPolicy, Term};
@@ -74,8 +75,19 @@ pub struct Fields {
     pub flags: Field,
 }
 
+/// The schema of new partitions. Changes must only append fields: `Field` ids are positions,
+/// and older partitions keep the schema they were created with.
 pub fn schema() -> (Schema, Fields) {
     let mut builder = Schema::builder();
+    // Parsed fields are keywords: `fields.service:payments` matches the whole value exactly,
+    // and without positions they cost little. Numbers are indexed as numbers.
+    let keyword_json = JsonObjectOptions::default()
+        .set_stored()
+        .set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer("raw")
+                .set_index_option(IndexRecordOption::Basic),
+        );
     let date_options =
         DateOptions::from(FAST | STORED).set_precision(DateTimePrecision::Milliseconds);
     let fields = Fields {
@@ -85,10 +97,10 @@ pub fn schema() -> (Schema, Fields) {
         node: builder.add_text_field("node", STRING | STORED),
         runner: builder.add_text_field("runner", STRING | STORED | FAST),
         path: builder.add_text_field("path", STRING | STORED),
-        offset: builder.add_u64_field("offset", STORED | INDEXED),
+        offset: builder.add_u64_field("offset", STORED),
         level: builder.add_text_field("level", STRING | STORED | FAST),
         message: builder.add_text_field("message", TEXT | STORED),
-        fields: builder.add_json_field("fields", TEXT | STORED),
+        fields: builder.add_json_field("fields", keyword_json),
         flags: builder.add_text_field("flags", STRING | STORED),
     };
     (builder.build(), fields)
