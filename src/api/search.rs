@@ -1,14 +1,14 @@
 //! `GET /api/v1/search` and `GET /api/v1/histogram`.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 
-use super::{ApiError, AppState};
+use super::{ApiError, ApiQuery, AppState};
 use crate::search::{self, HistogramParams, HistogramResponse, SearchParams, SearchResponse};
 
 pub async fn search(
     State(state): State<AppState>,
-    Query(params): Query<SearchParams>,
+    ApiQuery(params): ApiQuery<SearchParams>,
 ) -> Result<Json<SearchResponse>, ApiError> {
     // tantivy searches block: keep them off the async workers.
     let response =
@@ -19,7 +19,7 @@ pub async fn search(
 
 pub async fn histogram(
     State(state): State<AppState>,
-    Query(params): Query<HistogramParams>,
+    ApiQuery(params): ApiQuery<HistogramParams>,
 ) -> Result<Json<HistogramResponse>, ApiError> {
     let response = tokio::task::spawn_blocking(move || {
         search::histogram(&state.index, &state.queries, &params)

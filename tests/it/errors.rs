@@ -124,6 +124,21 @@ fn runner_outside_the_allowlist_and_bad_queries_get_clear_400s() {
             .contains("invalid from \"yesterday\""),
         "{body}"
     );
+    let (status, body) = node.get("/api/v1/search?limit=lots");
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("limit"),
+        "{body}"
+    );
+    let (status, body) = node.get("/api/v1/search?cursor=abc");
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cursor"),
+        "{body}"
+    );
     let (status, _) = node.get("/api/v1/runners/nope");
     assert_eq!(status, 404);
 }
