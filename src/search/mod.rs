@@ -132,12 +132,14 @@ impl QueryBuilder {
         if q.is_empty() || q == "*" {
             return Ok(Box::new(AllQuery));
         }
-        self.parser
+        let query = self
+            .parser
             .parse_query(q)
             .map_err(|err| SearchError::BadQuery {
                 query: q.to_string(),
                 reason: err.to_string(),
-            })
+            })?;
+        Ok(complete_negations(query))
     }
 
     fn time_range(&self, from: i64, to: i64) -> Box<dyn Query> {
@@ -153,12 +155,50 @@ impl QueryBuilder {
         ))
     }
 
+    /// `query` restricted to `[from, to)`. A match-all query becomes the bare time range, which
+    /// tantivy answers from the `ts` fast field alone.
+    fn in_range(&self, query: Box<dyn Query>, from: i64, to: i64) -> Box<dyn Query> {
+        if unboxed(query.as_ref()).downcast_ref::<AllQuery>().is_some() {
+            return self.time_range(from, to);
+        }
+        Box::new(BooleanQuery::new(vec![
+            (Occur::Must, query),
+            (Occur::Must, self.time_range(from, to)),
+        ]))
+    }
+
     fn before_cursor(&self, sort: u64) -> Box<dyn Query> {
         Box::new(RangeQuery::new(
             Bound::Unbounded,
             Bound::Excluded(Term::from_field_u64(self.fields.sort, sort)),
         ))
     }
+}
+
+/// The query inside any number of `Box<dyn Query>` layers (the parser boxes boxes).
+fn unboxed(mut query: &dyn Query) -> &dyn Query {
+    while let Some(inner) = query.downcast_ref::<Box<dyn Query>>() {
+        query = inner.as_ref();
+    }
+    query
+}
+
+/// tantivy parses `a AND NOT b` as `+a +(-b)`, and a group of only exclusions matches
+/// nothing. Give every such group an "all documents" clause, so it means "everything except",
+/// as operators expect from Lucene and Kibana.
+fn complete_negations(query: Box<dyn Query>) -> Box<dyn Query> {
+    let Some(boolean) = unboxed(query.as_ref()).downcast_ref::<BooleanQuery>() else {
+        return query;
+    };
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = boolean
+        .clauses()
+        .iter()
+        .map(|(occur, sub)| (*occur, complete_negations(sub.box_clone())))
+        .collect();
+    if clauses.iter().all(|(occur, _)| *occur == Occur::MustNot) {
+        clauses.push((Occur::Must, Box::new(AllQuery)));
+    }
+    Box::new(BooleanQuery::new(clauses))
 }
 
 /// The resolved time range `[from, to)` in micros; defaults to everything.
@@ -216,16 +256,13 @@ pub fn search(
         None => None,
     };
     let user_query = builder.parse(params.q.as_deref().unwrap_or(""))?;
-    let base = BooleanQuery::new(vec![
-        (Occur::Must, user_query.box_clone()),
-        (Occur::Must, builder.time_range(from, to)),
-    ]);
+    let base = builder.in_range(user_query, from, to);
     let page_query: Box<dyn Query> = match cursor {
         Some(sort) => Box::new(BooleanQuery::new(vec![
-            (Occur::Must, Box::new(base.clone()) as Box<dyn Query>),
+            (Occur::Must, base.box_clone()),
             (Occur::Must, builder.before_cursor(sort)),
         ])),
-        None => Box::new(base.clone()),
+        None => base.box_clone(),
     };
 
     let mut total = 0u64;
@@ -236,7 +273,7 @@ pub fn search(
         let searcher = partition.reader.searcher();
         let top = TopDocs::with_limit(limit).order_by_fast_field::<u64>("sort", Order::Desc);
         let (count, top_docs) = if cursor.is_some() {
-            let count = searcher.search(&base, &Count)?;
+            let count = searcher.search(base.as_ref(), &Count)?;
             (count, searcher.search(page_query.as_ref(), &top)?)
         } else {
             searcher.search(page_query.as_ref(), &(Count, top))?
@@ -350,13 +387,7 @@ pub fn histogram(
             reason: format!("gives {buckets} buckets over this range; at most {MAX_BUCKETS}"),
         });
     }
-    let query = BooleanQuery::new(vec![
-        (
-            Occur::Must,
-            builder.parse(params.q.as_deref().unwrap_or(""))?,
-        ),
-        (Occur::Must, builder.time_range(from, to)),
-    ]);
+    let query = builder.in_range(builder.parse(params.q.as_deref().unwrap_or(""))?, from, to);
     let mut counts = vec![0u64; buckets as usize];
     for partition in &partitions {
         let collector = HistogramCollector::new(
@@ -385,4 +416,22 @@ pub fn histogram(
             .collect(),
         took_ms: started.elapsed().as_millis() as u64,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn and_not_means_except() {
+        let builder = QueryBuilder::default();
+        let query = format!("{:?}", builder.parse("searchtest AND NOT alpha").unwrap());
+        assert!(query.contains("AllQuery"), "{query}");
+        // A match-all query restricted to a range is the bare range (fast-field only).
+        let ranged = builder.in_range(builder.parse("*").unwrap(), 0, 10);
+        assert!(
+            ranged.as_ref().downcast_ref::<RangeQuery>().is_some(),
+            "{ranged:?}"
+        );
+    }
 }

@@ -7,3 +7,4 @@ mod crash;
 mod errors;
 mod recovery;
 mod rotation;
+mod search;

@@ -1,0 +1,894 @@
+#!/usr/bin/env python3
+"""End-to-end benchmark of a lograft node, with tantivy-cli as the baseline.
+
+Measures, on the shared deterministic workload (../shared/bench/gen_logs.py):
+
+  * ingest: wall time from runner creation until every line is searchable, lines/s,
+    CPU-seconds of the lograft process per million lines, peak RSS (VmHWM), and
+    bytes of data_dir/index per byte of input -- for nginx alone, app alone and both
+    together (one fresh node per phase);
+  * written->searchable latency of single lines appended to a followed file (p50/p99);
+  * query latency (took_ms reported by the node and wall ms of the HTTP call) for the
+    standard queries, with the hit counts checked against the generator's manifest;
+  * the same documents indexed by tantivy-cli (`tantivy index`), and our figures as
+    ratios to it (CPU per line, index size).
+
+Python 3.11 standard library only. It measures, it asserts nothing: mismatches are
+printed and recorded, never fatal. See benches/README.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+MiB = 1024 * 1024
+
+RANGE_FROM = "2026-01-15T10:00:00Z"
+RANGE_TO = "2026-01-15T11:00:00Z"
+NEEDLE_IP = "203.0.113.77"
+NEEDLE_PATH = "/api/v2/admin/export"
+RARE_EXC = "OutOfMemoryError"
+PHRASE = "connection reset by peer"
+
+
+class BenchError(Exception):
+    """A wait that timed out or a step that failed: the message says which and why."""
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def http(method: str, url: str, body: dict | None = None, timeout: float = 60.0):
+    """Returns (status, parsed JSON or text, wall seconds)."""
+    data = None
+    headers = {}
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["content-type"] = "application/json"
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
+    t0 = time.perf_counter()
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            raw = resp.read()
+            status = resp.status
+    except urllib.error.HTTPError as err:
+        raw = err.read()
+        status = err.code
+    wall = time.perf_counter() - t0
+    try:
+        return status, json.loads(raw), wall
+    except ValueError:
+        return status, raw.decode(errors="replace"), wall
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def dir_bytes(path: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except FileNotFoundError:
+                pass  # a segment file removed by a merge while we walk
+    return total
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        stat = f.read()
+    fields = stat[stat.rindex(")") + 2:].split()
+    # after "pid (comm) ": state=0 ... utime=11 stime=12 (fields 14 and 15 of the man page)
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def proc_status_kb(pid: int, key: str) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0..100)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), int(-(-p * len(ordered) // 100))))
+    return ordered[rank - 1]
+
+
+def fmt(value, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return "-"
+        return f"{value:,.{digits}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def md_table(headers: list[str], rows: list[list]) -> str:
+    out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    for row in rows:
+        out.append("| " + " | ".join(str(c) for c in row) + " |")
+    return "\n".join(out)
+
+
+# ----------------------------------------------------------------------------- workload
+
+def ensure_workload(args) -> tuple[Path, dict, dict]:
+    """Generate (or reuse) the workload; returns (dir, manifest, extra ground truth)."""
+    key = f"n{args.nginx}-a{args.app}-s{args.seed}"
+    out = Path(args.workdir) / "data" / key
+    manifest_path = out / "manifest.json"
+    if not (manifest_path.exists() and (out / "nginx.docs.jsonl").exists()):
+        gen = Path(args.gen)
+        if not gen.exists():
+            raise BenchError(f"generator not found at {gen} (use --gen PATH)")
+        tmp = out.with_name(key + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        log(f"generating workload {key} into {out} (cached for reruns)")
+        t0 = time.time()
+        subprocess.run([sys.executable, str(gen), str(tmp), "--nginx", str(args.nginx),
+                        "--app", str(args.app), "--seed", str(args.seed), "--docs"],
+                       check=True, stdout=subprocess.DEVNULL)
+        shutil.rmtree(out, ignore_errors=True)
+        tmp.rename(out)
+        log(f"generated in {time.time() - t0:.0f} s")
+    else:
+        log(f"reusing cached workload {out}")
+    manifest = json.loads(manifest_path.read_text())
+    extra = ensure_extra_truth(out)
+    return out, manifest, extra
+
+
+def ensure_extra_truth(out: Path) -> dict:
+    """Counts the manifest lacks (the common-term query), computed once and cached.
+
+    nginx: the method is the only place the token GET can occur (paths, agents and
+    referers have no "get"), so lines with '"GET ' are exactly the matches.
+    app: the message (the only field searched by default) has GET only as method=GET.
+    """
+    path = out / "extra_truth.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    extra = {"nginx GET": 0, "app GET": 0}
+    with open(out / "nginx.log", "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 24), b""):
+            extra["nginx GET"] += chunk.count(b'"GET ')  # at most one per line
+    with open(out / "app.jsonl", "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 24), b""):
+            extra["app GET"] += chunk.count(b"method=GET")
+    path.write_text(json.dumps(extra, indent=2))
+    return extra
+
+
+def ensure_app_docs(data: Path) -> Path:
+    """app.jsonl as tantivy-cli documents: ts, level (lowercased, as lograft stores it),
+    message, and the remaining keys under a json field, as lograft's `fields`."""
+    out = data / "app.docs.jsonl"
+    if out.exists():
+        return out
+    tmp = data / "app.docs.jsonl.tmp"
+    with open(data / "app.jsonl") as src, open(tmp, "w", buffering=1 << 20) as dst:
+        for line in src:
+            rec = json.loads(line)
+            doc = {"ts": rec.pop("ts"), "level": rec.pop("level").lower(), "message": rec.pop("msg"),
+                   "fields": rec}
+            dst.write(json.dumps(doc, separators=(",", ":")) + "\n")
+    tmp.rename(out)
+    return out
+
+
+# ----------------------------------------------------------------------------- build / tools
+
+def start_tantivy_install(args) -> subprocess.Popen | None:
+    if args.skip_tantivy or tantivy_bin(args).exists():
+        return None
+    root = Path(args.workdir) / "tools"
+    root.mkdir(parents=True, exist_ok=True)
+    logf = open(root / "install.log", "w")
+    log(f"installing tantivy-cli into {root} in the background (several minutes; log: {root}/install.log)")
+    return subprocess.Popen(["nice", "-n", "10", "cargo", "install", "tantivy-cli", "--root", str(root)],
+                            stdout=logf, stderr=subprocess.STDOUT)
+
+
+def tantivy_bin(args) -> Path:
+    if args.tantivy:
+        return Path(args.tantivy)
+    return Path(args.workdir) / "tools" / "bin" / "tantivy"
+
+
+def build_lograft(args) -> Path:
+    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
+    binary = Path(args.binary) if args.binary else target / "release" / "lograft"
+    if not args.no_build and not args.binary:
+        log("cargo build --release (nice -n 10)")
+        t0 = time.time()
+        r = subprocess.run(["nice", "-n", "10", "cargo", "build", "--release"], cwd=REPO)
+        if r.returncode != 0:
+            raise BenchError("cargo build --release failed")
+        log(f"build done in {time.time() - t0:.0f} s")
+    if not binary.exists():
+        raise BenchError(f"lograft binary not found at {binary} (build it or pass --binary)")
+    return binary
+
+
+# ----------------------------------------------------------------------------- the node
+
+class Node:
+    def __init__(self, binary: Path, run_dir: Path, allowed: list[Path], args):
+        self.binary = binary
+        self.run_dir = run_dir
+        self.data_dir = run_dir / "data"
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.args = args
+        self.proc: subprocess.Popen | None = None
+        run_dir.mkdir(parents=True, exist_ok=True)
+        allowed_globs = ", ".join(json.dumps(str(p) + "/**") for p in allowed)
+        self.config = run_dir / "node.toml"
+        self.config.write_text(f"""data_dir = {json.dumps(str(self.data_dir))}
+listen = "127.0.0.1:{self.port}"
+node_name = "bench"
+[collect]
+allowed_paths = [{allowed_globs}]
+default_runner = false
+[queue]
+max_bytes = "{args.queue_max}"
+[index]
+retention_days = 0
+commit_interval = "{args.commit_interval}"
+writer_memory = "{args.writer_memory}"
+""")
+        self.log_path = run_dir / "lograft.log"
+
+    def start(self):
+        self.logf = open(self.log_path, "w")
+        env = dict(os.environ)
+        env.setdefault("RUST_LOG", "info")
+        self.proc = subprocess.Popen([str(self.binary), "serve", "--config", str(self.config)],
+                                     stdout=self.logf, stderr=subprocess.STDOUT, env=env,
+                                     start_new_session=True)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise BenchError(f"lograft exited with {self.proc.returncode} at startup; see {self.log_path}")
+            try:
+                status, _, _ = http("GET", self.base + "/health", timeout=2)
+                if status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise BenchError(f"lograft did not answer /health within 60 s; see {self.log_path}")
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def cpu(self) -> float:
+        return proc_cpu_seconds(self.pid)
+
+    def hwm_kb(self) -> int:
+        return proc_status_kb(self.pid, "VmHWM")
+
+    def rss_kb(self) -> int:
+        return proc_status_kb(self.pid, "VmRSS")
+
+    def get(self, path: str, params: dict | None = None, timeout: float = 60.0):
+        url = self.base + path
+        if params:
+            url += "?" + urllib.parse.urlencode(params)
+        return http("GET", url, timeout=timeout)
+
+    def search(self, q: str, limit: int = 1, **extra):
+        params = {"q": q, "limit": limit, **extra}
+        status, body, wall = self.get("/api/v1/search", params)
+        if status != 200:
+            raise BenchError(f"search {params} -> HTTP {status}: {body}")
+        return body, wall
+
+    def create_runner(self, name: str, path: Path, parser: str):
+        body = {"name": name, "reader": {"mode": "file", "log_path": str(path), "read_from": "oldest"},
+                "parser": {"type": parser}}
+        status, resp, _ = http("POST", self.base + "/api/v1/runners", body)
+        if status != 201:
+            raise BenchError(f"creating runner {name} -> HTTP {status}: {resp}")
+
+    def stop(self):
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            log("lograft did not stop within 30 s of SIGTERM; sending SIGKILL")
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.logf.close()
+
+    def log_problems(self, limit: int = 20) -> dict:
+        """ERROR/WARN lines of the node's log (ANSI colours stripped)."""
+        counts = {"ERROR": 0, "WARN": 0}
+        samples: list[str] = []
+        ansi = re.compile(r"\x1b\[[0-9;]*m")
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return {"counts": counts, "samples": samples}
+        for line in text.splitlines():
+            clean = ansi.sub("", line)
+            for level in counts:
+                if re.search(rf"\b{level}\b", clean[:60]):
+                    counts[level] += 1
+                    if len(samples) < limit:
+                        samples.append(clean[:400])
+        return {"counts": counts, "samples": samples}
+
+
+# ----------------------------------------------------------------------------- ingest
+
+def wait_searchable(node: Node, targets: dict[str, int], t_start: float, args, sampler) -> dict[str, float]:
+    """Poll `runner:NAME` totals until each equals its target; returns seconds per runner."""
+    done: dict[str, float] = {}
+    last_totals = {name: -1 for name in targets}
+    last_change = time.monotonic()
+    deadline = t_start + args.ingest_timeout
+    next_report = time.monotonic() + 10
+    while len(done) < len(targets):
+        if not node.alive():
+            raise BenchError(f"lograft exited with {node.proc.returncode} during ingest; see {node.log_path}")
+        now = time.monotonic()
+        if now > deadline:
+            raise BenchError(f"ingest did not finish within --ingest-timeout {args.ingest_timeout} s "
+                             f"(searchable: {last_totals}, targets: {targets})")
+        if now - last_change > args.stall_timeout:
+            raise BenchError(f"no progress for {args.stall_timeout} s (searchable: {last_totals}, "
+                             f"targets: {targets}); see {node.log_path}")
+        near = False
+        for name, target in targets.items():
+            if name in done:
+                continue
+            body, _ = node.search(f"runner:{name}", limit=1)
+            total = body["total"]
+            if total != last_totals[name]:
+                last_totals[name] = total
+                last_change = time.monotonic()
+            if total >= target:
+                done[name] = time.monotonic() - t_start
+                if total > target:
+                    log(f"  runner {name}: {total} searchable > {target} lines in the file (duplicates?)")
+            elif total >= 0.9 * target:
+                near = True
+        sampler()
+        if time.monotonic() > next_report:
+            log(f"  searchable {last_totals} of {targets}, {time.monotonic() - t_start:.0f} s")
+            next_report = time.monotonic() + 10
+        if len(done) < len(targets):
+            time.sleep(args.poll_fast if near else args.poll_slow)
+    return done
+
+
+def run_ingest_phase(phase: str, node: Node, data: Path, manifest: dict, args) -> dict:
+    truth = manifest["ground_truth"]
+    files = {"nginx": (data / "nginx.log", "raw"), "app": (data / "app.jsonl", "json")}
+    names = ["nginx", "app"] if phase == "both" else [phase]
+    targets = {name: truth[name]["lines"] for name in names}
+    raw_bytes = sum(files[name][0].stat().st_size for name in names)
+    lines = sum(targets.values())
+
+    samples = {"rss_max_kb": 0, "queue_depth_max": 0, "queue_bytes_max": 0, "status_last": None,
+               "read_done_s": {}}
+    last_status = [0.0]
+
+    def sampler():
+        samples["rss_max_kb"] = max(samples["rss_max_kb"], node.rss_kb())
+        if time.monotonic() - last_status[0] < 1.0:
+            return
+        last_status[0] = time.monotonic()
+        status, st, _ = node.get("/api/v1/status")
+        if status != 200 or not isinstance(st, dict):
+            return
+        samples["status_last"] = st
+        queue = st.get("queue") or {}
+        for key, skey in (("depth", "queue_depth_max"), ("bytes", "queue_bytes_max")):
+            if isinstance(queue.get(key), (int, float)):
+                samples[skey] = max(samples[skey], queue[key])
+        for r in st.get("runners") or []:
+            name = r.get("name")
+            if name in targets and name not in samples["read_done_s"] and r.get("lines_read", 0) >= targets[name]:
+                samples["read_done_s"][name] = round(time.monotonic() - t0, 2)
+
+    cpu0 = node.cpu()
+    t0 = time.monotonic()
+    for name in names:
+        node.create_runner(name, files[name][0], files[name][1])
+    log(f"[{phase}] runners {names} created; waiting until {lines:,} lines are searchable")
+    done = wait_searchable(node, targets, t0, args, sampler)
+    wall = time.monotonic() - t0
+    cpu = node.cpu() - cpu0
+    hwm_kb = node.hwm_kb()
+    index_bytes = dir_bytes(node.data_dir / "index")
+    data_bytes = dir_bytes(node.data_dir)
+    # A few seconds later: background merges may have finished (or left garbage behind).
+    time.sleep(args.settle)
+    index_bytes_settled = dir_bytes(node.data_dir / "index")
+    result = {
+        "phase": phase, "runners": names, "lines": lines, "raw_bytes": raw_bytes,
+        "wall_s": round(wall, 2), "lines_per_s": round(lines / wall, 1),
+        "per_runner_searchable_s": {k: round(v, 2) for k, v in done.items()},
+        "per_runner_read_done_s": samples["read_done_s"],
+        "cpu_s": round(cpu, 2), "cpu_s_per_mline": round(cpu / lines * 1e6, 2),
+        "peak_rss_mib": round(hwm_kb / 1024, 1),
+        "index_bytes": index_bytes, "index_bytes_settled": index_bytes_settled,
+        "index_ratio": round(index_bytes_settled / raw_bytes, 3),
+        "data_dir_bytes": data_bytes,
+        "queue_depth_max": samples["queue_depth_max"], "queue_bytes_max": samples["queue_bytes_max"],
+        "status_at_end": samples["status_last"],
+    }
+    log(f"[{phase}] {lines:,} lines searchable in {wall:.1f} s ({lines / wall:,.0f} lines/s), "
+        f"CPU {cpu:.1f} s ({cpu / lines * 1e6:.1f} s per M lines), peak RSS {hwm_kb / 1024:.0f} MiB, "
+        f"index {index_bytes_settled / MiB:.0f} MiB ({index_bytes_settled / raw_bytes:.2f} x raw)")
+    return result
+
+
+# ----------------------------------------------------------------------------- latency
+
+def run_latency(node: Node, logs_dir: Path, args) -> dict:
+    path = logs_dir / "probe.log"
+    path.write_text("")
+    node.create_runner("probe", path, "raw")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    token_re = re.compile(r"probe[0-9a-f]{16}")
+    try:
+        # Warm-up line: wait until the runner is following the file.
+        warm = "probe" + secrets.token_hex(8)
+        os.write(fd, f"{datetime.now(timezone.utc).isoformat()} warmup {warm}\n".encode())
+        deadline = time.monotonic() + 60
+        while True:
+            body, _ = node.search(warm, limit=1)
+            if body["total"] >= 1:
+                break
+            if time.monotonic() > deadline:
+                raise BenchError("the probe runner's warm-up line was not searchable within 60 s")
+            time.sleep(0.05)
+
+        written: dict[str, float] = {}
+        seen: dict[str, float] = {}
+        stop = threading.Event()
+        poll_errors: list[str] = []
+
+        def poller():
+            # One query returns every visible probe line (newest first), so each poll
+            # checks all outstanding tokens at once; poll period --probe-poll.
+            while not stop.is_set():
+                try:
+                    body, _ = node.search("runner:probe", limit=1000)
+                    now = time.monotonic()
+                    for hit in body["hits"]:
+                        m = token_re.search(hit["message"])
+                        if m and m.group(0) not in seen:
+                            seen[m.group(0)] = now
+                except Exception as err:  # keep polling; report at the end
+                    poll_errors.append(str(err))
+                time.sleep(args.probe_poll)
+
+        thread = threading.Thread(target=poller, daemon=True)
+        thread.start()
+        log(f"writing {args.probes} probe lines {args.probe_interval * 1000:.0f} ms apart")
+        tick = time.monotonic()
+        for i in range(args.probes):
+            token = "probe" + secrets.token_hex(8)
+            line = f"{datetime.now(timezone.utc).isoformat()} latency probe {i} {token}\n".encode()
+            written[token] = time.monotonic()
+            os.write(fd, line)
+            tick += args.probe_interval
+            time.sleep(max(0.0, tick - time.monotonic()))
+        deadline = time.monotonic() + args.probe_timeout
+        while time.monotonic() < deadline and not all(t in seen for t in written):
+            time.sleep(0.05)
+        stop.set()
+        thread.join(timeout=10)
+    finally:
+        os.close(fd)
+    missing = [t for t in written if t not in seen]
+    lat_ms = [(seen[t] - written[t]) * 1000 for t in written if t in seen]
+    # Each token individually, as a user would search it: exactly one hit expected.
+    wrong = 0
+    for token in written:
+        body, _ = node.search(token, limit=5)
+        if body["total"] != 1:
+            wrong += 1
+    result = {
+        "probes": len(written), "seen": len(lat_ms), "missing": len(missing),
+        "p50_ms": round(percentile(lat_ms, 50), 1), "p99_ms": round(percentile(lat_ms, 99), 1),
+        "min_ms": round(min(lat_ms), 1) if lat_ms else None, "max_ms": round(max(lat_ms), 1) if lat_ms else None,
+        "mean_ms": round(statistics.fmean(lat_ms), 1) if lat_ms else None,
+        "token_search_not_exactly_one": wrong, "poll_errors": poll_errors[:5],
+        "interval_ms": args.probe_interval * 1000, "poll_ms": args.probe_poll * 1000,
+    }
+    log(f"latency: p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, max {result['max_ms']} ms, "
+        f"missing {len(missing)}, per-token check off by one or more: {wrong}")
+    return result
+
+
+# ----------------------------------------------------------------------------- queries
+
+def query_specs(manifest: dict, extra: dict) -> list[dict]:
+    gt = manifest["ground_truth"]
+    n, a = gt["nginx"], gt["app"]
+    rng = {"from": RANGE_FROM, "to": RANGE_TO}
+    return [
+        {"name": "rare term", "workload": "app", "q": f"runner:app {RARE_EXC}", "expect": a[f"term {RARE_EXC}"]},
+        {"name": "rare phrase (needle IP)", "workload": "nginx", "q": f'runner:nginx "{NEEDLE_IP}"',
+         "expect": n[f"ip {NEEDLE_IP}"]},
+        {"name": "rare phrase (needle path)", "workload": "nginx", "q": f'runner:nginx "{NEEDLE_PATH}"',
+         "expect": n[f"path {NEEDLE_PATH}"]},
+        {"name": "phrase", "workload": "app", "q": f'"{PHRASE}"', "expect": a[f"phrase '{PHRASE}'"]},
+        {"name": "common term", "workload": "nginx", "q": "runner:nginx GET", "expect": extra["nginx GET"]},
+        {"name": "common term", "workload": "app", "q": "runner:app GET", "expect": extra["app GET"]},
+        {"name": "1 h range count", "workload": "app", "q": "runner:app", "params": rng,
+         "expect": a["lines 10:00-11:00Z"]},
+        {"name": "1 h range count", "workload": "all", "q": "*", "params": rng,
+         "expect": a["lines 10:00-11:00Z"],
+         "note": "nginx is parsed raw, so its lines carry the ingest time and are outside the range"},
+        {"name": "1 h range count", "workload": "nginx", "q": "runner:nginx", "params": rng, "expect": 0,
+         "note": f"ingest time; the file has {n['lines 10:00-11:00Z']} lines dated 10:00-11:00Z"},
+        {"name": "newest 100 of a term", "workload": "app", "q": "level:error", "limit": 100,
+         "expect": a["level ERROR"]},
+        {"name": "match all", "workload": "all", "q": "*", "expect": n["lines"] + a["lines"],
+         "note": "plus the latency probe lines", "extra_ok": True},
+    ]
+
+
+def run_queries(node: Node, manifest: dict, extra: dict, probe_lines: int, args) -> list[dict]:
+    results = []
+    for spec in query_specs(manifest, extra):
+        params = {"q": spec["q"], "limit": spec.get("limit", 1), **spec.get("params", {})}
+        takes, walls, totals, hits_ok = [], [], [], True
+        for i in range(1 + args.query_runs):
+            status, body, wall = node.get("/api/v1/search", params)
+            if status != 200:
+                raise BenchError(f"query {params} -> HTTP {status}: {body}")
+            if i == 0:
+                continue  # warm-up
+            takes.append(body["took_ms"])
+            walls.append(wall * 1000)
+            totals.append(body["total"])
+            if params["limit"] > 1:
+                ts = [h["ts"] for h in body["hits"]]
+                want = min(params["limit"], body["total"])
+                if len(ts) != want or ts != sorted(ts, reverse=True):
+                    hits_ok = False
+        total = totals[-1]
+        expect = spec["expect"]
+        if spec.get("extra_ok"):
+            expect = expect + probe_lines
+        check = "OK" if total == expect and len(set(totals)) == 1 else "MISMATCH"
+        if not hits_ok:
+            check += " (hits not newest-first or short)"
+        row = {"name": spec["name"], "workload": spec["workload"], "q": spec["q"],
+               "range": "10:00-11:00Z" if "params" in spec else "all", "limit": params["limit"],
+               "total": total, "expect": expect, "check": check,
+               "took_ms_median": statistics.median(takes), "wall_ms_median": round(statistics.median(walls), 1),
+               "took_ms_all": takes, "note": spec.get("note", "")}
+        results.append(row)
+        log(f"query {spec['name']!r} [{spec['workload']}] q={spec['q']!r}: total {total} "
+            f"(expected {expect}) {check}, took {row['took_ms_median']} ms, wall {row['wall_ms_median']} ms")
+    return results
+
+
+# ----------------------------------------------------------------------------- tantivy-cli
+
+def tantivy_schema(kind: str) -> list[dict]:
+    text_pos = {"indexing": {"record": "position", "fieldnorms": True, "tokenizer": "default"},
+                "stored": True, "fast": False}
+    date = {"name": "ts", "type": "date", "options": {"indexed": True, "fieldnorms": False, "fast": True,
+                                                     "stored": True, "precision": "milliseconds"}}
+    if kind == "nginx":
+        return [date, {"name": "body", "type": "text", "options": text_pos}]
+    return [
+        date,
+        {"name": "level", "type": "text", "options": {
+            "indexing": {"record": "basic", "fieldnorms": False, "tokenizer": "raw"}, "stored": True, "fast": True}},
+        {"name": "message", "type": "text", "options": text_pos},
+        {"name": "fields", "type": "json_object", "options": {
+            "stored": True, "indexing": {"record": "position", "fieldnorms": True, "tokenizer": "default"},
+            "fast": False, "expand_dots_enabled": False}},
+    ]
+
+
+def run_tantivy(kind: str, docs: Path, lines: int, raw_bytes: int, out_dir: Path, args) -> dict:
+    binary = tantivy_bin(args)
+    index_dir = out_dir / f"tantivy-{kind}"
+    shutil.rmtree(index_dir, ignore_errors=True)
+    index_dir.mkdir(parents=True)
+    meta = {"index_settings": {"docstore_compression": "lz4", "docstore_blocksize": 16384},
+            "segments": [], "schema": tantivy_schema(kind), "opstamp": 0}
+    (index_dir / "meta.json").write_text(json.dumps(meta, indent=2))
+    cmd = [str(binary), "index", "-i", str(index_dir), "-t", str(args.tantivy_threads),
+           "-m", str(args.tantivy_memory)]
+    log(f"tantivy-cli [{kind}]: {' '.join(cmd)} < {docs.name}")
+    logf = open(out_dir / f"tantivy-{kind}.log", "w")
+    t0 = time.monotonic()
+    with open(docs, "rb") as stdin:
+        proc = subprocess.Popen(cmd, stdin=stdin, stdout=logf, stderr=subprocess.STDOUT)
+        deadline = t0 + args.ingest_timeout
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                proc.kill()
+                os.wait4(proc.pid, 0)
+                raise BenchError(f"tantivy-cli [{kind}] did not finish within {args.ingest_timeout} s")
+            time.sleep(0.05)
+    wall = time.monotonic() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    logf.close()
+    if proc.returncode != 0:
+        raise BenchError(f"tantivy-cli [{kind}] exited with {proc.returncode}; see {out_dir}/tantivy-{kind}.log")
+    failed = sum(1 for line in open(out_dir / f"tantivy-{kind}.log", errors="replace")
+                 if line.startswith("Failed to add document"))
+    cpu = usage.ru_utime + usage.ru_stime
+    size = dir_bytes(index_dir)
+    shown = ["tantivy", "index", "-i", f"<workdir>/runs/<stamp>/tantivy-{kind}"] + cmd[4:]
+    result = {"kind": kind, "cmd": " ".join(shown) + f" < {docs.name}",
+              "lines": lines, "wall_s": round(wall, 2), "lines_per_s": round(lines / wall, 1),
+              "cpu_s": round(cpu, 2), "cpu_s_per_mline": round(cpu / lines * 1e6, 2),
+              "peak_rss_mib": round(usage.ru_maxrss / 1024, 1), "index_bytes": size,
+              "index_ratio": round(size / raw_bytes, 3), "failed_docs": failed}
+    log(f"tantivy-cli [{kind}]: {wall:.1f} s wall, CPU {cpu:.1f} s, peak RSS {result['peak_rss_mib']} MiB, "
+        f"index {size / MiB:.0f} MiB, failed docs {failed}")
+    if not args.keep:
+        shutil.rmtree(index_dir, ignore_errors=True)
+    return result
+
+
+# ----------------------------------------------------------------------------- report
+
+def report(res: dict) -> str:
+    out = []
+    m = res["meta"]
+    out.append(f"## lograft e2e benchmark, {m['started']}\n")
+    out.append(f"workload: nginx {m['nginx']:,} lines + app {m['app']:,} lines, seed {m['seed']}; "
+               f"git {m['git']}; {m['cpus']} CPUs; load avg at start {m['loadavg']}; "
+               f"commit_interval {m['commit_interval']}, writer_memory {m['writer_memory']}\n")
+    ing = res["ingest"]
+    tan = {t["kind"]: t for t in res.get("tantivy", [])}
+    if "nginx" in tan and "app" in tan:
+        b = {"kind": "both"}
+        for k in ("lines", "wall_s", "cpu_s", "index_bytes"):
+            b[k] = tan["nginx"][k] + tan["app"][k]
+        b["cpu_s_per_mline"] = b["cpu_s"] / b["lines"] * 1e6
+        b["peak_rss_mib"] = max(tan["nginx"]["peak_rss_mib"], tan["app"]["peak_rss_mib"])
+        tan["both"] = b
+    rows = []
+    for p in ing:
+        rows.append([p["phase"], fmt(p["lines"]), fmt(p["raw_bytes"] / MiB, 0), fmt(p["wall_s"]),
+                     fmt(p["lines_per_s"], 0), fmt(p["cpu_s"]), fmt(p["cpu_s_per_mline"]),
+                     fmt(p["peak_rss_mib"], 0), fmt(p["index_bytes_settled"] / MiB, 0), fmt(p["index_ratio"], 3)])
+    out.append("### Ingest (runner created -> every line searchable)\n")
+    out.append(md_table(["workload", "lines", "input MiB", "wall s", "lines/s", "CPU s", "CPU s / M lines",
+                         "peak RSS MiB", "index MiB", "index / raw"], rows))
+    if any(p.get("per_runner_searchable_s") for p in ing if p["phase"] == "both"):
+        for p in ing:
+            if p["phase"] == "both":
+                out.append(f"\nboth: per runner searchable at {p['per_runner_searchable_s']} s; "
+                           f"read to the end at {p['per_runner_read_done_s']} s")
+    if tan:
+        rows = []
+        for p in ing:
+            t = tan.get(p["phase"])
+            if not t:
+                continue
+            rows.append([p["phase"], fmt(t["wall_s"]), fmt(t["lines"] / t["wall_s"], 0), fmt(t["cpu_s"]),
+                         fmt(t["cpu_s_per_mline"]), fmt(t["peak_rss_mib"], 0), fmt(t["index_bytes"] / MiB, 0),
+                         fmt(p["cpu_s_per_mline"] / t["cpu_s_per_mline"], 2),
+                         fmt(p["index_bytes_settled"] / t["index_bytes"], 2),
+                         fmt(p["wall_s"] / t["wall_s"], 2)])
+        out.append("\n### Baseline: tantivy-cli `index` on the same documents (lograft / tantivy-cli ratios)\n")
+        out.append(md_table(["workload", "tantivy wall s", "lines/s", "CPU s", "CPU s / M lines", "peak RSS MiB",
+                             "index MiB", "CPU/line ratio", "disk ratio", "wall ratio"], rows))
+        cmds = [t["cmd"] for t in res["tantivy"]]
+        out.append("\ncommands: " + "; ".join(f"`{c}`" for c in cmds))
+    lat = res.get("latency")
+    if lat:
+        out.append("\n### Written -> searchable latency\n")
+        out.append(md_table(["probes", "seen", "p50 ms", "p99 ms", "min ms", "max ms", "mean ms",
+                             "token search != 1 hit"],
+                            [[lat["probes"], lat["seen"], fmt(lat["p50_ms"]), fmt(lat["p99_ms"]),
+                              fmt(lat["min_ms"]), fmt(lat["max_ms"]), fmt(lat["mean_ms"]),
+                              lat["token_search_not_exactly_one"]]]))
+        out.append(f"\n(one line every {lat['interval_ms']:.0f} ms, polled every {lat['poll_ms']:.0f} ms)")
+    qs = res.get("queries")
+    if qs:
+        out.append(f"\n### Queries (median of {m['query_runs']} after 1 warm-up)\n")
+        rows = [[q["name"], q["workload"], "`" + q["q"].replace("|", "\\|") + "`", q["range"], q["limit"],
+                 fmt(q["total"]), fmt(q["expect"]), q["check"], fmt(q["took_ms_median"]),
+                 fmt(q["wall_ms_median"])] for q in qs]
+        out.append(md_table(["query", "workload", "q", "range", "limit", "total", "expected", "check",
+                             "took_ms", "wall ms"], rows))
+        notes = [f"- {q['name']} [{q['workload']}]: {q['note']}" for q in qs if q["note"]]
+        if notes:
+            out.append("\n" + "\n".join(notes))
+    probs = res.get("node_log_problems")
+    if probs:
+        out.append("\n### lograft log\n")
+        for phase, p in probs.items():
+            out.append(f"- {phase}: {p['counts']['ERROR']} ERROR, {p['counts']['WARN']} WARN lines")
+            for s in p["samples"][:5]:
+                out.append(f"    - `{s}`")
+    out.append(f"\ntotal benchmark time {res['meta'].get('elapsed_s', 0):.0f} s")
+    return "\n".join(out)
+
+
+# ----------------------------------------------------------------------------- main
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--gen", default=str(REPO.parent / "shared" / "bench" / "gen_logs.py"),
+                    help="workload generator (default: ../shared/bench/gen_logs.py from the repo root)")
+    ap.add_argument("--workdir", default="/tmp/lograft-bench", help="cache of data, tools, runs and results")
+    ap.add_argument("--nginx", type=int, default=2_000_000)
+    ap.add_argument("--app", type=int, default=1_000_000)
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--no-build", action="store_true", help="do not run cargo build --release")
+    ap.add_argument("--binary", help="lograft binary to measure (implies --no-build)")
+    ap.add_argument("--keep", action="store_true", help="keep the nodes' data dirs and tantivy indexes")
+    ap.add_argument("--phases", default="nginx,app,both",
+                    help="comma list of fresh-node ingest runs: nginx, app, both (latency and queries run "
+                         "on the 'both' node)")
+    ap.add_argument("--skip-tantivy", action="store_true", help="no tantivy-cli baseline")
+    ap.add_argument("--tantivy", help="tantivy-cli binary (default <workdir>/tools/bin/tantivy, installed "
+                                      "with cargo install if missing)")
+    ap.add_argument("--tantivy-threads", type=int, default=2,
+                    help="tantivy index -t (default 2, = lograft's writer threads on 2+ cores)")
+    ap.add_argument("--tantivy-memory", type=int, default=256 * MiB,
+                    help="tantivy index -m in bytes (default 256 MiB, = our writer_memory)")
+    ap.add_argument("--writer-memory", default="256MiB")
+    ap.add_argument("--commit-interval", default="1s")
+    ap.add_argument("--queue-max", default="512MiB")
+    ap.add_argument("--ingest-timeout", type=float, default=3600, help="seconds per ingest phase")
+    ap.add_argument("--stall-timeout", type=float, default=180,
+                    help="abort a phase when the searchable count does not move for this long")
+    ap.add_argument("--poll-slow", type=float, default=0.5, help="ingest poll period (s) below 90%%")
+    ap.add_argument("--poll-fast", type=float, default=0.05, help="ingest poll period (s) above 90%%")
+    ap.add_argument("--settle", type=float, default=5, help="seconds to wait before measuring index size again")
+    ap.add_argument("--probes", type=int, default=200)
+    ap.add_argument("--probe-interval", type=float, default=0.02)
+    ap.add_argument("--probe-poll", type=float, default=0.01)
+    ap.add_argument("--probe-timeout", type=float, default=60)
+    ap.add_argument("--query-runs", type=int, default=5)
+    args = ap.parse_args()
+    if args.binary:
+        args.no_build = True
+    phases = [p.strip() for p in args.phases.split(",") if p.strip()]
+    for p in phases:
+        if p not in ("nginx", "app", "both"):
+            ap.error(f"unknown phase {p!r}")
+
+    started = time.time()
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    workdir = Path(args.workdir).resolve()
+    args.workdir = str(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    run_dir = workdir / "runs" / stamp
+    run_dir.mkdir(parents=True)
+    try:
+        git = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO, capture_output=True,
+                             text=True).stdout.strip() or "?"
+    except OSError:
+        git = "?"
+    res: dict = {"meta": {"started": stamp, "nginx": args.nginx, "app": args.app, "seed": args.seed,
+                          "git": git, "cpus": os.cpu_count(), "loadavg": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+                          "commit_interval": args.commit_interval, "writer_memory": args.writer_memory,
+                          "query_runs": args.query_runs, "phases": phases},
+                 "ingest": [], "node_log_problems": {}}
+    nodes: list[Node] = []
+    install = None
+    exit_code = 0
+    try:
+        install = start_tantivy_install(args)
+        data, manifest, extra = ensure_workload(args)
+        res["meta"]["manifest"] = manifest
+        res["meta"]["extra_truth"] = extra
+        binary = build_lograft(args)
+        if install is not None:
+            log("waiting for cargo install tantivy-cli to finish before measuring")
+            if install.wait(timeout=3600) != 0:
+                raise BenchError(f"cargo install tantivy-cli failed; see {workdir}/tools/install.log")
+            install = None
+        logs_dir = run_dir / "logs"
+        logs_dir.mkdir()
+        for phase in phases:
+            node = Node(binary, run_dir / phase, [data, logs_dir], args)
+            nodes.append(node)
+            node.start()
+            log(f"[{phase}] lograft pid {node.pid} on {node.base}, data dir {node.data_dir}")
+            result = run_ingest_phase(phase, node, data, manifest, args)
+            res["ingest"].append(result)
+            if phase == "both":
+                res["latency"] = run_latency(node, logs_dir, args)
+                res["queries"] = run_queries(node, manifest, extra, res["latency"]["probes"] + 1, args)
+                res["metrics_excerpt"] = [
+                    line for line in str(node.get("/metrics")[1]).splitlines()
+                    if line.startswith("lograft_") and not line.startswith("lograft_http")][:60]
+                result["index_bytes_end"] = dir_bytes(node.data_dir / "index")
+            node.stop()
+            res["node_log_problems"][phase] = node.log_problems()
+            if not args.keep:
+                shutil.rmtree(node.data_dir, ignore_errors=True)
+        if not args.skip_tantivy:
+            tantivy = []
+            truth = manifest["ground_truth"]
+            if any(p in ("nginx", "both") for p in phases):
+                tantivy.append(run_tantivy("nginx", data / "nginx.docs.jsonl", truth["nginx"]["lines"],
+                                           (data / "nginx.log").stat().st_size, run_dir, args))
+            if any(p in ("app", "both") for p in phases):
+                tantivy.append(run_tantivy("app", ensure_app_docs(data), truth["app"]["lines"],
+                                           (data / "app.jsonl").stat().st_size, run_dir, args))
+            res["tantivy"] = tantivy
+    except (BenchError, subprocess.CalledProcessError, subprocess.TimeoutExpired) as err:
+        log(f"FAILED: {err}")
+        res["error"] = str(err)
+        exit_code = 1
+    except KeyboardInterrupt:
+        log("interrupted")
+        res["error"] = "interrupted"
+        exit_code = 130
+    finally:
+        for node in nodes:
+            if node.alive():
+                node.stop()
+                res["node_log_problems"].setdefault(node.run_dir.name, node.log_problems())
+        if install is not None and install.poll() is None:
+            install.terminate()
+    res["meta"]["elapsed_s"] = round(time.time() - started, 1)
+    out_json = workdir / f"results-{stamp}.json"
+    out_json.write_text(json.dumps(res, indent=2, default=str))
+    text = report(res)
+    (workdir / f"results-{stamp}.md").write_text(text + "\n")
+    print()
+    print(text)
+    print(f"\nresults: {out_json}")
+    if not args.keep and exit_code == 0:
+        shutil.rmtree(run_dir / "logs", ignore_errors=True)
+    return exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+//! The search API and CLI: time ranges, histogram, cursor pages, the `lograft search` command.
+
+use std::process::Command;
+
+use crate::harness::{BIN, Node, append_lines};
+
+fn json_line(ts: &str, level: &str, msg: &str) -> String {
+    serde_json::json!({"ts": ts, "level": level, "msg": msg, "service": "api"}).to_string()
+}
+
+fn node_with_events() -> Node {
+    let mut node = Node::new("", "[index]\nretention_days = 0");
+    node.start();
+    node.add_runner(&node.runner_json("app", "app.jsonl", "json"));
+    append_lines(
+        &node.logs().join("app.jsonl"),
+        vec![
+            json_line("2026-01-15T10:00:05Z", "INFO", "searchtest alpha one"),
+            json_line("2026-01-15T10:30:00Z", "ERROR", "searchtest alpha two"),
+            json_line("2026-01-15T11:15:00.500Z", "INFO", "searchtest beta three"),
+            json_line("2026-01-16T00:00:01Z", "WARN", "searchtest beta four"),
+        ],
+    );
+    node.wait_for_count("searchtest", 4);
+    node
+}
+
+#[test]
+fn time_ranges_histogram_and_cursor_pages() {
+    let node = node_with_events();
+    // Range [10:00, 11:00) holds two events; newest first.
+    let (status, body) =
+        node.get("/api/v1/search?q=searchtest&from=2026-01-15T10:00:00Z&to=2026-01-15T11:00:00Z");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["total"], 2);
+    let messages: Vec<&str> = body["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        messages,
+        vec!["searchtest alpha two", "searchtest alpha one"]
+    );
+    assert_eq!(body["hits"][0]["level"], "error");
+    assert_eq!(body["hits"][0]["fields"]["service"], "api");
+    assert_eq!(body["hits"][0]["ts"], "2026-01-15T10:30:00.000000Z");
+
+    // Fields and levels, across two day partitions.
+    assert_eq!(node.count("searchtest AND level:info"), 2);
+    assert_eq!(node.count("fields.service:api AND beta"), 2);
+    assert_eq!(node.count("\"alpha two\""), 1);
+    assert_eq!(node.count("searchtest AND NOT alpha"), 2);
+
+    // Histogram: hourly buckets over the 15th.
+    let (status, body) =
+        node.get("/api/v1/histogram?q=searchtest&from=2026-01-15T09:00:00Z&to=2026-01-15T12:00:00Z&interval=1h");
+    assert_eq!(status, 200, "{body}");
+    let counts: Vec<u64> = body["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["count"].as_u64().unwrap())
+        .collect();
+    assert_eq!(counts, vec![0, 2, 1]);
+    assert_eq!(body["buckets"][1]["ts"], "2026-01-15T10:00:00.000000Z");
+    assert_eq!(body["total"], 3);
+    let (status, body) = node.get("/api/v1/histogram?from=2026-01-15&to=2026-01-17&interval=1s");
+    assert_eq!(status, 400, "too many buckets is refused: {body}");
+
+    // Cursor pages: one hit per page, newest first, each exactly once.
+    let mut cursor: Option<String> = None;
+    let mut pages = Vec::new();
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/search?q=searchtest&limit=1&cursor={c}"),
+            None => "/api/v1/search?q=searchtest&limit=1".to_string(),
+        };
+        let (_, body) = node.get(&path);
+        assert_eq!(body["total"], 4);
+        pages.extend(
+            body["hits"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h["message"].as_str().unwrap().to_string()),
+        );
+        match body["cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
+        assert!(pages.len() <= 4, "cursor does not end: {pages:?}");
+    }
+    assert_eq!(
+        pages,
+        vec![
+            "searchtest beta four",
+            "searchtest beta three",
+            "searchtest alpha two",
+            "searchtest alpha one"
+        ]
+    );
+}
+
+#[test]
+fn cli_search_prints_hits_and_reports_errors() {
+    let node = node_with_events();
+    let url = node.url("");
+    let output = Command::new(BIN)
+        .args([
+            "search",
+            "alpha",
+            "--url",
+            &url,
+            "--from",
+            "2026-01-15",
+            "--to",
+            "2026-01-16",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("searchtest alpha two") && stdout.contains("searchtest alpha one"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("2 of 2 matches"), "{stdout}");
+
+    let output = Command::new(BIN)
+        .args(["search", "beta", "--url", &url, "--json"])
+        .output()
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(body["total"], 2);
+
+    let output = Command::new(BIN)
+        .args(["search", "level:(", "--url", &url])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("400") && stderr.contains("invalid query"),
+        "{stderr}"
+    );
+}
