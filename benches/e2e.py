@@ -178,16 +178,14 @@ def ensure_extra_truth(out: Path) -> dict:
     referers have no "get"), so lines with '"GET ' are exactly the matches.
     app: the message (the only field searched by default) has GET only as method=GET.
     """
-    path = out / "extra_truth.json"
+    path = out / "extra_truth_v2.json"
     if path.exists():
         return json.loads(path.read_text())
     extra = {"nginx GET": 0, "app GET": 0}
-    with open(out / "nginx.log", "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 24), b""):
-            extra["nginx GET"] += chunk.count(b'"GET ')  # at most one per line
-    with open(out / "app.jsonl", "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 24), b""):
-            extra["app GET"] += chunk.count(b"method=GET")
+    with open(out / "nginx.log", "rb", buffering=1 << 20) as f:
+        extra["nginx GET"] = sum(1 for line in f if b'"GET ' in line)
+    with open(out / "app.jsonl", "rb", buffering=1 << 20) as f:
+        extra["app GET"] = sum(1 for line in f if b"method=GET" in line)
     path.write_text(json.dumps(extra, indent=2))
     return extra
 
@@ -443,25 +441,36 @@ def run_ingest_phase(phase: str, node: Node, data: Path, manifest: dict, args) -
     hwm_kb = node.hwm_kb()
     index_bytes = dir_bytes(node.data_dir / "index")
     data_bytes = dir_bytes(node.data_dir)
-    # A few seconds later: background merges may have finished (or left garbage behind).
+    # A few seconds later: background merges may have finished (or left garbage behind),
+    # and the queue has been acked.
     time.sleep(args.settle)
     index_bytes_settled = dir_bytes(node.data_dir / "index")
+    data_bytes_settled = dir_bytes(node.data_dir)
+    rss_settled_kb = node.rss_kb()
+    status, st, _ = node.get("/api/v1/status")
+    if status == 200:
+        samples["status_last"] = st
     result = {
         "phase": phase, "runners": names, "lines": lines, "raw_bytes": raw_bytes,
         "wall_s": round(wall, 2), "lines_per_s": round(lines / wall, 1),
         "per_runner_searchable_s": {k: round(v, 2) for k, v in done.items()},
         "per_runner_read_done_s": samples["read_done_s"],
         "cpu_s": round(cpu, 2), "cpu_s_per_mline": round(cpu / lines * 1e6, 2),
-        "peak_rss_mib": round(hwm_kb / 1024, 1),
+        "peak_rss_mib": round(hwm_kb / 1024, 1), "rss_after_settle_mib": round(rss_settled_kb / 1024, 1),
         "index_bytes": index_bytes, "index_bytes_settled": index_bytes_settled,
         "index_ratio": round(index_bytes_settled / raw_bytes, 3),
-        "data_dir_bytes": data_bytes,
+        "data_dir_bytes": data_bytes, "data_dir_bytes_settled": data_bytes_settled,
+        "data_dir_ratio": round(data_bytes_settled / raw_bytes, 3),
+        "data_dir_breakdown": {e.name: dir_bytes(Path(e.path)) if e.is_dir() else e.stat().st_size
+                               for e in os.scandir(node.data_dir)},
         "queue_depth_max": samples["queue_depth_max"], "queue_bytes_max": samples["queue_bytes_max"],
         "status_at_end": samples["status_last"],
     }
     log(f"[{phase}] {lines:,} lines searchable in {wall:.1f} s ({lines / wall:,.0f} lines/s), "
-        f"CPU {cpu:.1f} s ({cpu / lines * 1e6:.1f} s per M lines), peak RSS {hwm_kb / 1024:.0f} MiB, "
-        f"index {index_bytes_settled / MiB:.0f} MiB ({index_bytes_settled / raw_bytes:.2f} x raw)")
+        f"CPU {cpu:.1f} s ({cpu / lines * 1e6:.1f} s per M lines), peak RSS {hwm_kb / 1024:.0f} MiB "
+        f"({rss_settled_kb / 1024:.0f} MiB {args.settle:.0f} s later), "
+        f"index {index_bytes_settled / MiB:.0f} MiB ({index_bytes_settled / raw_bytes:.2f} x raw), "
+        f"data dir {data_bytes_settled / MiB:.0f} MiB")
     return result
 
 
@@ -700,15 +709,16 @@ def report(res: dict) -> str:
     for p in ing:
         rows.append([p["phase"], fmt(p["lines"]), fmt(p["raw_bytes"] / MiB, 0), fmt(p["wall_s"]),
                      fmt(p["lines_per_s"], 0), fmt(p["cpu_s"]), fmt(p["cpu_s_per_mline"]),
-                     fmt(p["peak_rss_mib"], 0), fmt(p["index_bytes_settled"] / MiB, 0), fmt(p["index_ratio"], 3)])
+                     fmt(p["peak_rss_mib"], 0), fmt(p["index_bytes_settled"] / MiB, 0), fmt(p["index_ratio"], 3),
+                     fmt(p["data_dir_bytes_settled"] / MiB, 0)])
     out.append("### Ingest (runner created -> every line searchable)\n")
     out.append(md_table(["workload", "lines", "input MiB", "wall s", "lines/s", "CPU s", "CPU s / M lines",
-                         "peak RSS MiB", "index MiB", "index / raw"], rows))
+                         "peak RSS MiB", "index MiB", "index / raw", "data dir MiB"], rows))
     if any(p.get("per_runner_searchable_s") for p in ing if p["phase"] == "both"):
         for p in ing:
             if p["phase"] == "both":
                 out.append(f"\nboth: per runner searchable at {p['per_runner_searchable_s']} s; "
-                           f"read to the end at {p['per_runner_read_done_s']} s")
+                           f"read to the end at {p['per_runner_read_done_s']} s (status sampled every 1 s)")
     if tan:
         rows = []
         for p in ing:
