@@ -83,6 +83,9 @@ pub struct Indexer {
     pending_since: Option<Instant>,
     /// Documents added since the last commit.
     pending_docs: u64,
+    /// The last batch read said `more`: its chain continues, and a commit now would record
+    /// checkpoints that do not match the documents (see `QueueBatch::more`).
+    chain_open: bool,
     retention: RetentionPolicy,
     last_retention: Option<Instant>,
 }
@@ -117,6 +120,7 @@ impl Indexer {
             read_seq: checkpoint.seq,
             pending_since: None,
             pending_docs: 0,
+            chain_open: false,
             retention,
             last_retention: None,
         };
@@ -147,6 +151,7 @@ impl Indexer {
                     self.touched.clear();
                     self.pending_since = None;
                     self.pending_docs = 0;
+                    self.chain_open = false;
                     self.read_seq = self.checkpoint_seq;
                     if let Ok(checkpoint) = self.store.read_checkpoint() {
                         self.checkpoints = checkpoint.checkpoints.into_iter().collect();
@@ -156,7 +161,13 @@ impl Indexer {
                 }
             }
         }
-        if let Err(err) = self.commit() {
+        if self.chain_open {
+            // Half a chain must not be committed; it is re-read from the queue at the next start.
+            info!(
+                read_seq = self.read_seq,
+                "stopping in the middle of a chain; not committing it"
+            );
+        } else if let Err(err) = self.commit() {
             error!(error = format!("{err:#}"), "final commit failed");
         }
         info!(committed_seq = self.checkpoint_seq, "indexer stopped");
@@ -165,7 +176,7 @@ impl Indexer {
     /// One round: read what is durable, add it, commit when due. True when it did work.
     fn step(&mut self) -> anyhow::Result<bool> {
         if self.control.is_paused() {
-            if self.pending_since.is_some() {
+            if self.pending_since.is_some() && !self.chain_open {
                 self.commit()?;
             }
             return Ok(false);
@@ -178,12 +189,13 @@ impl Indexer {
         let commit_due = self
             .pending_since
             .is_some_and(|since| since.elapsed() >= self.commit_interval);
-        if commit_due {
+        if commit_due && !self.chain_open {
             self.commit()?;
         }
-        if self
-            .last_retention
-            .is_none_or(|at| at.elapsed() >= self.retention.interval)
+        if !self.chain_open
+            && self
+                .last_retention
+                .is_none_or(|at| at.elapsed() >= self.retention.interval)
         {
             self.apply_retention()?;
         }
@@ -193,6 +205,7 @@ impl Indexer {
     fn add_batch(&mut self, batch: QueueBatch) -> anyhow::Result<()> {
         let first_seq = batch.first_seq;
         let last_seq = batch.last_seq();
+        let more = batch.more;
         // Bound the open writers (a backfill can span many days). Only commit at a batch
         // boundary: a commit's payload must cover every document it contains.
         let new_days: BTreeSet<NaiveDate> = batch
@@ -201,7 +214,10 @@ impl Indexer {
             .map(|r| day_of(r.ts))
             .filter(|day| !self.writers.contains_key(day))
             .collect();
-        if !new_days.is_empty() && self.writers.len() + new_days.len() > MAX_OPEN_WRITERS {
+        if !self.chain_open
+            && !new_days.is_empty()
+            && self.writers.len() + new_days.len() > MAX_OPEN_WRITERS
+        {
             self.commit()?;
             self.writers.clear();
         }
@@ -224,6 +240,7 @@ impl Indexer {
             };
         }
         self.read_seq = last_seq;
+        self.chain_open = more;
         self.pending_since.get_or_insert_with(Instant::now);
         Ok(())
     }

@@ -23,7 +23,8 @@
 //!
 //! ```text
 //! queue/                      sled database
-//!   b<first_seq: u64 BE>   -> encoded QueueBatch (records first_seq.., checkpoint updates)
+//!   b<first_seq: u64 BE>   -> header + JSON QueueBatch: ~8 KiB of records; one append is a
+//!                             chain of these (`more`), the last carries the checkpoint updates
 //!   c<runner>/<stream key> -> checkpoint JSON of one file stream (current, not yet indexed)
 //!   r<runner>              -> marker: the runner has run before (read_from applies once)
 //!   m/acked                -> highest acked sequence (u64 BE)
@@ -60,6 +61,11 @@ pub struct QueueBatch {
     pub records: Vec<Record>,
     /// Checkpoints this batch advances to; `None` deletes the checkpoint (file finished).
     pub checkpoints: Vec<(CheckpointKey, Option<String>)>,
+    /// One append is stored as a chain of small batches; all but the last say `more`. The
+    /// checkpoints travel in the last one, so a reader must only treat the end of a chain as
+    /// a point where files and queue agree.
+    #[serde(default)]
+    pub more: bool,
 }
 
 impl QueueBatch {

@@ -17,6 +17,36 @@ const RUNNER_PREFIX: u8 = b'r';
 const ACKED_KEY: &[u8] = b"m/acked";
 /// Value header: record count (u32 BE) + 4 reserved bytes, then the JSON batch.
 const HEADER_LEN: usize = 8;
+/// Target size of one stored value. sled rewrites whole leaves (up to 17 values) and moves
+/// pages over `segment_size / 4` into blob files that it never reclaims, so values stay small.
+const CHUNK_BYTES: usize = 8 * 1024;
+const SEGMENT_SIZE: usize = 1024 * 1024;
+
+/// `header + {"first_seq":..,"more":..,"records":[..],"checkpoints":..}` from pre-encoded parts.
+fn encode_chunk(
+    first_seq: u64,
+    records: &[Vec<u8>],
+    checkpoints_json: &[u8],
+    more: bool,
+) -> Vec<u8> {
+    let size: usize = records.iter().map(|r| r.len() + 1).sum();
+    let mut value = Vec::with_capacity(HEADER_LEN + size + checkpoints_json.len() + 64);
+    value.extend_from_slice(&(records.len() as u32).to_be_bytes());
+    value.extend_from_slice(&[0u8; 4]);
+    value.extend_from_slice(
+        format!("{{\"first_seq\":{first_seq},\"more\":{more},\"records\":[").as_bytes(),
+    );
+    for (i, record) in records.iter().enumerate() {
+        if i > 0 {
+            value.push(b',');
+        }
+        value.extend_from_slice(record);
+    }
+    value.extend_from_slice(b"],\"checkpoints\":");
+    value.extend_from_slice(checkpoints_json);
+    value.push(b'}');
+    value
+}
 
 pub struct SledQueue {
     db: sled::Db,
@@ -108,6 +138,7 @@ impl SledQueue {
         let config = sled::Config::new()
             .path(dir)
             .cache_capacity(64 * 1024 * 1024)
+            .segment_size(SEGMENT_SIZE)
             .mode(sled::Mode::HighThroughput);
         // sled 0.34 can panic instead of erroring on a damaged file; treat both the same.
         let db = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || config.open()))
@@ -175,29 +206,52 @@ impl Queue for SledQueue {
             return Err(QueueError::Closed);
         }
         let count = records.len() as u64;
+        // Encode outside the lock: only sequence assignment and the write are serialised.
+        let encoded: Vec<Vec<u8>> = records
+            .iter()
+            .map(serde_json::to_vec)
+            .collect::<Result<_, _>>()
+            .map_err(|err| QueueError::Corrupt {
+                key: "new batch".into(),
+                reason: format!("cannot encode a record: {err}"),
+            })?;
+        let checkpoints_json = serde_json::to_vec(&checkpoints).expect("checkpoints encode");
         let last_seq;
-        let encoded_len;
+        let mut encoded_len = 0u64;
         {
             let mut next_seq = self.next_seq.lock().expect("queue lock");
             let first_seq = *next_seq;
-            let batch = QueueBatch {
-                first_seq,
-                records,
-                checkpoints,
-            };
-            last_seq = batch.last_seq();
-            let mut value = Vec::with_capacity(HEADER_LEN + 256 * batch.records.len());
-            value.extend_from_slice(&(count as u32).to_be_bytes());
-            value.extend_from_slice(&[0u8; 4]);
-            serde_json::to_writer(&mut value, &batch).map_err(|err| QueueError::Corrupt {
-                key: format!("batch {first_seq}"),
-                reason: format!("cannot encode: {err}"),
-            })?;
-            encoded_len = value.len() as u64;
-
             let mut write = sled::Batch::default();
-            write.insert(&batch_key(first_seq), value);
-            for (key, checkpoint) in &batch.checkpoints {
+            // One append becomes a chain of small values (see CHUNK_BYTES), all in one
+            // atomic sled batch; only the last one carries the checkpoints.
+            let mut chunk_first = first_seq;
+            let mut start = 0usize;
+            while start < encoded.len() || (start == 0 && encoded.is_empty()) {
+                let mut end = start;
+                let mut size = 0usize;
+                while end < encoded.len()
+                    && (end == start || size + encoded[end].len() <= CHUNK_BYTES)
+                {
+                    size += encoded[end].len() + 1;
+                    end += 1;
+                }
+                let last_chunk = end >= encoded.len();
+                let value = encode_chunk(
+                    chunk_first,
+                    &encoded[start..end],
+                    if last_chunk { &checkpoints_json } else { b"[]" },
+                    !last_chunk,
+                );
+                encoded_len += value.len() as u64;
+                write.insert(&batch_key(chunk_first), value);
+                chunk_first += (end - start).max(1) as u64;
+                start = end;
+                if last_chunk {
+                    break;
+                }
+            }
+            last_seq = chunk_first - 1;
+            for (key, checkpoint) in &checkpoints {
                 match checkpoint {
                     Some(json) => write.insert(checkpoint_key(key), json.as_bytes()),
                     None => write.remove(checkpoint_key(key)),
@@ -463,6 +517,37 @@ mod tests {
             assert_eq!(queue.stats().depth, model.len() as u64);
         }
         assert_eq!(queue.checkpoints("r").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_large_append_is_a_chain_of_small_values_with_checkpoints_at_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let queue = SledQueue::open(&dir.path().join("q"), 1 << 30, 0).unwrap();
+        let records: Vec<Record> = (0..1000).map(|i| record(&format!("{i:0>100}"))).collect();
+        let (first, last) = queue
+            .append(records, vec![("r/1".into(), Some("{}".into()))])
+            .unwrap();
+        assert_eq!((first, last), (1, 1000));
+        let batches = queue.read_after(0, usize::MAX).unwrap();
+        assert!(batches.len() > 10, "{} chunks", batches.len());
+        for (i, batch) in batches.iter().enumerate() {
+            let is_last = i == batches.len() - 1;
+            assert_eq!(batch.more, !is_last);
+            assert_eq!(batch.checkpoints.is_empty(), !is_last);
+        }
+        let messages: Vec<String> = batches
+            .into_iter()
+            .flat_map(|b| b.records.into_iter().map(|r| r.message))
+            .collect();
+        assert_eq!(messages.len(), 1000);
+        assert_eq!(messages[999], format!("{:0>100}", 999));
+        assert!(
+            !dir.path().join("q/blobs").exists()
+                || std::fs::read_dir(dir.path().join("q/blobs"))
+                    .unwrap()
+                    .count()
+                    == 0
+        );
     }
 
     #[test]
