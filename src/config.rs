@@ -11,7 +11,7 @@
 //! [collect]
 //! allowed_paths = ["/var/log/**"]
 //! [queue]
-//! max_bytes = "256MiB"
+//! max_bytes = "64MiB"
 //! [index]
 //! retention_days = 7
 //! ```
@@ -61,7 +61,7 @@ pub struct RawCollect {
 #[serde(deny_unknown_fields)]
 pub struct RawQueue {
     /// Cap on the bytes waiting in the queue. When reached, runners stop reading
-    /// (the data stays in the files) until the indexer catches up. Default `256MiB`.
+    /// (the data stays in the files) until the indexer catches up. Default `64MiB`.
     pub max_bytes: Option<SizeValue>,
 }
 
@@ -136,7 +136,9 @@ pub fn default_allowed_paths() -> Vec<String> {
     vec!["/var/log/**".to_string()]
 }
 pub const DEFAULT_MAX_LINE_BYTES: u64 = 1024 * 1024;
-pub const DEFAULT_QUEUE_MAX_BYTES: u64 = 256 * 1024 * 1024;
+/// The files are the real buffer (runners stop reading when the queue is full); the queue only
+/// needs to hold work in flight. sled takes a few times this on disk.
+pub const DEFAULT_QUEUE_MAX_BYTES: u64 = 64 * 1024 * 1024;
 pub const DEFAULT_WRITER_MEMORY: u64 = 128 * 1024 * 1024;
 pub const DEFAULT_RETENTION_DAYS: u32 = 7;
 
@@ -397,7 +399,7 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from("./lograft-data"));
         assert_eq!(config.listen.to_string(), "127.0.0.1:7700");
         assert_eq!(config.collect.allowed_paths, vec!["/var/log/**"]);
-        assert_eq!(config.queue.max_bytes, 256 << 20);
+        assert_eq!(config.queue.max_bytes, 64 << 20);
         assert_eq!(config.collect.max_line_bytes, 1 << 20);
     }
 

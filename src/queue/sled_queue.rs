@@ -139,7 +139,7 @@ impl SledQueue {
             .path(dir)
             .cache_capacity(64 * 1024 * 1024)
             .segment_size(SEGMENT_SIZE)
-            .mode(sled::Mode::HighThroughput);
+            .mode(sled::Mode::LowSpace);
         // sled 0.34 can panic instead of erroring on a damaged file; treat both the same.
         let db = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || config.open()))
             .map_err(|_| anyhow::anyhow!("sled panicked while opening {}", dir.display()))?
