@@ -791,7 +791,7 @@ def main() -> int:
                     help="tantivy index -m in bytes (default 256 MiB, = our writer_memory)")
     ap.add_argument("--writer-memory", default="256MiB")
     ap.add_argument("--commit-interval", default="1s")
-    ap.add_argument("--queue-max", default="512MiB")
+    ap.add_argument("--queue-max", default="64MiB", help="queue.max_bytes (the node default is 64MiB)")
     ap.add_argument("--ingest-timeout", type=float, default=3600, help="seconds per ingest phase")
     ap.add_argument("--stall-timeout", type=float, default=180,
                     help="abort a phase when the searchable count does not move for this long")
