@@ -46,7 +46,7 @@ use tantivy::indexer::NoMergePolicy;
 use tantivy::query::RangeQuery;
 use tantivy::schema::{
     DateOptions, DateTimePrecision, FAST, Field, IndexRecordOption, JsonObjectOptions, STORED,
-    STRING, Schema, TEXT, TextFieldIndexing,
+    Schema, TextFieldIndexing, TextOptions,
 };
 use tantivy::store::{Compressor, ZstdCompressor};
 use tantivy::{Index, IndexReader, IndexSettings, ReloadPolicy, Term};
@@ -54,6 +54,11 @@ use tracing::{info, warn};
 
 pub use indexer::{Indexer, IndexerControl};
 pub use retention::RetentionPolicy;
+
+/// Log lines repeat themselves: larger blocks and a higher zstd level shrink the doc store a
+/// lot, at the cost of decompressing a block per hit fetched (hits are fetched 100 at a time).
+const DOCSTORE_ZSTD_LEVEL: i32 = 3;
+const DOCSTORE_BLOCK_BYTES: usize = 256 * 1024;
 
 /// Field handles of the schema shared by every partition.
 #[derive(Debug, Clone, Copy)]
@@ -79,29 +84,40 @@ pub struct Fields {
 /// and older partitions keep the schema they were created with.
 pub fn schema() -> (Schema, Fields) {
     let mut builder = Schema::builder();
+    // No field norms anywhere: hits are ordered by time, not by BM25 length normalisation, and
+    // norms cost a byte per document per field.
+    let keyword = |tokenizer: &str, record: IndexRecordOption| {
+        TextFieldIndexing::default()
+            .set_tokenizer(tokenizer)
+            .set_index_option(record)
+            .set_fieldnorms(false)
+    };
+    let keyword_field = TextOptions::default()
+        .set_stored()
+        .set_indexing_options(keyword("raw", IndexRecordOption::Basic));
     // Parsed fields are keywords: `fields.service:payments` matches the whole value exactly,
     // and without positions they cost little. Numbers are indexed as numbers.
     let keyword_json = JsonObjectOptions::default()
         .set_stored()
-        .set_indexing_options(
-            TextFieldIndexing::default()
-                .set_tokenizer("raw")
-                .set_index_option(IndexRecordOption::Basic),
-        );
-    let date_options =
-        DateOptions::from(FAST | STORED).set_precision(DateTimePrecision::Milliseconds);
+        .set_indexing_options(keyword("raw", IndexRecordOption::Basic));
+    // Positions, for phrase queries.
+    let message = TextOptions::default()
+        .set_stored()
+        .set_indexing_options(keyword("default", IndexRecordOption::WithFreqsAndPositions));
+    // `ts` and `seq` are read back from their fast fields, not stored twice.
+    let date_options = DateOptions::from(FAST).set_precision(DateTimePrecision::Milliseconds);
     let fields = Fields {
         ts: builder.add_date_field("ts", date_options),
         sort: builder.add_u64_field("sort", FAST),
-        seq: builder.add_u64_field("seq", FAST | STORED),
-        node: builder.add_text_field("node", STRING | STORED),
-        runner: builder.add_text_field("runner", STRING | STORED | FAST),
-        path: builder.add_text_field("path", STRING | STORED),
+        seq: builder.add_u64_field("seq", FAST),
+        node: builder.add_text_field("node", keyword_field.clone()),
+        runner: builder.add_text_field("runner", keyword_field.clone().set_fast("raw")),
+        path: builder.add_text_field("path", keyword_field.clone()),
         offset: builder.add_u64_field("offset", STORED),
-        level: builder.add_text_field("level", STRING | STORED | FAST),
-        message: builder.add_text_field("message", TEXT | STORED),
+        level: builder.add_text_field("level", keyword_field.clone().set_fast("raw")),
+        message: builder.add_text_field("message", message),
         fields: builder.add_json_field("fields", keyword_json),
-        flags: builder.add_text_field("flags", STRING | STORED),
+        flags: builder.add_text_field("flags", keyword_field),
     };
     (builder.build(), fields)
 }
@@ -291,9 +307,9 @@ impl IndexStore {
             std::fs::create_dir_all(&dir)?;
             let settings = IndexSettings {
                 docstore_compression: Compressor::Zstd(ZstdCompressor {
-                    compression_level: Some(3),
+                    compression_level: Some(DOCSTORE_ZSTD_LEVEL),
                 }),
-                docstore_blocksize: 64 * 1024,
+                docstore_blocksize: DOCSTORE_BLOCK_BYTES,
                 ..IndexSettings::default()
             };
             Index::builder()

@@ -17,7 +17,7 @@ use tantivy::collector::{Count, HistogramCollector, TopDocs};
 use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, RangeQuery};
 use tantivy::schema::Value;
 use tantivy::tokenizer::TokenizerManager;
-use tantivy::{DateTime, DocAddress, Order, TantivyDocument, Term};
+use tantivy::{DateTime, DocAddress, Order, Searcher, TantivyDocument, Term};
 
 pub use time::{parse_interval, parse_time};
 
@@ -269,8 +269,10 @@ pub fn search(
     // (sort key, partition, address), merged across partitions.
     let mut candidates: Vec<(u64, usize, DocAddress)> = Vec::new();
     let partitions = store.overlapping(from, to);
-    for (index, partition) in partitions.iter().enumerate() {
-        let searcher = partition.reader.searcher();
+    // One searcher per partition for the whole request: doc addresses are only valid in the
+    // searcher that produced them (a commit or merge in between would renumber them).
+    let searchers: Vec<Searcher> = partitions.iter().map(|p| p.reader.searcher()).collect();
+    for (index, searcher) in searchers.iter().enumerate() {
         let top = TopDocs::with_limit(limit).order_by_fast_field::<u64>("sort", Order::Desc);
         let (count, top_docs) = if cursor.is_some() {
             let count = searcher.search(base.as_ref(), &Count)?;
@@ -290,7 +292,12 @@ pub fn search(
 
     let mut hits = Vec::with_capacity(candidates.len());
     for (_, index, address) in &candidates {
-        hits.push(load_hit(&partitions[*index], &store.fields, *address)?);
+        hits.push(load_hit(
+            &partitions[*index],
+            &searchers[*index],
+            &store.fields,
+            *address,
+        )?);
     }
     let next_cursor = (candidates.len() == limit)
         .then(|| candidates.last().map(|(sort, _, _)| sort.to_string()))
@@ -308,25 +315,24 @@ pub fn search(
 
 fn load_hit(
     partition: &Partition,
+    searcher: &Searcher,
     fields: &Fields,
     address: DocAddress,
 ) -> Result<Hit, SearchError> {
-    let doc: TantivyDocument = partition.reader.searcher().doc(address)?;
+    let doc: TantivyDocument = searcher.doc(address)?;
     let text = |field| {
         doc.get_first(field)
             .and_then(|v| v.as_str())
             .unwrap_or("")
             .to_string()
     };
-    let ts = doc
-        .get_first(fields.ts)
-        .and_then(|v| v.as_datetime())
+    let fast = searcher.segment_reader(address.segment_ord).fast_fields();
+    let ts = fast
+        .date("ts")?
+        .first(address.doc_id)
         .map(|dt| format_micros(dt.into_timestamp_micros()))
         .unwrap_or_default();
-    let seq = doc
-        .get_first(fields.seq)
-        .and_then(|v| v.as_u64())
-        .unwrap_or(0);
+    let seq = fast.u64("seq")?.first(address.doc_id).unwrap_or(0);
     let json_fields = doc
         .get_first(fields.fields)
         .map(|value| {
