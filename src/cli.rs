@@ -35,10 +35,10 @@ pub enum Command {
         #[arg(default_value = "")]
         query: String,
         /// Start of the time range: RFC 3339, a date, or relative (`-15m`, `now-1d`).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         from: Option<String>,
         /// End of the time range (default: now and later).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         to: Option<String>,
         /// Maximum hits to print.
         #[arg(long, default_value_t = 50)]

@@ -132,6 +132,20 @@ fn cli_search_prints_hits_and_reports_errors() {
     );
     assert!(stdout.contains("2 of 2 matches"), "{stdout}");
 
+    // Relative times start with '-': they are values, not flags.
+    let output = Command::new(BIN)
+        .args([
+            "search", "alpha", "--url", &url, "--from", "-100000d", "--to", "now",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("2 of 2 matches"));
+
     let output = Command::new(BIN)
         .args(["search", "beta", "--url", &url, "--json"])
         .output()
