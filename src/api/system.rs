@@ -19,7 +19,9 @@ pub async fn health() -> Json<Value> {
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     // Sampled at scrape time: walking a few dozen index files is cheap, and exact.
     let index = state.index.clone();
-    let bytes = tokio::task::spawn_blocking(move || index.disk_bytes()).await.unwrap_or(0);
+    let bytes = tokio::task::spawn_blocking(move || index.disk_bytes())
+        .await
+        .unwrap_or(0);
     metrics::gauge!(crate::metrics::INDEX_BYTES).set(bytes as f64);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
