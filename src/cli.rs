@@ -49,12 +49,74 @@ pub enum Command {
         /// Node to ask.
         #[arg(long, env = "LOGRAFT_URL", default_value = "http://127.0.0.1:7700")]
         url: String,
+        /// API token (`lograft token create`).
+        #[arg(long, env = "LOGRAFT_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
+    /// Manage users (on a running node with --url/--token, or offline with --config).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Manage API tokens (on a running node with --url/--token, or offline with --config).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+        #[command(flatten)]
+        target: Target,
     },
     /// Work with node config files.
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+}
+
+/// Where a management command acts: a running node, or the data dir of a stopped one.
+#[derive(Debug, clap::Args)]
+pub struct Target {
+    /// Act offline on the data dir of this node config (the node must be stopped).
+    #[arg(long, global = true, conflicts_with = "url")]
+    pub config: Option<PathBuf>,
+    /// Act on a running node.
+    #[arg(long, global = true, env = "LOGRAFT_URL")]
+    pub url: Option<String>,
+    /// Admin API token for --url.
+    #[arg(long, global = true, env = "LOGRAFT_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user; the password is read from standard input.
+    Add {
+        name: String,
+        #[arg(long, default_value = "reader")]
+        role: String,
+    },
+    /// Change a user's password (read from standard input).
+    Passwd { name: String },
+    /// Delete a user.
+    Del { name: String },
+    /// List users.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it (once: only its hash is stored).
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "reader")]
+        role: String,
+    },
+    /// List tokens (ids, names, roles; never the secrets).
+    List,
+    /// Revoke a token by id; it stops working at once.
+    Revoke { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -83,7 +145,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             limit,
             json,
             url,
-        } => search(&url, &query, from, to, limit, json),
+            token,
+        } => search(&url, token.as_deref(), &query, from, to, limit, json),
+        Command::User { command, target } => crate::cli_admin::user(command, target),
+        Command::Token { command, target } => crate::cli_admin::token(command, target),
         Command::Config {
             command: ConfigCommand::Check { file },
         } => {
@@ -105,6 +170,7 @@ fn init_logging() {
 
 fn search(
     url: &str,
+    token: Option<&str>,
     query: &str,
     from: Option<String>,
     to: Option<String>,
@@ -120,9 +186,11 @@ fn search(
         params.push(("to", to));
     }
     let client = reqwest::blocking::Client::new();
-    let response = client
-        .get(&endpoint)
-        .query(&params)
+    let mut request = client.get(&endpoint).query(&params);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request
         .send()
         .with_context(|| format!("cannot reach lograft at {url}"))?;
     let status = response.status();

@@ -39,6 +39,51 @@ pub struct RawConfig {
     pub queue: RawQueue,
     #[serde(default)]
     pub index: RawIndex,
+    #[serde(default)]
+    pub api: RawApi,
+    #[serde(default)]
+    pub auth: RawAuth,
+    #[serde(default)]
+    pub metrics: RawMetrics,
+    pub tls: Option<RawTls>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApi {
+    /// Request bodies larger than this are refused with 413. Default `1MiB`.
+    pub max_body_bytes: Option<SizeValue>,
+    /// Searches running at once; more wait up to 10 s, then get 503. Default 4.
+    pub search_concurrency: Option<usize>,
+    /// A request taking longer is answered 408. Default `30s`.
+    pub request_timeout: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuth {
+    /// How long a UI login lasts. Default `12h`.
+    pub session_ttl: Option<String>,
+    /// Failed logins allowed per client address per minute. Default 5.
+    pub login_attempts_per_minute: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    /// Serve `/metrics` without credentials (for a Prometheus on a trusted network). Default false.
+    pub public: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    /// PEM certificate chain of this node.
+    pub cert: PathBuf,
+    /// PEM private key of this node.
+    pub key: PathBuf,
+    /// PEM CA that node-to-node calls verify peers against. Default: the system roots.
+    pub ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -97,6 +142,37 @@ pub struct NodeConfig {
     pub collect: CollectConfig,
     pub queue: QueueConfig,
     pub index: IndexConfig,
+    pub api: ApiConfig,
+    pub auth: AuthConfig,
+    pub metrics: MetricsConfig,
+    pub tls: Option<TlsConfig>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiConfig {
+    pub max_body_bytes: u64,
+    pub search_concurrency: usize,
+    #[serde(with = "duration_text")]
+    pub request_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuthConfig {
+    #[serde(with = "duration_text")]
+    pub session_ttl: Duration,
+    pub login_attempts_per_minute: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricsConfig {
+    pub public: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -280,7 +356,70 @@ impl RawConfig {
             return Err(err("index.writer_memory", "must be at least 16MiB".into()));
         }
 
+        let api = ApiConfig {
+            max_body_bytes: parse_size_opt(self.api.max_body_bytes, 1024 * 1024)
+                .map_err(|reason| err("api.max_body_bytes", reason))?,
+            search_concurrency: self.api.search_concurrency.unwrap_or(4),
+            request_timeout: parse_duration_opt(self.api.request_timeout, Duration::from_secs(30))
+                .map_err(|reason| err("api.request_timeout", reason))?,
+        };
+        if api.search_concurrency == 0 {
+            return Err(err("api.search_concurrency", "must be at least 1".into()));
+        }
+        if api.max_body_bytes < 1024 {
+            return Err(err("api.max_body_bytes", "must be at least 1KiB".into()));
+        }
+        if api.request_timeout.is_zero() {
+            return Err(err("api.request_timeout", "must be greater than 0".into()));
+        }
+        let auth = AuthConfig {
+            session_ttl: parse_duration_opt(self.auth.session_ttl, Duration::from_secs(12 * 3600))
+                .map_err(|reason| err("auth.session_ttl", reason))?,
+            login_attempts_per_minute: self.auth.login_attempts_per_minute.unwrap_or(5),
+        };
+        if auth.session_ttl.is_zero() {
+            return Err(err("auth.session_ttl", "must be greater than 0".into()));
+        }
+        if auth.login_attempts_per_minute == 0 {
+            return Err(err(
+                "auth.login_attempts_per_minute",
+                "must be at least 1".into(),
+            ));
+        }
+        let tls = match self.tls {
+            None => None,
+            Some(raw) => {
+                for (key, path) in [("tls.cert", &raw.cert), ("tls.key", &raw.key)] {
+                    if !path.is_file() {
+                        return Err(err(
+                            key,
+                            format!("{} is not a readable file", path.display()),
+                        ));
+                    }
+                }
+                if let Some(ca) = &raw.ca
+                    && !ca.is_file()
+                {
+                    return Err(err(
+                        "tls.ca",
+                        format!("{} is not a readable file", ca.display()),
+                    ));
+                }
+                Some(TlsConfig {
+                    cert: raw.cert,
+                    key: raw.key,
+                    ca: raw.ca,
+                })
+            }
+        };
+
         Ok(NodeConfig {
+            api,
+            auth,
+            metrics: MetricsConfig {
+                public: self.metrics.public.unwrap_or(false),
+            },
+            tls,
             data_dir: self.data_dir.unwrap_or_else(default_data_dir),
             listen,
             node_name,

@@ -11,10 +11,13 @@
 //! * [`index`]: day partitions, the indexer thread, retention, exactly-once bookkeeping.
 //! * [`search`]: query parsing and local execution.
 //! * [`cluster`]: the config store (single-node sled now; Raft later).
+//! * [`auth`]: users, sessions, API tokens, roles.
 //! * [`api`]: the HTTP routes. [`node`] wires everything together for `lograft serve`.
 
 pub mod api;
+pub mod auth;
 pub mod cli;
+mod cli_admin;
 pub mod cluster;
 pub mod collect;
 pub mod config;

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use tracing::{info, warn};
 
-use crate::api::{self, AppState};
+use crate::api::{self, AppState, Auditor};
+use crate::auth::{Auth, AuthSettings};
 use crate::cluster::{ConfigStore, LocalStore};
 use crate::collect::{Allowlist, RunnerConfig, RunnerSettings, Supervisor, runner_key};
 use crate::config::NodeConfig;
@@ -68,6 +69,14 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let supervisor_task = tokio::spawn(supervisor.clone().run(shutdown_rx));
 
+    let auth = Arc::new(Auth::new(
+        store.clone(),
+        AuthSettings {
+            session_ttl: config.auth.session_ttl,
+            login_attempts_per_minute: config.auth.login_attempts_per_minute,
+        },
+    ));
+    bootstrap_admin(&auth, &config).await?;
     let state = AppState {
         config: config.clone(),
         store,
@@ -77,6 +86,9 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         supervisor,
         queries: Arc::new(QueryBuilder::default()),
         metrics,
+        auth,
+        audit: Auditor::new(queue.clone()),
+        search_permits: Arc::new(tokio::sync::Semaphore::new(config.api.search_concurrency)),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -85,7 +97,8 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         warn!(listen = %config.listen, "listening on a non-loopback address without TLS or authentication");
     }
     info!(listen = %config.listen, data_dir = %config.data_dir.display(), node = %config.node_name, "lograft is serving");
-    axum::serve(listener, api::app(state))
+    let app = api::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("HTTP server")?;
@@ -99,6 +112,34 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         .await?
         .map_err(|_| anyhow::anyhow!("indexer thread panicked"))?;
     info!("stopped");
+    Ok(())
+}
+
+/// First start: create `admin` with a random password, written to a 0600 file and logged once.
+async fn bootstrap_admin(auth: &Auth, config: &NodeConfig) -> anyhow::Result<()> {
+    let Some(password) = auth.bootstrap_admin().await? else {
+        return Ok(());
+    };
+    let path = config.data_dir.join("initial-admin-password");
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        writeln!(file, "{password}")?;
+        file.sync_all()?;
+    }
+    warn!(
+        user = "admin",
+        password = %password,
+        file = %path.display(),
+        "created the first user; this password is shown once: change it with `lograft user passwd admin`"
+    );
     Ok(())
 }
 

@@ -1,24 +1,35 @@
-//! The HTTP API: one router listing every route, handlers per resource, and one error type
-//! that maps every failure to a status code and a JSON body `{"error": {"code", "message"}}`.
+//! The HTTP API: one table of every route with the role it needs ([`route_table`]), handlers
+//! per resource, and one error type that maps every failure to a status code and a JSON body
+//! `{"error": {"code", "message"}}`.
 //!
-//! Authentication comes with the security issue; until then the node listens on loopback by
-//! default.
+//! Every route needs a session cookie or an API token except `/health`, the login call and the
+//! UI's entry page (and `/metrics` when `metrics.public = true`). The router is built from the
+//! table, so a route cannot exist without a declared role; a test walks the table.
 
+mod access;
+mod audit;
 mod runners;
 mod search;
 mod system;
+mod users;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, delete, get, post, put};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tracing::error;
 
+pub use access::{Access, SESSION_COOKIE};
+pub use audit::Auditor;
+
+use crate::auth::{Auth, AuthError, Role};
 use crate::cluster::{ConfigStore, StoreError};
 use crate::collect::Supervisor;
 use crate::config::NodeConfig;
@@ -37,41 +48,213 @@ pub struct AppState {
     pub supervisor: Arc<Supervisor>,
     pub queries: Arc<QueryBuilder>,
     pub metrics: PrometheusHandle,
+    pub auth: Arc<Auth>,
+    pub audit: Auditor,
+    /// Bounds concurrent searches (`api.search_concurrency`).
+    pub search_permits: Arc<tokio::sync::Semaphore>,
 }
 
-/// Request bodies above this are refused with 413.
-const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// One row of the route table.
+pub struct RouteSpec {
+    pub method: Method,
+    pub path: &'static str,
+    pub access: Access,
+}
+
+/// Every route, with the access it needs. The router is built from this table.
+pub fn route_table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
+    use Access::{Metrics, Public, Role as R};
+    let row =
+        |method: Method, path: &'static str, access: Access, handler: MethodRouter<AppState>| {
+            (
+                RouteSpec {
+                    method,
+                    path,
+                    access,
+                },
+                handler,
+            )
+        };
+    vec![
+        row(Method::GET, "/health", Public, get(system::health)),
+        row(Method::GET, "/", Public, get(system::index_page)),
+        row(Method::POST, "/api/v1/login", Public, post(users::login)),
+        row(Method::GET, "/metrics", Metrics, get(system::metrics)),
+        row(
+            Method::POST,
+            "/api/v1/logout",
+            R(Role::Reader),
+            post(users::logout),
+        ),
+        row(Method::GET, "/api/v1/me", R(Role::Reader), get(users::me)),
+        row(
+            Method::GET,
+            "/api/v1/status",
+            R(Role::Reader),
+            get(system::status),
+        ),
+        row(
+            Method::GET,
+            "/api/v1/search",
+            R(Role::Reader),
+            get(search::search),
+        ),
+        row(
+            Method::GET,
+            "/api/v1/histogram",
+            R(Role::Reader),
+            get(search::histogram),
+        ),
+        row(
+            Method::GET,
+            "/api/v1/runners",
+            R(Role::Reader),
+            get(runners::list),
+        ),
+        row(
+            Method::GET,
+            "/api/v1/runners/{name}",
+            R(Role::Reader),
+            get(runners::get),
+        ),
+        row(
+            Method::POST,
+            "/api/v1/runners",
+            R(Role::Operator),
+            post(runners::create),
+        ),
+        row(
+            Method::PUT,
+            "/api/v1/runners/{name}",
+            R(Role::Operator),
+            put(runners::replace),
+        ),
+        row(
+            Method::DELETE,
+            "/api/v1/runners/{name}",
+            R(Role::Operator),
+            delete(runners::delete),
+        ),
+        row(
+            Method::POST,
+            "/api/v1/indexer/pause",
+            R(Role::Operator),
+            post(system::pause_indexer),
+        ),
+        row(
+            Method::POST,
+            "/api/v1/indexer/resume",
+            R(Role::Operator),
+            post(system::resume_indexer),
+        ),
+        row(
+            Method::GET,
+            "/api/v1/users",
+            R(Role::Admin),
+            get(users::list_users),
+        ),
+        row(
+            Method::POST,
+            "/api/v1/users",
+            R(Role::Admin),
+            post(users::add_user),
+        ),
+        row(
+            Method::PUT,
+            "/api/v1/users/{name}/password",
+            R(Role::Admin),
+            put(users::set_password),
+        ),
+        row(
+            Method::DELETE,
+            "/api/v1/users/{name}",
+            R(Role::Admin),
+            delete(users::delete_user),
+        ),
+        row(
+            Method::GET,
+            "/api/v1/tokens",
+            R(Role::Admin),
+            get(users::list_tokens),
+        ),
+        row(
+            Method::POST,
+            "/api/v1/tokens",
+            R(Role::Admin),
+            post(users::create_token),
+        ),
+        row(
+            Method::DELETE,
+            "/api/v1/tokens/{id}",
+            R(Role::Admin),
+            delete(users::revoke_token),
+        ),
+        row(
+            Method::GET,
+            "/api/v1/audit",
+            R(Role::Admin),
+            get(audit::list),
+        ),
+    ]
+}
 
 pub fn app(state: AppState) -> Router {
-    Router::new()
-        .route("/health", get(system::health))
-        .route("/metrics", get(system::metrics))
-        .route("/api/v1/status", get(system::status))
-        .route("/api/v1/indexer/pause", post(system::pause_indexer))
-        .route("/api/v1/indexer/resume", post(system::resume_indexer))
-        .route("/api/v1/search", get(search::search))
-        .route("/api/v1/histogram", get(search::histogram))
-        .route("/api/v1/runners", get(runners::list).post(runners::create))
-        .route(
-            "/api/v1/runners/{name}",
-            get(runners::get)
-                .put(runners::replace)
-                .delete(runners::delete),
-        )
-        .route("/", get(system::index_page))
+    let mut router = Router::new();
+    for (spec, handler) in route_table() {
+        let guarded = handler.route_layer(axum::middleware::from_fn_with_state(
+            (state.clone(), spec.access),
+            access::authorize,
+        ));
+        router = router.route(spec.path, guarded);
+    }
+    let limits = &state.config.api;
+    router
         .fallback(system::not_found)
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
-            MAX_BODY_BYTES,
+            limits.max_body_bytes as usize,
+        ))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            limits.request_timeout,
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+            ),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
         ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
+
+/// How long a search waits for a free slot before answering 503.
+const SEARCH_QUEUE_WAIT: Duration = Duration::from_secs(10);
 
 /// Every error an API call can end in.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    TooManyRequests(String),
+    #[error("{0}")]
+    Unavailable(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -84,6 +267,10 @@ impl ApiError {
     fn code(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
@@ -146,6 +333,21 @@ where
             .await
             .map(|axum::extract::Query(value)| ApiQuery(value))
             .map_err(|rejection| ApiError::BadRequest(rejection.body_text()))
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(err: AuthError) -> Self {
+        match err {
+            AuthError::BadCredentials => ApiError::Unauthorized(err.to_string()),
+            AuthError::RateLimited(_) => ApiError::TooManyRequests(err.to_string()),
+            AuthError::UserExists(_) => ApiError::Conflict(err.to_string()),
+            AuthError::NoSuchUser(_) | AuthError::NoSuchToken(_) => {
+                ApiError::NotFound(err.to_string())
+            }
+            AuthError::Invalid(_) => ApiError::BadRequest(err.to_string()),
+            AuthError::Store(inner) => inner.into(),
+        }
     }
 }
 

@@ -3,46 +3,116 @@
 //! A change is a write to the config store; the supervisor picks it up and starts, restarts or
 //! stops the runner (no process restart). Configs are validated against this node's allowlist
 //! before they are stored, so a refused config gets a 400 naming the path and the allowlist.
+//! Secrets in configs (keys like `password`, `secret`, `token`) are stored and used, but read
+//! back as `"******"`; sending `"******"` back keeps the stored secret.
 
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use serde::Serialize;
+use serde_json::Value;
 
 use super::{ApiError, AppState};
-use crate::collect::{RunnerConfig, RunnerStatus, runner_key};
+use crate::auth::Principal;
+use crate::collect::{RUNNER_PREFIX, RunnerConfig, RunnerStatus, runner_key};
+
+/// What a secret looks like when a config is read back.
+pub const MASK: &str = "******";
 
 #[derive(Serialize)]
 pub struct RunnerView {
     pub name: String,
-    pub config: serde_json::Value,
+    pub config: Value,
     pub status: Option<RunnerStatus>,
 }
 
+/// Whether a config key names a secret (`password`, `sender_pandora_secret`, `api_token`...).
+fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    [
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "api_key",
+        "apikey",
+        "access_key",
+        "private_key",
+        "credential",
+    ]
+    .iter()
+    .any(|word| key.contains(word))
+}
+
+/// Replace every secret value with [`MASK`].
+pub fn mask_secrets(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map.iter_mut() {
+                if is_secret_key(key) && !inner.is_object() && !inner.is_array() && !inner.is_null()
+                {
+                    *inner = Value::String(MASK.into());
+                } else {
+                    mask_secrets(inner);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(mask_secrets),
+        _ => {}
+    }
+}
+
+/// A config sent back with masked secrets keeps the stored secrets (read, edit, write back).
+fn keep_masked_secrets(new: &mut Value, old: &Value) {
+    match (new, old) {
+        (Value::Object(new_map), Value::Object(old_map)) => {
+            for (key, inner) in new_map.iter_mut() {
+                let Some(old_inner) = old_map.get(key) else {
+                    continue;
+                };
+                if is_secret_key(key) && inner.as_str() == Some(MASK) {
+                    *inner = old_inner.clone();
+                } else {
+                    keep_masked_secrets(inner, old_inner);
+                }
+            }
+        }
+        (Value::Array(new_items), Value::Array(old_items)) => {
+            for (inner, old_inner) in new_items.iter_mut().zip(old_items) {
+                keep_masked_secrets(inner, old_inner);
+            }
+        }
+        _ => {}
+    }
+}
+
 fn view(state: &AppState, name: &str, config_json: &str) -> RunnerView {
+    let mut config = serde_json::from_str(config_json).unwrap_or(Value::Null);
+    mask_secrets(&mut config);
     RunnerView {
         name: name.to_string(),
-        config: serde_json::from_str(config_json).unwrap_or(serde_json::Value::Null),
+        config,
         status: state.supervisor.status(name).map(|(_, status)| status),
     }
 }
 
 fn parse_body(state: &AppState, body: &str) -> Result<RunnerConfig, ApiError> {
-    RunnerConfig::parse(body, state.supervisor.allowlist())
-        .map_err(|err| ApiError::BadRequest(err.to_string()))
+    let config = RunnerConfig::parse(body, state.supervisor.allowlist())
+        .map_err(|err| ApiError::BadRequest(err.to_string()))?;
+    if config.name.starts_with('_') {
+        return Err(ApiError::BadRequest(format!(
+            "runner names starting with '_' are reserved for lograft ({:?})",
+            config.name
+        )));
+    }
+    Ok(config)
 }
 
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<RunnerView>>, ApiError> {
-    let entries = state.store.list(crate::collect::RUNNER_PREFIX)?;
+    let entries = state.store.list(RUNNER_PREFIX)?;
     let views = entries
         .iter()
-        .map(|entry| {
-            view(
-                &state,
-                &entry.key[crate::collect::RUNNER_PREFIX.len()..],
-                &entry.value,
-            )
-        })
+        .map(|entry| view(&state, &entry.key[RUNNER_PREFIX.len()..], &entry.value))
         .collect();
     Ok(Json(views))
 }
@@ -61,6 +131,7 @@ pub async fn get(
 
 pub async fn create(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     body: String,
 ) -> Result<(StatusCode, Json<RunnerView>), ApiError> {
     let config = parse_body(&state, &body)?;
@@ -77,15 +148,26 @@ pub async fn create(
             )),
             other => other.into(),
         })?;
+    state
+        .audit
+        .record(&principal.name, "runner.create", &config.name, "ok", None)
+        .await;
     Ok((StatusCode::CREATED, Json(view(&state, &config.name, &json))))
 }
 
 pub async fn replace(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(name): Path<String>,
     body: String,
 ) -> Result<Json<RunnerView>, ApiError> {
-    let config = parse_body(&state, &body)?;
+    let mut body_json: Value = serde_json::from_str(&body)
+        .map_err(|err| ApiError::BadRequest(format!("invalid runner config: {err}")))?;
+    if let Some(stored) = state.store.get(&runner_key(&name))? {
+        let stored: Value = serde_json::from_str(&stored.value).unwrap_or_default();
+        keep_masked_secrets(&mut body_json, &stored);
+    }
+    let config = parse_body(&state, &body_json.to_string())?;
     if config.name != name {
         return Err(ApiError::BadRequest(format!(
             "the body names runner {:?} but the URL names {name:?}",
@@ -97,15 +179,26 @@ pub async fn replace(
         .store
         .put(&runner_key(&name), json.clone(), None)
         .await?;
+    state
+        .audit
+        .record(&principal.name, "runner.replace", &name, "ok", None)
+        .await;
     Ok(Json(view(&state, &name, &json)))
 }
 
 pub async fn delete(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     match state.store.delete(&runner_key(&name)).await? {
-        Some(_) => Ok(StatusCode::NO_CONTENT),
+        Some(_) => {
+            state
+                .audit
+                .record(&principal.name, "runner.delete", &name, "ok", None)
+                .await;
+            Ok(StatusCode::NO_CONTENT)
+        }
         None => Err(ApiError::NotFound(format!(
             "runner {name:?} does not exist"
         ))),

@@ -18,6 +18,8 @@ pub struct Node {
     pub port: u16,
     child: Option<Child>,
     client: reqwest::blocking::Client,
+    /// Admin API token, created offline before the first start.
+    pub token: String,
 }
 
 pub fn free_port() -> u16 {
@@ -51,6 +53,7 @@ impl Node {
                 .timeout(Duration::from_secs(30))
                 .build()
                 .unwrap(),
+            token: String::new(),
         }
     }
 
@@ -73,6 +76,14 @@ impl Node {
     /// Start the binary and wait until `/health` answers.
     pub fn start(&mut self) -> &mut Self {
         assert!(self.child.is_none(), "node already running");
+        if self.token.is_empty() {
+            self.token = self.cli(
+                &[
+                    "token", "create", "--name", "harness", "--role", "admin", "--config",
+                ],
+                "",
+            );
+        }
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -110,6 +121,55 @@ impl Node {
         self
     }
 
+    /// Run a `lograft` command with this node's config (appended as the last argument when the
+    /// args end with `--config`), feeding `stdin`; returns stdout, panics on failure.
+    pub fn cli(&self, args: &[&str], stdin: &str) -> String {
+        let mut command = Command::new(BIN);
+        command.args(args);
+        if args.last() == Some(&"--config") {
+            command.arg(self.config_path());
+        }
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "lograft {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap().trim().to_string()
+    }
+
+    /// A request with the admin token.
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::blocking::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(&self.token)
+    }
+
+    /// A request without credentials.
+    pub fn anonymous(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::blocking::RequestBuilder {
+        self.client.request(method, self.url(path))
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.root.path().join("node.log")).unwrap_or_default()
     }
@@ -140,18 +200,16 @@ impl Node {
     }
 
     pub fn get(&self, path: &str) -> (u16, Value) {
-        let response = self.client.get(self.url(path)).send().unwrap();
+        let response = self.request(reqwest::Method::GET, path).send().unwrap();
         let status = response.status().as_u16();
         (status, response.json().unwrap_or(Value::Null))
     }
 
     pub fn send(&self, method: &str, path: &str, body: &str) -> (u16, Value) {
-        let request = match method {
-            "POST" => self.client.post(self.url(path)),
-            "PUT" => self.client.put(self.url(path)),
-            "DELETE" => self.client.delete(self.url(path)),
-            other => panic!("method {other}"),
-        };
+        let request = self.request(
+            reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+            path,
+        );
         let response = request.body(body.to_string()).send().unwrap();
         let status = response.status().as_u16();
         (status, response.json().unwrap_or(Value::Null))
@@ -191,7 +249,12 @@ impl Node {
             if let Some(cursor) = &cursor {
                 url.query_pairs_mut().append_pair("cursor", cursor);
             }
-            let response = self.client.get(url).send().unwrap();
+            let response = self
+                .client
+                .get(url)
+                .bearer_auth(&self.token)
+                .send()
+                .unwrap();
             assert!(
                 response.status().is_success(),
                 "search {q}: {}",
@@ -214,7 +277,14 @@ impl Node {
         url.query_pairs_mut()
             .append_pair("q", q)
             .append_pair("limit", "1");
-        let body: Value = self.client.get(url).send().unwrap().json().unwrap();
+        let body: Value = self
+            .client
+            .get(url)
+            .bearer_auth(&self.token)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
         body["total"].as_u64().unwrap()
     }
 
@@ -237,8 +307,7 @@ impl Node {
     }
 
     pub fn metrics(&self) -> String {
-        self.client
-            .get(self.url("/metrics"))
+        self.request(reqwest::Method::GET, "/metrics")
             .send()
             .unwrap()
             .text()

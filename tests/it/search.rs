@@ -108,6 +108,7 @@ fn cli_search_prints_hits_and_reports_errors() {
     let node = node_with_events();
     let url = node.url("");
     let output = Command::new(BIN)
+        .env("LOGRAFT_TOKEN", &node.token)
         .args([
             "search",
             "alpha",
@@ -134,8 +135,18 @@ fn cli_search_prints_hits_and_reports_errors() {
 
     // Relative times start with '-': they are values, not flags.
     let output = Command::new(BIN)
+        .env("LOGRAFT_TOKEN", &node.token)
         .args([
-            "search", "alpha", "--url", &url, "--from", "-100000d", "--to", "now",
+            "search",
+            "alpha",
+            "--url",
+            &url,
+            "--token",
+            &node.token,
+            "--from",
+            "-100000d",
+            "--to",
+            "now",
         ])
         .output()
         .unwrap();
@@ -147,13 +158,23 @@ fn cli_search_prints_hits_and_reports_errors() {
     assert!(String::from_utf8_lossy(&output.stdout).contains("2 of 2 matches"));
 
     let output = Command::new(BIN)
-        .args(["search", "beta", "--url", &url, "--json"])
+        .env("LOGRAFT_TOKEN", &node.token)
+        .args([
+            "search",
+            "beta",
+            "--url",
+            &url,
+            "--token",
+            &node.token,
+            "--json",
+        ])
         .output()
         .unwrap();
     let body: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(body["total"], 2);
 
     let output = Command::new(BIN)
+        .env("LOGRAFT_TOKEN", &node.token)
         .args(["search", "level:(", "--url", &url])
         .output()
         .unwrap();

@@ -1,0 +1,113 @@
+//! The access check in front of every route: who is calling (token, basic auth with a token as
+//! the password, or session cookie) and whether their role is enough.
+
+use axum::extract::{Request, State};
+use axum::http::{Method, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use base64::Engine;
+
+use super::{ApiError, AppState};
+use crate::auth::{Principal, Role};
+
+pub const SESSION_COOKIE: &str = "lograft_session";
+/// Browsers cannot add a custom header to a cross-site form post, so requiring it on
+/// state-changing cookie requests stops cross-site request forgery.
+pub const CSRF_HEADER: &str = "x-lograft-csrf";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No credentials needed.
+    Public,
+    /// `/metrics`: public when `metrics.public = true`, else `reader`.
+    Metrics,
+    /// At least this role.
+    Role(Role),
+}
+
+impl Access {
+    /// The role needed, given the node config (`None`: public).
+    pub fn required(self, metrics_public: bool) -> Option<Role> {
+        match self {
+            Access::Public => None,
+            Access::Metrics if metrics_public => None,
+            Access::Metrics => Some(Role::Reader),
+            Access::Role(role) => Some(role),
+        }
+    }
+}
+
+/// The session id in the request's cookies, if any.
+pub fn session_cookie(request_headers: &axum::http::HeaderMap) -> Option<String> {
+    request_headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.to_string())
+}
+
+fn principal_of(state: &AppState, request: &Request) -> Result<Option<Principal>, ApiError> {
+    let headers = request.headers();
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let value = value
+            .to_str()
+            .map_err(|_| ApiError::Unauthorized("the Authorization header is not text".into()))?;
+        let principal = if let Some(token) = value.strip_prefix("Bearer ") {
+            state.auth.verify_token(token.trim())
+        } else if let Some(encoded) = value.strip_prefix("Basic ") {
+            // Shippers that only speak basic auth send `user:token`; the token decides.
+            base64::engine::general_purpose::STANDARD
+                .decode(encoded.trim())
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .and_then(|pair| pair.split_once(':').map(|(_, secret)| secret.to_string()))
+                .and_then(|secret| state.auth.verify_token(&secret))
+        } else {
+            return Err(ApiError::Unauthorized(
+                "unsupported Authorization scheme; use Bearer <token> or Basic user:<token>".into(),
+            ));
+        };
+        return principal
+            .map(Some)
+            .ok_or_else(|| ApiError::Unauthorized("invalid or revoked API token".into()));
+    }
+    if let Some(session) = session_cookie(headers) {
+        let Some(principal) = state.auth.session(&session) else {
+            return Err(ApiError::Unauthorized(
+                "session expired; log in again".into(),
+            ));
+        };
+        let safe = matches!(*request.method(), Method::GET | Method::HEAD);
+        if !safe && !headers.contains_key(CSRF_HEADER) {
+            return Err(ApiError::Forbidden(format!(
+                "state-changing requests with a session cookie need the {CSRF_HEADER} header"
+            )));
+        }
+        return Ok(Some(principal));
+    }
+    Ok(None)
+}
+
+pub async fn authorize(
+    State((state, access)): State<(AppState, Access)>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let Some(required) = access.required(state.config.metrics.public) else {
+        return Ok(next.run(request).await);
+    };
+    let principal = principal_of(&state, &request)?.ok_or_else(|| {
+        ApiError::Unauthorized("log in or send an API token (Authorization: Bearer ...)".into())
+    })?;
+    if principal.role < required {
+        return Err(ApiError::Forbidden(format!(
+            "{} has role {}; this needs {required}",
+            principal.name, principal.role
+        )));
+    }
+    request.extensions_mut().insert(principal);
+    Ok(next.run(request).await)
+}

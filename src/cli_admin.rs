@@ -1,0 +1,252 @@
+//! `lograft user ...` and `lograft token ...`: on a running node through its API, or offline on
+//! the data dir of a stopped node.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+use crate::auth::{Auth, AuthSettings, Role};
+use crate::cli::{Target, TokenCommand, UserCommand};
+use crate::cluster::{ConfigStore, LocalStore};
+use crate::config::NodeConfig;
+
+fn read_password() -> anyhow::Result<String> {
+    if std::io::stdin().is_terminal() {
+        eprint!("password (at least 12 characters; it is echoed): ");
+        std::io::stderr().flush()?;
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_string())
+}
+
+/// A management call, done either way.
+enum Via {
+    Offline(Arc<Auth>, tokio::runtime::Runtime),
+    Online {
+        url: String,
+        token: String,
+        client: reqwest::blocking::Client,
+    },
+}
+
+impl Via {
+    fn open(target: Target) -> anyhow::Result<Via> {
+        if let Some(path) = target.config {
+            let config = NodeConfig::load(Some(&path))?;
+            let store = LocalStore::open(&config.store_dir()).with_context(|| {
+                format!(
+                    "opening the config store of {} (is the node running? then use --url and --token)",
+                    config.data_dir.display()
+                )
+            })?;
+            let store: Arc<dyn ConfigStore> = Arc::new(store);
+            let auth = Arc::new(Auth::new(
+                store,
+                AuthSettings {
+                    session_ttl: Duration::from_secs(1),
+                    login_attempts_per_minute: 1,
+                },
+            ));
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()?;
+            return Ok(Via::Offline(auth, runtime));
+        }
+        let url = target
+            .url
+            .unwrap_or_else(|| "http://127.0.0.1:7700".to_string());
+        let Some(token) = target.token else {
+            bail!(
+                "give an admin API token with --token (or LOGRAFT_TOKEN), or act offline with --config"
+            );
+        };
+        Ok(Via::Online {
+            url: url.trim_end_matches('/').to_string(),
+            token,
+            client: reqwest::blocking::Client::new(),
+        })
+    }
+
+    fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        let Via::Online { url, token, client } = self else {
+            unreachable!("online only")
+        };
+        let mut request = client
+            .request(method, format!("{url}{path}"))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.body(body.to_string());
+        }
+        let response = request
+            .send()
+            .with_context(|| format!("cannot reach lograft at {url}"))?;
+        let status = response.status();
+        let text = response.text()?;
+        let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if !status.is_success() {
+            let message = value["error"]["message"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or(text);
+            bail!("{status}: {message}");
+        }
+        Ok(value)
+    }
+}
+
+fn role(text: &str) -> anyhow::Result<Role> {
+    text.parse::<Role>().map_err(anyhow::Error::msg)
+}
+
+pub fn user(command: UserCommand, target: Target) -> anyhow::Result<ExitCode> {
+    let via = Via::open(target)?;
+    match (command, &via) {
+        (
+            UserCommand::Add {
+                name,
+                role: role_text,
+            },
+            Via::Offline(auth, rt),
+        ) => {
+            let role = role(&role_text)?;
+            rt.block_on(auth.add_user(&name, role, &read_password()?))?;
+            println!("added user {name} ({role})");
+        }
+        (
+            UserCommand::Add {
+                name,
+                role: role_text,
+            },
+            Via::Online { .. },
+        ) => {
+            role(&role_text)?;
+            let body = json!({"name": name, "role": role_text, "password": read_password()?});
+            via.call(reqwest::Method::POST, "/api/v1/users", Some(body))?;
+            println!("added user {name} ({role_text})");
+        }
+        (UserCommand::Passwd { name }, Via::Offline(auth, rt)) => {
+            rt.block_on(auth.set_password(&name, &read_password()?))?;
+            println!("changed the password of {name}");
+        }
+        (UserCommand::Passwd { name }, Via::Online { .. }) => {
+            let body = json!({"password": read_password()?});
+            via.call(
+                reqwest::Method::PUT,
+                &format!("/api/v1/users/{name}/password"),
+                Some(body),
+            )?;
+            println!("changed the password of {name}");
+        }
+        (UserCommand::Del { name }, Via::Offline(auth, rt)) => {
+            rt.block_on(auth.delete_user(&name))?;
+            println!("deleted user {name}");
+        }
+        (UserCommand::Del { name }, Via::Online { .. }) => {
+            via.call(
+                reqwest::Method::DELETE,
+                &format!("/api/v1/users/{name}"),
+                None,
+            )?;
+            println!("deleted user {name}");
+        }
+        (UserCommand::List, Via::Offline(auth, _)) => {
+            for (name, role) in auth.users()? {
+                println!("{name}\t{role}");
+            }
+        }
+        (UserCommand::List, Via::Online { .. }) => {
+            for user in via
+                .call(reqwest::Method::GET, "/api/v1/users", None)?
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                println!(
+                    "{}\t{}",
+                    user["name"].as_str().unwrap_or(""),
+                    user["role"].as_str().unwrap_or("")
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn token(command: TokenCommand, target: Target) -> anyhow::Result<ExitCode> {
+    let via = Via::open(target)?;
+    match (command, &via) {
+        (
+            TokenCommand::Create {
+                name,
+                role: role_text,
+            },
+            Via::Offline(auth, rt),
+        ) => {
+            let (_, token) = rt.block_on(auth.create_token(&name, role(&role_text)?))?;
+            println!("{token}");
+        }
+        (
+            TokenCommand::Create {
+                name,
+                role: role_text,
+            },
+            Via::Online { .. },
+        ) => {
+            role(&role_text)?;
+            let created = via.call(
+                reqwest::Method::POST,
+                "/api/v1/tokens",
+                Some(json!({"name": name, "role": role_text})),
+            )?;
+            println!("{}", created["token"].as_str().unwrap_or_default());
+        }
+        (TokenCommand::List, Via::Offline(auth, _)) => {
+            for token in auth.tokens()? {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    token.id, token.name, token.role, token.created
+                );
+            }
+        }
+        (TokenCommand::List, Via::Online { .. }) => {
+            for token in via
+                .call(reqwest::Method::GET, "/api/v1/tokens", None)?
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    token["id"].as_str().unwrap_or(""),
+                    token["name"].as_str().unwrap_or(""),
+                    token["role"].as_str().unwrap_or(""),
+                    token["created"].as_str().unwrap_or("")
+                );
+            }
+        }
+        (TokenCommand::Revoke { id }, Via::Offline(auth, rt)) => {
+            rt.block_on(auth.revoke_token(&id))?;
+            println!("revoked token {id}");
+        }
+        (TokenCommand::Revoke { id }, Via::Online { .. }) => {
+            via.call(
+                reqwest::Method::DELETE,
+                &format!("/api/v1/tokens/{id}"),
+                None,
+            )?;
+            println!("revoked token {id}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
