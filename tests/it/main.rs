@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod auth;
 mod crash;
 mod errors;
 mod recovery;
