@@ -60,6 +60,13 @@ pub enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// Cluster commands (more with the cluster issue).
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+        #[command(flatten)]
+        target: Target,
+    },
     /// Manage API tokens (on a running node with --url/--token, or offline with --config).
     Token {
         #[command(subcommand)]
@@ -102,6 +109,12 @@ pub enum UserCommand {
     Del { name: String },
     /// List users.
     List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Print the cluster secret that node-to-node calls carry (for joining nodes).
+    Token,
 }
 
 #[derive(Debug, Subcommand)]
@@ -149,6 +162,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => search(&url, token.as_deref(), &query, from, to, limit, json),
         Command::User { command, target } => crate::cli_admin::user(command, target),
         Command::Token { command, target } => crate::cli_admin::token(command, target),
+        Command::Cluster { command, target } => crate::cli_admin::cluster(command, target),
         Command::Config {
             command: ConfigCommand::Check { file },
         } => {

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
 use crate::auth::{Auth, AuthSettings, Role};
-use crate::cli::{Target, TokenCommand, UserCommand};
+use crate::cli::{ClusterCommand, Target, TokenCommand, UserCommand};
 use crate::cluster::{ConfigStore, LocalStore};
 use crate::config::NodeConfig;
 
@@ -26,7 +26,7 @@ fn read_password() -> anyhow::Result<String> {
 
 /// A management call, done either way.
 enum Via {
-    Offline(Arc<Auth>, tokio::runtime::Runtime),
+    Offline(Arc<Auth>, tokio::runtime::Runtime, Arc<dyn ConfigStore>),
     Online {
         url: String,
         token: String,
@@ -46,7 +46,7 @@ impl Via {
             })?;
             let store: Arc<dyn ConfigStore> = Arc::new(store);
             let auth = Arc::new(Auth::new(
-                store,
+                store.clone(),
                 AuthSettings {
                     session_ttl: Duration::from_secs(1),
                     login_attempts_per_minute: 1,
@@ -56,7 +56,7 @@ impl Via {
                 .worker_threads(1)
                 .enable_all()
                 .build()?;
-            return Ok(Via::Offline(auth, runtime));
+            return Ok(Via::Offline(auth, runtime, store));
         }
         let url = target
             .url
@@ -117,7 +117,7 @@ pub fn user(command: UserCommand, target: Target) -> anyhow::Result<ExitCode> {
                 name,
                 role: role_text,
             },
-            Via::Offline(auth, rt),
+            Via::Offline(auth, rt, _),
         ) => {
             let role = role(&role_text)?;
             rt.block_on(auth.add_user(&name, role, &read_password()?))?;
@@ -135,7 +135,7 @@ pub fn user(command: UserCommand, target: Target) -> anyhow::Result<ExitCode> {
             via.call(reqwest::Method::POST, "/api/v1/users", Some(body))?;
             println!("added user {name} ({role_text})");
         }
-        (UserCommand::Passwd { name }, Via::Offline(auth, rt)) => {
+        (UserCommand::Passwd { name }, Via::Offline(auth, rt, _)) => {
             rt.block_on(auth.set_password(&name, &read_password()?))?;
             println!("changed the password of {name}");
         }
@@ -148,7 +148,7 @@ pub fn user(command: UserCommand, target: Target) -> anyhow::Result<ExitCode> {
             )?;
             println!("changed the password of {name}");
         }
-        (UserCommand::Del { name }, Via::Offline(auth, rt)) => {
+        (UserCommand::Del { name }, Via::Offline(auth, rt, _)) => {
             rt.block_on(auth.delete_user(&name))?;
             println!("deleted user {name}");
         }
@@ -160,7 +160,7 @@ pub fn user(command: UserCommand, target: Target) -> anyhow::Result<ExitCode> {
             )?;
             println!("deleted user {name}");
         }
-        (UserCommand::List, Via::Offline(auth, _)) => {
+        (UserCommand::List, Via::Offline(auth, _, _)) => {
             for (name, role) in auth.users()? {
                 println!("{name}\t{role}");
             }
@@ -191,7 +191,7 @@ pub fn token(command: TokenCommand, target: Target) -> anyhow::Result<ExitCode> 
                 name,
                 role: role_text,
             },
-            Via::Offline(auth, rt),
+            Via::Offline(auth, rt, _),
         ) => {
             let (_, token) = rt.block_on(auth.create_token(&name, role(&role_text)?))?;
             println!("{token}");
@@ -211,7 +211,7 @@ pub fn token(command: TokenCommand, target: Target) -> anyhow::Result<ExitCode> 
             )?;
             println!("{}", created["token"].as_str().unwrap_or_default());
         }
-        (TokenCommand::List, Via::Offline(auth, _)) => {
+        (TokenCommand::List, Via::Offline(auth, _, _)) => {
             for token in auth.tokens()? {
                 println!(
                     "{}\t{}\t{}\t{}",
@@ -235,7 +235,7 @@ pub fn token(command: TokenCommand, target: Target) -> anyhow::Result<ExitCode> 
                 );
             }
         }
-        (TokenCommand::Revoke { id }, Via::Offline(auth, rt)) => {
+        (TokenCommand::Revoke { id }, Via::Offline(auth, rt, _)) => {
             rt.block_on(auth.revoke_token(&id))?;
             println!("revoked token {id}");
         }
@@ -246,6 +246,24 @@ pub fn token(command: TokenCommand, target: Target) -> anyhow::Result<ExitCode> 
                 None,
             )?;
             println!("revoked token {id}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn cluster(command: ClusterCommand, target: Target) -> anyhow::Result<ExitCode> {
+    let via = Via::open(target)?;
+    match (command, &via) {
+        (ClusterCommand::Token, Via::Offline(_, _, store)) => {
+            let entry = store
+                .get(crate::auth::CLUSTER_SECRET_KEY)?
+                .context("no cluster secret yet: it is generated when the node first starts")?;
+            let secret: String = serde_json::from_str(&entry.value)?;
+            println!("{secret}");
+        }
+        (ClusterCommand::Token, Via::Online { .. }) => {
+            let value = via.call(reqwest::Method::GET, "/api/v1/cluster/token", None)?;
+            println!("{}", value["token"].as_str().unwrap_or_default());
         }
     }
     Ok(ExitCode::SUCCESS)

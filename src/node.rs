@@ -7,7 +7,7 @@ use anyhow::Context;
 use tracing::{info, warn};
 
 use crate::api::{self, AppState, Auditor};
-use crate::auth::{Auth, AuthSettings};
+use crate::auth::{Auth, AuthSettings, ClusterSecret};
 use crate::cluster::{ConfigStore, LocalStore};
 use crate::collect::{Allowlist, RunnerConfig, RunnerSettings, Supervisor, runner_key};
 use crate::config::NodeConfig;
@@ -77,6 +77,7 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         },
     ));
     bootstrap_admin(&auth, &config).await?;
+    let cluster_secret = ClusterSecret::load_or_create(&*store).await?;
     let state = AppState {
         config: config.clone(),
         store,
@@ -87,6 +88,7 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         queries: Arc::new(QueryBuilder::default()),
         metrics,
         auth,
+        cluster_secret,
         audit: Auditor::new(queue.clone()),
         search_permits: Arc::new(tokio::sync::Semaphore::new(config.api.search_concurrency)),
     };

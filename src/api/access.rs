@@ -14,6 +14,8 @@ pub const SESSION_COOKIE: &str = "lograft_session";
 /// Browsers cannot add a custom header to a cross-site form post, so requiring it on
 /// state-changing cookie requests stops cross-site request forgery.
 pub const CSRF_HEADER: &str = "x-lograft-csrf";
+/// Header carrying the cluster secret on node-to-node calls.
+pub const CLUSTER_SECRET_HEADER: &str = "x-lograft-cluster-secret";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -23,13 +25,16 @@ pub enum Access {
     Metrics,
     /// At least this role.
     Role(Role),
+    /// Node-to-node and Raft routes (`/internal/...`): only the cluster secret opens them;
+    /// no user or token does.
+    Cluster,
 }
 
 impl Access {
-    /// The role needed, given the node config (`None`: public).
+    /// The role needed, given the node config (`None`: public or cluster-only).
     pub fn required(self, metrics_public: bool) -> Option<Role> {
         match self {
-            Access::Public => None,
+            Access::Public | Access::Cluster => None,
             Access::Metrics if metrics_public => None,
             Access::Metrics => Some(Role::Reader),
             Access::Role(role) => Some(role),
@@ -96,6 +101,19 @@ pub async fn authorize(
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
+    if access == Access::Cluster {
+        let presented = request
+            .headers()
+            .get(CLUSTER_SECRET_HEADER)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or("");
+        if !state.cluster_secret.matches(presented) {
+            return Err(ApiError::Unauthorized(
+                "node-to-node calls need the cluster secret".into(),
+            ));
+        }
+        return Ok(next.run(request).await);
+    }
     let Some(required) = access.required(state.config.metrics.public) else {
         return Ok(next.run(request).await);
     };

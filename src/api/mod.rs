@@ -26,7 +26,7 @@ use serde_json::json;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tracing::error;
 
-pub use access::{Access, SESSION_COOKIE};
+pub use access::{Access, CLUSTER_SECRET_HEADER, SESSION_COOKIE};
 pub use audit::Auditor;
 
 use crate::auth::{Auth, AuthError, Role};
@@ -50,6 +50,7 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub auth: Arc<Auth>,
     pub audit: Auditor,
+    pub cluster_secret: crate::auth::ClusterSecret,
     /// Bounds concurrent searches (`api.search_concurrency`).
     pub search_permits: Arc<tokio::sync::Semaphore>,
 }
@@ -62,139 +63,40 @@ pub struct RouteSpec {
 }
 
 /// Every route, with the access it needs. The router is built from this table.
+#[rustfmt::skip]
 pub fn route_table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
-    use Access::{Metrics, Public, Role as R};
-    let row =
-        |method: Method, path: &'static str, access: Access, handler: MethodRouter<AppState>| {
-            (
-                RouteSpec {
-                    method,
-                    path,
-                    access,
-                },
-                handler,
-            )
-        };
+    use Access::{Cluster, Metrics, Public, Role as R};
+    use Role::{Admin, Operator, Reader};
+    let row = |method: Method, path: &'static str, access: Access, handler: MethodRouter<AppState>| {
+        (RouteSpec { method, path, access }, handler)
+    };
     vec![
-        row(Method::GET, "/health", Public, get(system::health)),
-        row(Method::GET, "/", Public, get(system::index_page)),
-        row(Method::POST, "/api/v1/login", Public, post(users::login)),
-        row(Method::GET, "/metrics", Metrics, get(system::metrics)),
-        row(
-            Method::POST,
-            "/api/v1/logout",
-            R(Role::Reader),
-            post(users::logout),
-        ),
-        row(Method::GET, "/api/v1/me", R(Role::Reader), get(users::me)),
-        row(
-            Method::GET,
-            "/api/v1/status",
-            R(Role::Reader),
-            get(system::status),
-        ),
-        row(
-            Method::GET,
-            "/api/v1/search",
-            R(Role::Reader),
-            get(search::search),
-        ),
-        row(
-            Method::GET,
-            "/api/v1/histogram",
-            R(Role::Reader),
-            get(search::histogram),
-        ),
-        row(
-            Method::GET,
-            "/api/v1/runners",
-            R(Role::Reader),
-            get(runners::list),
-        ),
-        row(
-            Method::GET,
-            "/api/v1/runners/{name}",
-            R(Role::Reader),
-            get(runners::get),
-        ),
-        row(
-            Method::POST,
-            "/api/v1/runners",
-            R(Role::Operator),
-            post(runners::create),
-        ),
-        row(
-            Method::PUT,
-            "/api/v1/runners/{name}",
-            R(Role::Operator),
-            put(runners::replace),
-        ),
-        row(
-            Method::DELETE,
-            "/api/v1/runners/{name}",
-            R(Role::Operator),
-            delete(runners::delete),
-        ),
-        row(
-            Method::POST,
-            "/api/v1/indexer/pause",
-            R(Role::Operator),
-            post(system::pause_indexer),
-        ),
-        row(
-            Method::POST,
-            "/api/v1/indexer/resume",
-            R(Role::Operator),
-            post(system::resume_indexer),
-        ),
-        row(
-            Method::GET,
-            "/api/v1/users",
-            R(Role::Admin),
-            get(users::list_users),
-        ),
-        row(
-            Method::POST,
-            "/api/v1/users",
-            R(Role::Admin),
-            post(users::add_user),
-        ),
-        row(
-            Method::PUT,
-            "/api/v1/users/{name}/password",
-            R(Role::Admin),
-            put(users::set_password),
-        ),
-        row(
-            Method::DELETE,
-            "/api/v1/users/{name}",
-            R(Role::Admin),
-            delete(users::delete_user),
-        ),
-        row(
-            Method::GET,
-            "/api/v1/tokens",
-            R(Role::Admin),
-            get(users::list_tokens),
-        ),
-        row(
-            Method::POST,
-            "/api/v1/tokens",
-            R(Role::Admin),
-            post(users::create_token),
-        ),
-        row(
-            Method::DELETE,
-            "/api/v1/tokens/{id}",
-            R(Role::Admin),
-            delete(users::revoke_token),
-        ),
-        row(
-            Method::GET,
-            "/api/v1/audit",
-            R(Role::Admin),
-            get(audit::list),
-        ),
+        row(Method::GET,    "/health",                         Public,      get(system::health)),
+        row(Method::GET,    "/",                               Public,      get(system::index_page)),
+        row(Method::POST,   "/api/v1/login",                   Public,      post(users::login)),
+        row(Method::GET,    "/metrics",                        Metrics,     get(system::metrics)),
+        row(Method::POST,   "/api/v1/logout",                  R(Reader),   post(users::logout)),
+        row(Method::GET,    "/api/v1/me",                      R(Reader),   get(users::me)),
+        row(Method::GET,    "/api/v1/status",                  R(Reader),   get(system::status)),
+        row(Method::GET,    "/api/v1/search",                  R(Reader),   get(search::search)),
+        row(Method::GET,    "/api/v1/histogram",               R(Reader),   get(search::histogram)),
+        row(Method::GET,    "/api/v1/runners",                 R(Reader),   get(runners::list)),
+        row(Method::GET,    "/api/v1/runners/{name}",          R(Reader),   get(runners::get)),
+        row(Method::POST,   "/api/v1/runners",                 R(Operator), post(runners::create)),
+        row(Method::PUT,    "/api/v1/runners/{name}",          R(Operator), put(runners::replace)),
+        row(Method::DELETE, "/api/v1/runners/{name}",          R(Operator), delete(runners::delete)),
+        row(Method::POST,   "/api/v1/indexer/pause",           R(Operator), post(system::pause_indexer)),
+        row(Method::POST,   "/api/v1/indexer/resume",          R(Operator), post(system::resume_indexer)),
+        row(Method::GET,    "/api/v1/users",                   R(Admin),    get(users::list_users)),
+        row(Method::POST,   "/api/v1/users",                   R(Admin),    post(users::add_user)),
+        row(Method::PUT,    "/api/v1/users/{name}/password",   R(Admin),    put(users::set_password)),
+        row(Method::DELETE, "/api/v1/users/{name}",            R(Admin),    delete(users::delete_user)),
+        row(Method::GET,    "/api/v1/tokens",                  R(Admin),    get(users::list_tokens)),
+        row(Method::POST,   "/api/v1/tokens",                  R(Admin),    post(users::create_token)),
+        row(Method::DELETE, "/api/v1/tokens/{id}",             R(Admin),    delete(users::revoke_token)),
+        row(Method::GET,    "/api/v1/audit",                   R(Admin),    get(audit::list)),
+        row(Method::GET,    "/api/v1/cluster/token",           R(Admin),    get(system::cluster_token)),
+        row(Method::GET,    "/internal/v1/ping",               Cluster,     get(system::internal_ping)),
     ]
 }
 

@@ -27,6 +27,41 @@ use sha2::{Digest, Sha256};
 use crate::cluster::{ConfigStore, StoreError};
 
 pub const USER_PREFIX: &str = "auth/users/";
+/// Store key of the cluster secret (replicated: every node of a cluster shares it).
+pub const CLUSTER_SECRET_KEY: &str = "cluster/secret";
+
+/// The secret that node-to-node and Raft calls carry. Generated on the first start.
+#[derive(Clone)]
+pub struct ClusterSecret(Arc<String>);
+
+impl ClusterSecret {
+    /// Load the secret from the store, creating it on the first start.
+    pub async fn load_or_create(store: &dyn ConfigStore) -> Result<ClusterSecret, AuthError> {
+        if let Some(entry) = store.get(CLUSTER_SECRET_KEY)? {
+            let secret: String = serde_json::from_str(&entry.value).map_err(|e| {
+                AuthError::Invalid(format!("stored cluster secret is corrupt: {e}"))
+            })?;
+            return Ok(ClusterSecret(Arc::new(secret)));
+        }
+        let secret = format!("lgc_{}", random_hex(32));
+        let json = serde_json::to_string(&secret).expect("secret serializes");
+        match store.put(CLUSTER_SECRET_KEY, json, Some(0)).await {
+            Ok(_) => Ok(ClusterSecret(Arc::new(secret))),
+            // Created meanwhile by someone else: use theirs.
+            Err(StoreError::Conflict { .. }) => Box::pin(Self::load_or_create(store)).await,
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    pub fn matches(&self, presented: &str) -> bool {
+        !presented.is_empty() && constant_time_eq(presented.as_bytes(), self.0.as_bytes())
+    }
+
+    /// The secret itself (`lograft cluster token`).
+    pub fn reveal(&self) -> &str {
+        &self.0
+    }
+}
 pub const TOKEN_PREFIX: &str = "auth/tokens/";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

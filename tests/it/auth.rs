@@ -48,11 +48,52 @@ fn every_route_refuses_anonymous_and_too_weak_callers() {
         ],
         "",
     );
+    let secret = node.cli(
+        &[
+            "cluster",
+            "token",
+            "--url",
+            &node.url(""),
+            "--token",
+            &node.token,
+        ],
+        "",
+    );
+    assert!(secret.starts_with("lgc_"), "{secret}");
     let table = lograft::api::route_table();
     assert!(table.len() >= 20, "the table lists every route");
     for (spec, _) in table {
         let path = concrete_path(spec.path);
         let method = Method::from_bytes(spec.method.as_str().as_bytes()).unwrap();
+        if spec.access == lograft::api::Access::Cluster {
+            let anonymous = node.anonymous(method.clone(), &path).send().unwrap();
+            assert_eq!(
+                anonymous.status().as_u16(),
+                401,
+                "{method} {path} without the cluster secret"
+            );
+            let admin = node
+                .anonymous(method.clone(), &path)
+                .bearer_auth(&node.token)
+                .send()
+                .unwrap();
+            assert_eq!(
+                admin.status().as_u16(),
+                401,
+                "{method} {path}: an admin token is not the cluster secret"
+            );
+            let with_secret = node
+                .anonymous(method.clone(), &path)
+                .header(lograft::api::CLUSTER_SECRET_HEADER, &secret)
+                .send()
+                .unwrap();
+            assert_eq!(
+                with_secret.status().as_u16(),
+                200,
+                "{method} {path} with the cluster secret"
+            );
+            continue;
+        }
         let required = spec.access.required(false);
         let anonymous = node
             .anonymous(method.clone(), &path)
