@@ -52,6 +52,9 @@ pub enum Command {
         /// API token (`lograft token create`).
         #[arg(long, env = "LOGRAFT_TOKEN", hide_env_values = true)]
         token: Option<String>,
+        /// PEM CA to verify an https:// node against (besides the system roots).
+        #[arg(long, env = "LOGRAFT_CA")]
+        ca: Option<PathBuf>,
     },
     /// Manage users (on a running node with --url/--token, or offline with --config).
     User {
@@ -93,6 +96,9 @@ pub struct Target {
     /// Admin API token for --url.
     #[arg(long, global = true, env = "LOGRAFT_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// PEM CA to verify an https:// node against (besides the system roots).
+    #[arg(long, global = true, env = "LOGRAFT_CA")]
+    pub ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -159,7 +165,17 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
             url,
             token,
-        } => search(&url, token.as_deref(), &query, from, to, limit, json),
+            ca,
+        } => search(
+            &url,
+            token.as_deref(),
+            ca.as_deref(),
+            &query,
+            from,
+            to,
+            limit,
+            json,
+        ),
         Command::User { command, target } => crate::cli_admin::user(command, target),
         Command::Token { command, target } => crate::cli_admin::token(command, target),
         Command::Cluster { command, target } => crate::cli_admin::cluster(command, target),
@@ -182,9 +198,11 @@ fn init_logging() {
         .init();
 }
 
+#[allow(clippy::too_many_arguments)]
 fn search(
     url: &str,
     token: Option<&str>,
+    ca: Option<&std::path::Path>,
     query: &str,
     from: Option<String>,
     to: Option<String>,
@@ -199,7 +217,7 @@ fn search(
     if let Some(to) = to {
         params.push(("to", to));
     }
-    let client = reqwest::blocking::Client::new();
+    let client = crate::tls::blocking_client(ca)?;
     let mut request = client.get(&endpoint).query(&params);
     if let Some(token) = token {
         request = request.bearer_auth(token);

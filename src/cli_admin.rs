@@ -69,7 +69,7 @@ impl Via {
         Ok(Via::Online {
             url: url.trim_end_matches('/').to_string(),
             token,
-            client: reqwest::blocking::Client::new(),
+            client: crate::tls::blocking_client(target.ca.as_deref())?,
         })
     }
 

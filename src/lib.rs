@@ -27,3 +27,4 @@ pub mod node;
 pub mod queue;
 pub mod record;
 pub mod search;
+pub mod tls;

@@ -20,6 +20,8 @@ pub struct Node {
     client: reqwest::blocking::Client,
     /// Admin API token, created offline before the first start.
     pub token: String,
+    /// `https` after [`Node::enable_tls`].
+    scheme: &'static str,
 }
 
 pub fn free_port() -> u16 {
@@ -54,7 +56,99 @@ impl Node {
                 .build()
                 .unwrap(),
             token: String::new(),
+            scheme: "http",
         }
+    }
+
+    /// Serve HTTPS with a certificate for 127.0.0.1 signed by a test CA (`ca.pem` in the
+    /// node's root), made with the openssl command line; the test client trusts that CA.
+    pub fn enable_tls(&mut self) {
+        let dir = self.root.path();
+        let run = |args: &[&str]| {
+            let output = Command::new("openssl")
+                .args(args)
+                .current_dir(dir)
+                .output()
+                .expect("openssl");
+            assert!(
+                output.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        run(&[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=lograft test CA",
+            ],
+        ]
+        .concat());
+        run(&[
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout",
+                "key.pem",
+                "-out",
+                "node.csr",
+                "-subj",
+                "/CN=localhost",
+            ],
+        ]
+        .concat());
+        std::fs::write(
+            dir.join("node.ext"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "node.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "cert.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "node.ext",
+        ]);
+        let mut config = std::fs::read_to_string(self.config_path()).unwrap();
+        config.push_str(&format!(
+            "\n[tls]\ncert = \"{}\"\nkey = \"{}\"\nca = \"{}\"\n",
+            dir.join("cert.pem").display(),
+            dir.join("key.pem").display(),
+            dir.join("ca.pem").display()
+        ));
+        std::fs::write(self.config_path(), config).unwrap();
+        let ca =
+            reqwest::Certificate::from_pem(&std::fs::read(dir.join("ca.pem")).unwrap()).unwrap();
+        self.client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .add_root_certificate(ca)
+            .build()
+            .unwrap();
+        self.scheme = "https";
     }
 
     pub fn logs(&self) -> PathBuf {
@@ -70,7 +164,7 @@ impl Node {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        format!("{}://127.0.0.1:{}{path}", self.scheme, self.port)
     }
 
     /// Start the binary and wait until `/health` answers.

@@ -9,3 +9,4 @@ mod errors;
 mod recovery;
 mod rotation;
 mod search;
+mod tls;
