@@ -90,6 +90,9 @@ pub struct Target {
     /// Act offline on the data dir of this node config (the node must be stopped).
     #[arg(long, global = true, conflicts_with = "url")]
     pub config: Option<PathBuf>,
+    /// Act offline on this data dir (the node must be stopped).
+    #[arg(long, global = true, conflicts_with_all = ["url", "config"])]
+    pub data_dir: Option<PathBuf>,
     /// Act on a running node.
     #[arg(long, global = true, env = "LOGRAFT_URL")]
     pub url: Option<String>,

@@ -36,8 +36,12 @@ enum Via {
 
 impl Via {
     fn open(target: Target) -> anyhow::Result<Via> {
-        if let Some(path) = target.config {
-            let config = NodeConfig::load(Some(&path))?;
+        let offline_config = match (&target.config, &target.data_dir) {
+            (Some(path), _) => Some(NodeConfig::load(Some(path))?),
+            (None, Some(data_dir)) => Some(NodeConfig { data_dir: data_dir.clone(), ..NodeConfig::default() }),
+            (None, None) => None,
+        };
+        if let Some(config) = offline_config {
             let store = LocalStore::open(&config.store_dir()).with_context(|| {
                 format!(
                     "opening the config store of {} (is the node running? then use --url and --token)",
