@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, post, put};
@@ -62,7 +63,8 @@ pub struct RouteSpec {
     pub access: Access,
 }
 
-/// Every route, with the access it needs. The router is built from this table.
+/// Every route, with the access it needs. The router is built from this table. Request bodies
+/// are capped by `api.max_body_bytes`, and tighter per route where a row says so.
 #[rustfmt::skip]
 pub fn route_table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
     use Access::{Cluster, Metrics, Public, Role as R};
@@ -73,7 +75,7 @@ pub fn route_table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
     vec![
         row(Method::GET,    "/health",                         Public,      get(system::health)),
         row(Method::GET,    "/",                               Public,      get(system::index_page)),
-        row(Method::POST,   "/api/v1/login",                   Public,      post(users::login)),
+        row(Method::POST,   "/api/v1/login",                   Public,      post(users::login).layer(DefaultBodyLimit::max(16 * 1024))),
         row(Method::GET,    "/metrics",                        Metrics,     get(system::metrics)),
         row(Method::POST,   "/api/v1/logout",                  R(Reader),   post(users::logout)),
         row(Method::GET,    "/api/v1/me",                      R(Reader),   get(users::me)),

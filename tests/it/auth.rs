@@ -452,14 +452,25 @@ fn secrets_are_masked_and_never_logged_or_audited() {
 
 #[test]
 fn oversized_bodies_get_413_and_bad_logins_a_clear_error() {
-    let mut node = Node::new("", "[api]\nmax_body_bytes = \"4KiB\"");
+    let mut node = Node::new("", "[api]\nmax_body_bytes = \"64KiB\"");
     node.start();
     let big = format!(
         r#"{{"name":"big","reader":{{"mode":"file","log_path":"/x"}},"pad":"{}"}}"#,
-        "x".repeat(8000)
+        "x".repeat(80_000)
     );
     let (status, _) = node.send("POST", "/api/v1/runners", &big);
     assert_eq!(status, 413);
+    let huge_login = format!(r#"{{"user":"admin","password":"{}"}}"#, "p".repeat(20_000));
+    let response = node
+        .anonymous(Method::POST, "/api/v1/login")
+        .body(huge_login)
+        .send()
+        .unwrap();
+    assert_eq!(
+        response.status().as_u16(),
+        413,
+        "login bodies have their own, smaller cap"
+    );
     let response = node
         .anonymous(Method::POST, "/api/v1/login")
         .body("not json")
