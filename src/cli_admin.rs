@@ -38,7 +38,10 @@ impl Via {
     fn open(target: Target) -> anyhow::Result<Via> {
         let offline_config = match (&target.config, &target.data_dir) {
             (Some(path), _) => Some(NodeConfig::load(Some(path))?),
-            (None, Some(data_dir)) => Some(NodeConfig { data_dir: data_dir.clone(), ..NodeConfig::default() }),
+            (None, Some(data_dir)) => Some(NodeConfig {
+                data_dir: data_dir.clone(),
+                ..NodeConfig::default()
+            }),
             (None, None) => None,
         };
         if let Some(config) = offline_config {
