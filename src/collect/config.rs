@@ -15,7 +15,7 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::allowlist::Allowlist;
+use super::allowlist::{Allowlist, Refusal};
 use super::tail::ReadFrom;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -99,6 +99,13 @@ pub enum ConfigError {
         path: String,
         allowed: Vec<String>,
     },
+    /// On the built-in deny list (`allowlist::DENIED_PATHS`), whatever the allowlist says.
+    #[error("runner {runner}: reader.log_path {path:?} is refused: {reason}")]
+    Denied {
+        runner: String,
+        path: String,
+        reason: String,
+    },
 }
 
 impl RunnerConfig {
@@ -133,6 +140,15 @@ impl RunnerConfig {
                 });
             }
         }
+        if self.reader.log_path.contains('\0') {
+            return Err(ConfigError::Invalid {
+                runner: self.name.clone(),
+                reason: format!(
+                    "reader.log_path {:?} contains a NUL byte",
+                    self.reader.log_path
+                ),
+            });
+        }
         if !self.reader.log_path.starts_with('/') {
             return Err(ConfigError::NotAbsolute {
                 runner: self.name.clone(),
@@ -143,14 +159,23 @@ impl RunnerConfig {
             runner: self.name.clone(),
             reason,
         })?;
-        if !allowlist.covers_pattern(&pattern) {
-            return Err(ConfigError::NotAllowed {
+        match allowlist.covers_pattern(&pattern) {
+            Ok(()) => Ok(()),
+            Err(Refusal::NotAllowed { .. }) => Err(ConfigError::NotAllowed {
                 runner: self.name.clone(),
                 path: self.reader.log_path.clone(),
                 allowed: allowlist.patterns().to_vec(),
-            });
+            }),
+            Err(refusal @ Refusal::Denied { .. }) => Err(ConfigError::Denied {
+                runner: self.name.clone(),
+                path: self.reader.log_path.clone(),
+                reason: refusal.to_string(),
+            }),
+            Err(Refusal::Invalid(reason)) => Err(ConfigError::Invalid {
+                runner: self.name.clone(),
+                reason: format!("reader.log_path {:?}: {reason}", self.reader.log_path),
+            }),
         }
-        Ok(())
     }
 
     /// The absolute glob this runner follows, with `.` and `..` resolved.
@@ -221,7 +246,7 @@ mod tests {
     #[test]
     fn outside_allowlist_is_refused_with_reason() {
         let allowlist = allow(&["/var/log/**"]);
-        for path in ["/etc/passwd", "/var/log/../../etc/shadow", "/var/**"] {
+        for path in ["/etc/passwd", "/var/log/../../etc/passwd", "/var/**"] {
             let json = format!(r#"{{"name":"x","reader":{{"mode":"tailx","log_path":"{path}"}}}}"#);
             let err = RunnerConfig::parse(&json, &allowlist)
                 .unwrap_err()
@@ -230,6 +255,52 @@ mod tests {
                 err.contains("outside this node's collect.allowed_paths"),
                 "{path}: {err}"
             );
+        }
+    }
+
+    #[test]
+    fn deny_list_is_refused_with_its_own_reason() {
+        let allowlist = allow(&["/**"]);
+        for (mode, path) in [
+            ("file", "/etc/shadow"),
+            ("file", "/var/log/../../etc/shadow"),
+            ("file", "/proc/self/environ"),
+            ("tailx", "/sys/**"),
+            ("tailx", "/etc/ssl/private/*.key"),
+            ("dir", "/root/.ssh"),
+            ("dir", "/proc/self/root/etc"),
+        ] {
+            let json = serde_json::json!({"name": "x", "reader": {"mode": mode, "log_path": path}})
+                .to_string();
+            let err = RunnerConfig::parse(&json, &allowlist).unwrap_err();
+            assert!(matches!(err, ConfigError::Denied { .. }), "{path}: {err}");
+            let err = err.to_string();
+            assert!(
+                err.contains("built-in deny list") && err.contains(&format!("{path:?}")),
+                "{path}: {err}"
+            );
+        }
+        let json = r#"{"name":"x","reader":{"mode":"tailx","log_path":"/var/log/**"}}"#;
+        RunnerConfig::parse(json, &allowlist).unwrap();
+    }
+
+    #[test]
+    fn nul_and_relative_paths_are_refused() {
+        let allowlist = allow(&["/var/log/**"]);
+        for (path, expected) in [
+            ("/var/log/a\\u0000/../../etc/passwd", "contains a NUL byte"),
+            ("/var/log/x.log\\u0000", "contains a NUL byte"),
+            ("", "must be an absolute path"),
+            ("x.log", "must be an absolute path"),
+            ("~root/.ssh/id_rsa", "must be an absolute path"),
+            ("../../etc/passwd", "must be an absolute path"),
+            ("/../etc/passwd", "leaves the root"),
+        ] {
+            let json = format!(r#"{{"name":"x","reader":{{"mode":"file","log_path":"{path}"}}}}"#);
+            let err = RunnerConfig::parse(&json, &allowlist)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expected), "{path}: {err}");
         }
     }
 

@@ -78,8 +78,16 @@ fn apply_json(record: &mut Record, mut object: Map<String, Value>) {
     }
 }
 
+/// Event times outside `[1970, 2200)` are not believed (the index stores dates in i64
+/// nanoseconds, and search ranges end in 2200): such a line keeps its ingest time.
+const LATEST_EVENT_MICROS: i64 = crate::search::END_OF_TIME;
+
 /// RFC 3339 text, or epoch seconds / milliseconds / microseconds told apart by magnitude.
 fn timestamp_micros(value: &Value) -> Option<i64> {
+    parse_timestamp_micros(value).filter(|micros| (0..LATEST_EVENT_MICROS).contains(micros))
+}
+
+fn parse_timestamp_micros(value: &Value) -> Option<i64> {
     match value {
         Value::String(text) => chrono::DateTime::parse_from_rfc3339(text)
             .ok()
@@ -132,6 +140,23 @@ mod tests {
         assert!(record.parse_error);
         assert_eq!(record.message, "not json {");
         assert_eq!(record.offset, 7);
+    }
+
+    #[test]
+    fn out_of_range_times_keep_the_ingest_time() {
+        for line in [
+            &br#"{"ts":"9999-12-31T23:59:59Z","msg":"far"}"#[..],
+            br#"{"ts":1e300,"msg":"huge"}"#,
+            br#"{"ts":-5,"msg":"before 1970"}"#,
+        ] {
+            let before = now_micros();
+            let record = parse(ParserType::Json, line, &ctx());
+            assert!(
+                record.ts >= before && record.ts <= now_micros(),
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+        }
     }
 
     #[test]

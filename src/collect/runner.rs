@@ -199,17 +199,7 @@ impl Runner {
             ..TailOptions::default()
         };
         let allowlist = self.allowlist.clone();
-        let filter = Box::new(move |canonical: &std::path::Path| {
-            if allowlist.allows_file(canonical) {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{} is outside this node's collect.allowed_paths {:?}",
-                    canonical.display(),
-                    allowlist.patterns()
-                ))
-            }
-        });
+        let filter = Box::new(move |canonical: &std::path::Path| allowlist.allows_file(canonical));
         let mut tailer = Tailer::new(&pattern, options, checkpoints, !seen_before, filter)?;
         let _watcher = self.watch(tailer.watch_root());
         self.set_state("running", None);

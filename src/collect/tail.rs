@@ -428,10 +428,21 @@ impl Tailer {
                     continue;
                 }
             };
-            if !entry.file_type().is_file() || !self.matcher.is_match(entry.path()) {
+            if !self.matcher.is_match(entry.path()) {
                 continue;
             }
-            if let Ok(m) = entry.metadata() {
+            // A symlink to a file counts as that file (logs are often symlinked); where it
+            // points is checked against the allowlist when it is opened.
+            let metadata = if entry.file_type().is_symlink() {
+                fs::metadata(entry.path())
+            } else if entry.file_type().is_file() {
+                entry.metadata().map_err(io::Error::from)
+            } else {
+                continue;
+            };
+            if let Ok(m) = metadata
+                && m.is_file()
+            {
                 out.push((entry.into_path(), stream_key(m.dev(), m.ino())));
             }
         }

@@ -139,7 +139,18 @@ impl Indexer {
         info!(resume_after_seq = self.checkpoint_seq, "indexer started");
         let mut backoff = Duration::from_millis(100);
         while !self.control.stop.load(Ordering::Acquire) {
-            match self.step() {
+            // A panic in one round (a bug, a poisoned record) must not silently end indexing:
+            // it is handled like an error, visible in the status, and retried with backoff.
+            let round = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.step()))
+                .unwrap_or_else(|panic| {
+                    let message = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "unknown panic".into());
+                    Err(anyhow::anyhow!("indexer panicked: {message}"))
+                });
+            match round {
                 Ok(true) => backoff = Duration::from_millis(100),
                 Ok(false) => std::thread::sleep(Duration::from_millis(20)),
                 Err(err) => {
@@ -260,8 +271,10 @@ impl Indexer {
     fn document(&self, seq: u64, record: Record) -> TantivyDocument {
         let fields = &self.store.fields;
         let mut doc = TantivyDocument::new();
-        doc.add_date(fields.ts, DateTime::from_timestamp_micros(record.ts));
-        doc.add_u64(fields.sort, sort_key(record.ts, seq));
+        // Parsers keep event times in range; clamp anyway, one bad record must not stop indexing.
+        let ts = record.ts.clamp(0, crate::search::END_OF_TIME);
+        doc.add_date(fields.ts, DateTime::from_timestamp_micros(ts));
+        doc.add_u64(fields.sort, sort_key(ts, seq));
         doc.add_u64(fields.seq, seq);
         doc.add_text(fields.node, &self.store.node);
         doc.add_text(fields.runner, &record.runner);
