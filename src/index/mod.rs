@@ -32,6 +32,7 @@
 
 mod indexer;
 mod retention;
+pub mod tokenizer;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -103,7 +104,10 @@ pub fn schema() -> (Schema, Fields) {
     // Positions, for phrase queries.
     let message = TextOptions::default()
         .set_stored()
-        .set_indexing_options(keyword("default", IndexRecordOption::WithFreqsAndPositions));
+        .set_indexing_options(keyword(
+            tokenizer::MESSAGE_TOKENIZER,
+            IndexRecordOption::WithFreqsAndPositions,
+        ));
     // `ts` and `seq` are read back from their fast fields, not stored twice.
     let date_options = DateOptions::from(FAST).set_precision(DateTimePrecision::Milliseconds);
     let fields = Fields {
@@ -319,6 +323,7 @@ impl IndexStore {
         } else {
             anyhow::bail!("partition {} does not exist", dir.display());
         };
+        tokenizer::register(&index);
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)

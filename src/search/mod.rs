@@ -118,8 +118,12 @@ pub struct QueryBuilder {
 impl Default for QueryBuilder {
     fn default() -> Self {
         let (schema, fields) = schema();
-        let mut parser =
-            QueryParser::new(schema, vec![fields.message], TokenizerManager::default());
+        let tokenizers = TokenizerManager::default();
+        tokenizers.register(
+            crate::index::tokenizer::MESSAGE_TOKENIZER,
+            crate::index::tokenizer::message_analyzer(),
+        );
+        let mut parser = QueryParser::new(schema, vec![fields.message], tokenizers);
         parser.set_conjunction_by_default();
         QueryBuilder { parser, fields }
     }

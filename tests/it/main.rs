@@ -7,6 +7,7 @@ mod auth;
 mod crash;
 mod errors;
 mod hostile;
+mod query;
 mod recovery;
 mod rotation;
 mod search;
