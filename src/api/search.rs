@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::State;
 
 use super::{ApiError, ApiQuery, AppState, SEARCH_QUEUE_WAIT};
+use crate::search::aggregate::{self, AggParams, FieldsResponse, StatsResponse, TopResponse};
 use crate::search::{self, HistogramParams, HistogramResponse, SearchParams, SearchResponse};
 
 pub async fn search(
@@ -39,4 +40,39 @@ async fn search_permit(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePe
     .await
     .map_err(|_| ApiError::Unavailable("too many searches running; try again".into()))?
     .map_err(|_| ApiError::Unavailable("shutting down".into()))
+}
+
+pub async fn top(
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<AggParams>,
+) -> Result<Json<TopResponse>, ApiError> {
+    let _permit = search_permit(&state).await?;
+    let response =
+        tokio::task::spawn_blocking(move || aggregate::top(&state.index, &state.queries, &params))
+            .await??;
+    Ok(Json(response))
+}
+
+pub async fn stats(
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<AggParams>,
+) -> Result<Json<StatsResponse>, ApiError> {
+    let _permit = search_permit(&state).await?;
+    let response = tokio::task::spawn_blocking(move || {
+        aggregate::stats(&state.index, &state.queries, &params)
+    })
+    .await??;
+    Ok(Json(response))
+}
+
+pub async fn fields(
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<AggParams>,
+) -> Result<Json<FieldsResponse>, ApiError> {
+    let _permit = search_permit(&state).await?;
+    let response = tokio::task::spawn_blocking(move || {
+        aggregate::fields(&state.index, &state.queries, &params)
+    })
+    .await??;
+    Ok(Json(response))
 }

@@ -98,8 +98,10 @@ pub fn schema() -> (Schema, Fields) {
         .set_indexing_options(keyword("raw", IndexRecordOption::Basic));
     // Parsed fields are keywords: `fields.service:payments` matches the whole value exactly,
     // and without positions they cost little. Numbers are indexed as numbers.
+    // Fast too: top values, stats and numeric ranges (`fields.status:[500 TO 599]`) read columns.
     let keyword_json = JsonObjectOptions::default()
         .set_stored()
+        .set_fast("raw")
         .set_indexing_options(keyword("raw", IndexRecordOption::Basic));
     // Positions, for phrase queries.
     let message = TextOptions::default()
@@ -114,9 +116,9 @@ pub fn schema() -> (Schema, Fields) {
         ts: builder.add_date_field("ts", date_options),
         sort: builder.add_u64_field("sort", FAST),
         seq: builder.add_u64_field("seq", FAST),
-        node: builder.add_text_field("node", keyword_field.clone()),
+        node: builder.add_text_field("node", keyword_field.clone().set_fast("raw")),
         runner: builder.add_text_field("runner", keyword_field.clone().set_fast("raw")),
-        path: builder.add_text_field("path", keyword_field.clone()),
+        path: builder.add_text_field("path", keyword_field.clone().set_fast("raw")),
         offset: builder.add_u64_field("offset", STORED),
         level: builder.add_text_field("level", keyword_field.clone().set_fast("raw")),
         message: builder.add_text_field("message", message),

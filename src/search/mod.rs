@@ -6,6 +6,7 @@
 //! are opened. Hits come newest first (by the `sort` fast field); the cursor of a page is the
 //! sort key of its last hit, so pages stay stable while new data arrives.
 
+pub mod aggregate;
 mod time;
 
 use std::ops::Bound;
@@ -161,7 +162,7 @@ impl QueryBuilder {
 
     /// `query` restricted to `[from, to)`. A match-all query becomes the bare time range, which
     /// tantivy answers from the `ts` fast field alone.
-    fn in_range(&self, query: Box<dyn Query>, from: i64, to: i64) -> Box<dyn Query> {
+    pub(crate) fn in_range(&self, query: Box<dyn Query>, from: i64, to: i64) -> Box<dyn Query> {
         if unboxed(query.as_ref()).downcast_ref::<AllQuery>().is_some() {
             return self.time_range(from, to);
         }
@@ -206,7 +207,10 @@ fn complete_negations(query: Box<dyn Query>) -> Box<dyn Query> {
 }
 
 /// The resolved time range `[from, to)` in micros; defaults to everything.
-fn resolve_range(from: Option<&str>, to: Option<&str>) -> Result<(i64, i64), SearchError> {
+pub(crate) fn resolve_range(
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<(i64, i64), SearchError> {
     let now = Utc::now();
     let from = match from.filter(|s| !s.trim().is_empty()) {
         Some(text) => parse_time(text, now).map_err(|reason| SearchError::BadParam {

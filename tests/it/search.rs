@@ -185,3 +185,109 @@ fn cli_search_prints_hits_and_reports_errors() {
         "{stderr}"
     );
 }
+
+#[test]
+fn top_values_stats_fields_and_numeric_ranges() {
+    let mut node = Node::new("", "[index]\nretention_days = 0");
+    node.start();
+    node.add_runner(&node.runner_json("app", "agg.jsonl", "json"));
+    // A deterministic corpus whose counts the test works out on its own.
+    let hosts = ["web-1", "web-2", "db-1", "web-1", "web-1", "db-1"];
+    let mut lines = Vec::new();
+    let mut expected_hosts: std::collections::BTreeMap<&str, u64> = Default::default();
+    let mut latencies = Vec::new();
+    for i in 0..300u64 {
+        let host = hosts[(i * 7 % 6) as usize];
+        let latency = (i * 37 % 500) as f64;
+        *expected_hosts.entry(host).or_default() += 1;
+        latencies.push(latency);
+        lines.push(
+            serde_json::json!({"ts": format!("2026-02-01T10:{:02}:{:02}Z", i / 60, i % 60), "level": "info",
+                               "msg": format!("aggtest n{i}"), "host": host, "latency_ms": latency,
+                               "http": {"status": 200 + (i % 4) * 100}})
+            .to_string(),
+        );
+    }
+    append_lines(&node.logs().join("agg.jsonl"), lines);
+    node.wait_for_count("aggtest", 300);
+
+    let (status, top) = node.get("/api/v1/top?field=fields.host&q=aggtest&size=2");
+    assert_eq!(status, 200, "{top}");
+    let mut expected: Vec<(&str, u64)> = expected_hosts.iter().map(|(h, c)| (*h, *c)).collect();
+    expected.sort_by(|a, b| b.1.cmp(&a.1));
+    let values: Vec<(String, u64)> = top["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["value"].as_str().unwrap().to_string(),
+                v["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        values,
+        expected[..2]
+            .iter()
+            .map(|(h, c)| (h.to_string(), *c))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        top["other"].as_u64().unwrap(),
+        expected[2..].iter().map(|(_, c)| c).sum::<u64>()
+    );
+
+    let (status, stats) = node.get("/api/v1/stats?field=fields.latency_ms&q=aggtest");
+    assert_eq!(status, 200, "{stats}");
+    assert_eq!(stats["count"], 300);
+    let max = latencies.iter().cloned().fold(f64::MIN, f64::max);
+    let sum: f64 = latencies.iter().sum();
+    assert_eq!(stats["max"].as_f64().unwrap(), max);
+    assert!(
+        (stats["avg"].as_f64().unwrap() - sum / 300.0).abs() < 1e-6,
+        "{stats}"
+    );
+    let p50 = stats["percentiles"]["50"].as_f64().unwrap();
+    assert!(p50 > 150.0 && p50 < 350.0, "{stats}");
+
+    // Numbers are numbers: ranges on parsed fields, nested objects by dotted path.
+    let over_400 = latencies.iter().filter(|l| **l >= 400.0).count() as u64;
+    assert_eq!(
+        node.count("aggtest AND fields.latency_ms:[400 TO *]"),
+        over_400
+    );
+    assert_eq!(node.count("fields.http.status:[500 TO 599]"), 75);
+    let (status, bad) = node.get("/api/v1/top?field=message");
+    assert_eq!(status, 400, "{bad}");
+
+    let (status, fields) = node.get("/api/v1/fields?q=aggtest");
+    assert_eq!(status, 200, "{fields}");
+    let names: Vec<(&str, &str)> = fields["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["name"].as_str().unwrap(), f["type"].as_str().unwrap()))
+        .collect();
+    for expected in [
+        ("fields.host", "keyword"),
+        ("fields.latency_ms", "number"),
+        ("fields.http.status", "number"),
+        ("level", "keyword"),
+    ] {
+        assert!(names.contains(&expected), "{expected:?} in {names:?}");
+    }
+
+    // Histogram buckets add up to the total of the same query and range.
+    let (_, histogram) = node.get(
+        "/api/v1/histogram?q=aggtest&from=2026-02-01T10:00:00Z&to=2026-02-01T11:00:00Z&interval=1m",
+    );
+    let bucket_sum: u64 = histogram["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(bucket_sum, 300);
+    assert_eq!(histogram["total"], 300);
+}
