@@ -59,10 +59,14 @@ def log(msg: str) -> None:
 
 # ----------------------------------------------------------------------------- helpers
 
+# Admin API token of the node under test (created offline before it starts).
+API_TOKEN = ""
+
+
 def http(method: str, url: str, body: dict | None = None, timeout: float = 60.0):
     """Returns (status, parsed JSON or text, wall seconds)."""
     data = None
-    headers = {}
+    headers = {"authorization": f"Bearer {API_TOKEN}"} if API_TOKEN else {}
     if body is not None:
         data = json.dumps(body).encode()
         headers["content-type"] = "application/json"
@@ -271,6 +275,11 @@ writer_memory = "{args.writer_memory}"
         self.log_path = run_dir / "lograft.log"
 
     def start(self):
+        global API_TOKEN
+        # Every API call needs a token: make one offline, before the first start.
+        API_TOKEN = subprocess.run(
+            [str(self.binary), "token", "create", "--name", "bench", "--role", "admin", "--config", str(self.config)],
+            check=True, capture_output=True, text=True).stdout.strip()
         self.logf = open(self.log_path, "w")
         env = dict(os.environ)
         env.setdefault("RUST_LOG", "info")
