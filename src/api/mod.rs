@@ -10,6 +10,7 @@ mod access;
 mod audit;
 mod runners;
 mod search;
+mod stream;
 mod system;
 mod users;
 
@@ -85,6 +86,8 @@ pub fn route_table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         row(Method::GET,    "/api/v1/top",                     R(Reader),   get(search::top)),
         row(Method::GET,    "/api/v1/stats",                   R(Reader),   get(search::stats)),
         row(Method::GET,    "/api/v1/fields",                  R(Reader),   get(search::fields)),
+        row(Method::GET,    "/api/v1/export",                  R(Reader),   get(stream::export)),
+        row(Method::GET,    "/api/v1/tail",                    R(Reader),   get(stream::tail)),
         row(Method::GET,    "/api/v1/runners",                 R(Reader),   get(runners::list)),
         row(Method::GET,    "/api/v1/runners/{name}",          R(Reader),   get(runners::get)),
         row(Method::POST,   "/api/v1/runners",                 R(Operator), post(runners::create)),

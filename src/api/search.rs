@@ -32,7 +32,9 @@ pub async fn histogram(
 }
 
 /// A slot among `api.search_concurrency`; waits a little, then refuses with 503.
-async fn search_permit(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+pub(super) async fn search_permit(
+    state: &AppState,
+) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
     tokio::time::timeout(
         SEARCH_QUEUE_WAIT,
         state.search_permits.clone().acquire_owned(),

@@ -113,7 +113,7 @@ pub struct HistogramResponse {
 /// Turns query text into a tantivy query. Shared by every partition (same schema).
 pub struct QueryBuilder {
     parser: QueryParser,
-    fields: Fields,
+    pub(crate) fields: Fields,
 }
 
 impl Default for QueryBuilder {
@@ -319,6 +319,41 @@ pub fn search(
         to: format_micros(to),
         took_ms: started.elapsed().as_millis() as u64,
     })
+}
+
+/// Matches of `q` indexed after sequence `after_seq`, oldest first (live tail). Returns the
+/// hits with their sequence numbers.
+pub fn indexed_after(
+    store: &IndexStore,
+    builder: &QueryBuilder,
+    q: &str,
+    after_seq: u64,
+    limit: usize,
+) -> Result<Vec<(u64, Hit)>, SearchError> {
+    let query = BooleanQuery::new(vec![
+        (Occur::Must, builder.parse(q)?),
+        (
+            Occur::Must,
+            Box::new(RangeQuery::new(
+                Bound::Excluded(Term::from_field_u64(builder.fields.seq, after_seq)),
+                Bound::Unbounded,
+            )),
+        ),
+    ]);
+    let mut found: Vec<(u64, Hit)> = Vec::new();
+    for partition in store.all() {
+        let searcher = partition.reader.searcher();
+        let top = TopDocs::with_limit(limit).order_by_fast_field::<u64>("seq", Order::Asc);
+        for (seq, address) in searcher.search(&query, &top)? {
+            found.push((
+                seq.unwrap_or(0),
+                load_hit(&partition, &searcher, &store.fields, address)?,
+            ));
+        }
+    }
+    found.sort_by_key(|(seq, _)| *seq);
+    found.truncate(limit);
+    Ok(found)
 }
 
 fn load_hit(

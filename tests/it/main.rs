@@ -12,4 +12,5 @@ mod recovery;
 mod rotation;
 mod search;
 mod security_paths;
+mod stream;
 mod tls;
