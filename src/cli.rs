@@ -1,14 +1,12 @@
 //! Command-line interface.
 
-use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::config::NodeConfig;
-use crate::search::SearchResponse;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -29,33 +27,10 @@ pub enum Command {
         #[arg(long, short, env = "LOGRAFT_CONFIG")]
         config: Option<PathBuf>,
     },
-    /// Search the logs of a running node and print the hits, newest first.
-    Search {
-        /// Query, e.g. `error AND runner:nginx` (empty: everything).
-        #[arg(default_value = "")]
-        query: String,
-        /// Start of the time range: RFC 3339, a date, or relative (`-15m`, `now-1d`).
-        #[arg(long, allow_hyphen_values = true)]
-        from: Option<String>,
-        /// End of the time range (default: now and later).
-        #[arg(long, allow_hyphen_values = true)]
-        to: Option<String>,
-        /// Maximum hits to print.
-        #[arg(long, default_value_t = 50)]
-        limit: usize,
-        /// Print the API response as JSON.
-        #[arg(long)]
-        json: bool,
-        /// Node to ask.
-        #[arg(long, env = "LOGRAFT_URL", default_value = "http://127.0.0.1:7700")]
-        url: String,
-        /// API token (`lograft token create`).
-        #[arg(long, env = "LOGRAFT_TOKEN", hide_env_values = true)]
-        token: Option<String>,
-        /// PEM CA to verify an https:// node against (besides the system roots).
-        #[arg(long, env = "LOGRAFT_CA")]
-        ca: Option<PathBuf>,
-    },
+    /// Search the logs of a running node: hits newest first, or --top/--histogram/--fields.
+    Search(crate::cli_search::SearchArgs),
+    /// Follow the lines matching a query as they are indexed.
+    Tail(crate::cli_search::TailArgs),
     /// Manage users (on a running node with --url/--token, or offline with --config).
     User {
         #[command(subcommand)]
@@ -160,25 +135,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime.block_on(crate::node::serve(config))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Search {
-            query,
-            from,
-            to,
-            limit,
-            json,
-            url,
-            token,
-            ca,
-        } => search(
-            &url,
-            token.as_deref(),
-            ca.as_deref(),
-            &query,
-            from,
-            to,
-            limit,
-            json,
-        ),
+        Command::Search(args) => crate::cli_search::search(args),
+        Command::Tail(args) => crate::cli_search::tail(args),
         Command::User { command, target } => crate::cli_admin::user(command, target),
         Command::Token { command, target } => crate::cli_admin::token(command, target),
         Command::Cluster { command, target } => crate::cli_admin::cluster(command, target),
@@ -199,81 +157,4 @@ fn init_logging() {
         .with_env_filter(filter)
         .with_target(false)
         .init();
-}
-
-#[allow(clippy::too_many_arguments)]
-fn search(
-    url: &str,
-    token: Option<&str>,
-    ca: Option<&std::path::Path>,
-    query: &str,
-    from: Option<String>,
-    to: Option<String>,
-    limit: usize,
-    json: bool,
-) -> anyhow::Result<ExitCode> {
-    let endpoint = format!("{}/api/v1/search", url.trim_end_matches('/'));
-    let mut params = vec![("q", query.to_string()), ("limit", limit.to_string())];
-    if let Some(from) = from {
-        params.push(("from", from));
-    }
-    if let Some(to) = to {
-        params.push(("to", to));
-    }
-    let client = crate::tls::blocking_client(ca)?;
-    let mut request = client.get(&endpoint).query(&params);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    let response = request
-        .send()
-        .with_context(|| format!("cannot reach lograft at {url}"))?;
-    let status = response.status();
-    let body = response.text().context("reading the response")?;
-    if !status.is_success() {
-        let message = serde_json::from_str::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
-            .unwrap_or(body);
-        bail!("{status}: {message}");
-    }
-    if json {
-        println!("{body}");
-        return Ok(ExitCode::SUCCESS);
-    }
-    let result: SearchResponse = serde_json::from_str(&body).context("unexpected response")?;
-    let colour = std::io::stdout().is_terminal();
-    let mut out = std::io::stdout().lock();
-    for hit in &result.hits {
-        let level = if hit.level.is_empty() {
-            "-"
-        } else {
-            &hit.level
-        };
-        let (start, end) = match (colour, level) {
-            (true, "error" | "fatal" | "critical") => ("\x1b[31m", "\x1b[0m"),
-            (true, "warn" | "warning") => ("\x1b[33m", "\x1b[0m"),
-            (true, _) => ("\x1b[2m", "\x1b[0m"),
-            _ => ("", ""),
-        };
-        // Log text is data: strip control characters so a line cannot drive the terminal.
-        let message: String = hit
-            .message
-            .chars()
-            .map(|c| if c.is_control() && c != '\t' { '?' } else { c })
-            .collect();
-        writeln!(
-            out,
-            "{start}{} {} {} {level}{end} {message}",
-            hit.ts, hit.node, hit.runner
-        )?;
-    }
-    writeln!(
-        out,
-        "-- {} of {} matches ({} ms)",
-        result.hits.len(),
-        result.total,
-        result.took_ms
-    )?;
-    Ok(ExitCode::SUCCESS)
 }

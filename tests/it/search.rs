@@ -167,6 +167,8 @@ fn cli_search_prints_hits_and_reports_errors() {
             "--token",
             &node.token,
             "--json",
+            "--from",
+            "2026-01-01",
         ])
         .output()
         .unwrap();
@@ -277,6 +279,45 @@ fn top_values_stats_fields_and_numeric_ranges() {
     ] {
         assert!(names.contains(&expected), "{expected:?} in {names:?}");
     }
+
+    // The same from the command line.
+    let cli = |args: &[&str]| {
+        let output = Command::new(BIN)
+            .env("LOGRAFT_TOKEN", &node.token)
+            .args(args)
+            .args(["--url", &node.url(""), "--from", "2026-01-01"])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let top_cli = cli(&["search", "aggtest", "--top", "fields.host", "--limit", "1"]);
+    assert!(
+        top_cli.contains(expected[0].0) && top_cli.contains(&expected[0].1.to_string()),
+        "{top_cli}"
+    );
+    let histogram_cli = cli(&[
+        "search",
+        "aggtest",
+        "--histogram",
+        "--interval",
+        "1h",
+        "--to",
+        "2026-02-02",
+    ]);
+    assert!(
+        histogram_cli.contains("2026-02-01T10:00:00") && histogram_cli.contains("300 matches"),
+        "{histogram_cli}"
+    );
+    let fields_cli = cli(&["search", "aggtest", "--fields"]);
+    assert!(
+        fields_cli.contains("fields.latency_ms") && fields_cli.contains("number"),
+        "{fields_cli}"
+    );
 
     // Histogram buckets add up to the total of the same query and range.
     let (_, histogram) = node.get(

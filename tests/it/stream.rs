@@ -153,3 +153,48 @@ fn live_tail_delivers_new_lines_and_a_slow_client_does_not_slow_ingestion() {
         "every line is either delivered or counted as dropped"
     );
 }
+
+#[test]
+fn cli_tail_follows_new_lines() {
+    let mut node = Node::new("", "");
+    node.start();
+    node.add_runner(&node.runner_json("app", "c.log", "raw"));
+    let mut child = std::process::Command::new(crate::harness::BIN)
+        .args([
+            "tail",
+            "clitail",
+            "--url",
+            &node.url(""),
+            "--token",
+            &node.token,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    append_lines(&node.logs().join("c.log"), numbered("clitail", 0..5));
+    let mut got = Vec::new();
+    while got.len() < 5 {
+        got.push(
+            rx.recv_timeout(Duration::from_secs(30))
+                .expect("tail output"),
+        );
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    for i in 0..5 {
+        assert!(
+            got.iter().any(|l| l.ends_with(&format!("clitail n{i}"))),
+            "{got:?}"
+        );
+    }
+}
