@@ -137,13 +137,16 @@ impl QueryBuilder {
         if q.is_empty() || q == "*" {
             return Ok(Box::new(AllQuery));
         }
-        let query = self
-            .parser
-            .parse_query(q)
-            .map_err(|err| SearchError::BadQuery {
+        let query = self.parser.parse_query(q).map_err(|err| {
+            // The strict parser only says "syntax error"; the lenient one says where.
+            let located = matches!(err, tantivy::query::QueryParserError::SyntaxError(_))
+                .then(|| self.parser.parse_query_lenient(q).1.into_iter().next())
+                .flatten();
+            SearchError::BadQuery {
                 query: q.to_string(),
-                reason: err.to_string(),
-            })?;
+                reason: located.unwrap_or(err).to_string(),
+            }
+        })?;
         Ok(complete_negations(query))
     }
 

@@ -51,3 +51,40 @@ fn cjk_words_phrases_and_the_rest_of_the_syntax() {
     // Long tokens (trace ids) are indexed whole.
     expect("7f3a9c1e0b2d4f6a8c9e1b3d5f7a9c1e", &[6]);
 }
+
+#[test]
+fn invalid_queries_get_a_400_with_the_position() {
+    let mut node = Node::new("", "");
+    node.start();
+    for (q, position) in [
+        ("level:(error", "position"),
+        ("\"unclosed phrase", "position"),
+        ("a AND (b OR", "position"),
+    ] {
+        let (status, body) = node.get(&format!("/api/v1/search?q={}", urlencode(q)));
+        assert_eq!(status, 400, "{q}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("invalid query") && message.contains(position),
+            "{q}: {message}"
+        );
+    }
+    let (status, body) = node.get("/api/v1/search?q=nosuchfield:x");
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nosuchfield"),
+        "{body}"
+    );
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
