@@ -88,3 +88,65 @@ fn urlencode(text: &str) -> String {
         })
         .collect()
 }
+
+/// See: issue 4 ("Pagination"): the cursor is the sort key of the last hit, and new lines sort
+/// above every cursor handed out, so paging is stable while data arrives.
+#[test]
+fn paging_through_10000_hits_while_lines_arrive_returns_each_once() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let mut node = Node::new("", "");
+    node.start();
+    node.add_runner(&node.runner_json("app", "p.log", "raw"));
+    let old = crate::harness::numbered("pagetest old", 0..10_000);
+    append_lines(&node.logs().join("p.log"), old.clone());
+    node.wait_for_count("pagetest AND old", 10_000);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (stop, path) = (stop.clone(), node.logs().join("p.log"));
+        std::thread::spawn(move || {
+            let mut i = 0;
+            while !stop.load(Ordering::Acquire) {
+                append_lines(&path, crate::harness::numbered("pagetest new", i..i + 50));
+                i += 50;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        })
+    };
+    let mut pages = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/search?q=pagetest&limit=700&cursor={c}"),
+            None => "/api/v1/search?q=pagetest&limit=700".to_string(),
+        };
+        let (status, body) = node.get(&path);
+        assert_eq!(status, 200, "{body}");
+        pages.extend(
+            body["hits"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h["message"].as_str().unwrap().to_string()),
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        match body["cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
+    }
+    stop.store(true, Ordering::Release);
+    writer.join().unwrap();
+    let mut unique = pages.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        pages.len(),
+        "no hit appears twice across pages"
+    );
+    let found_old: Vec<String> = pages.into_iter().filter(|m| m.contains(" old ")).collect();
+    crate::harness::assert_exactly_once(&found_old, &old);
+}
