@@ -31,6 +31,10 @@ pub struct Record {
     /// The parser could not parse the line; `message` holds the raw line.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub parse_error: bool,
+    /// The file the line came from, as one stream through renames and truncation
+    /// (`<runner>/<dev>:<inode>`); empty for lines that did not come from a file.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub stream: String,
 }
 
 /// Current time in microseconds since the epoch.

@@ -51,6 +51,7 @@ impl Auditor {
             fields: json!({"actor": actor, "action": action, "target": target, "outcome": outcome, "client": client}),
             truncated: false,
             parse_error: false,
+            stream: String::new(),
         };
         let queue = self.queue.clone();
         let result =

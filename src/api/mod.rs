@@ -86,6 +86,7 @@ pub fn route_table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         row(Method::GET,    "/api/v1/top",                     R(Reader),   get(search::top)),
         row(Method::GET,    "/api/v1/stats",                   R(Reader),   get(search::stats)),
         row(Method::GET,    "/api/v1/fields",                  R(Reader),   get(search::fields)),
+        row(Method::GET,    "/api/v1/context",                 R(Reader),   get(search::context)),
         row(Method::GET,    "/api/v1/export",                  R(Reader),   get(stream::export)),
         row(Method::GET,    "/api/v1/tail",                    R(Reader),   get(stream::tail)),
         row(Method::GET,    "/api/v1/runners",                 R(Reader),   get(runners::list)),

@@ -44,6 +44,16 @@ pub(super) async fn search_permit(
     .map_err(|_| ApiError::Unavailable("shutting down".into()))
 }
 
+pub async fn context(
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<search::ContextParams>,
+) -> Result<Json<search::ContextResponse>, ApiError> {
+    let _permit = search_permit(&state).await?;
+    let response =
+        tokio::task::spawn_blocking(move || search::context(&state.index, &params)).await??;
+    Ok(Json(response))
+}
+
 pub async fn top(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<AggParams>,

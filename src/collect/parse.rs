@@ -16,6 +16,8 @@ pub struct LineContext<'a> {
     pub path: &'a str,
     pub offset: u64,
     pub truncated: bool,
+    /// `<runner>/<stream key>` of the file.
+    pub stream: &'a str,
 }
 
 pub fn parse(parser: ParserType, line: &[u8], context: &LineContext<'_>) -> Record {
@@ -30,6 +32,7 @@ pub fn parse(parser: ParserType, line: &[u8], context: &LineContext<'_>) -> Reco
         fields: Value::Null,
         truncated: context.truncated,
         parse_error: false,
+        stream: context.stream.to_string(),
     };
     match parser {
         ParserType::Raw => record.message = text.into_owned(),
@@ -117,6 +120,7 @@ mod tests {
             path: "/x.log",
             offset: 7,
             truncated: false,
+            stream: "r/1:2",
         }
     }
 

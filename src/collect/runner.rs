@@ -247,6 +247,7 @@ impl Runner {
                 .iter()
                 .map(|line| {
                     let path = line.path.to_string_lossy();
+                    let stream = format!("{name}/{}", line.key);
                     let record = parse(
                         parser,
                         &line.bytes,
@@ -255,6 +256,7 @@ impl Runner {
                             path: &path,
                             offset: line.offset,
                             truncated: line.truncated,
+                            stream: &stream,
                         },
                     );
                     parse_errors += u64::from(record.parse_error);

@@ -295,6 +295,9 @@ impl Indexer {
         if record.parse_error {
             doc.add_text(fields.flags, "parse_error");
         }
+        if !record.stream.is_empty() {
+            doc.add_text(fields.stream, &record.stream);
+        }
         doc
     }
 

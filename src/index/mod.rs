@@ -79,6 +79,8 @@ pub struct Fields {
     pub fields: Field,
     /// `truncated` when the line was cut at `max_line_bytes`.
     pub flags: Field,
+    /// The file stream of the line (`<runner>/<dev>:<inode>`): context lookups.
+    pub stream: Field,
 }
 
 /// The schema of new partitions. Changes must only append fields: `Field` ids are positions,
@@ -123,7 +125,8 @@ pub fn schema() -> (Schema, Fields) {
         level: builder.add_text_field("level", keyword_field.clone().set_fast("raw")),
         message: builder.add_text_field("message", message),
         fields: builder.add_json_field("fields", keyword_json),
-        flags: builder.add_text_field("flags", keyword_field),
+        flags: builder.add_text_field("flags", keyword_field.clone()),
+        stream: builder.add_text_field("stream", keyword_field),
     };
     (builder.build(), fields)
 }

@@ -446,6 +446,7 @@ mod tests {
             fields: serde_json::Value::Null,
             truncated: false,
             parse_error: false,
+            stream: String::new(),
         }
     }
 

@@ -81,6 +81,9 @@ pub struct Hit {
     pub fields: serde_json::Value,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub flags: Vec<String>,
+    /// The file stream the line came from (`/api/v1/context` follows it through rotations).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub stream: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -324,6 +327,124 @@ pub fn search(
     })
 }
 
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ContextParams {
+    /// A hit's `id` (`<day>/<seq>`).
+    pub id: Option<String>,
+    pub before: Option<usize>,
+    pub after: Option<usize>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContextResponse {
+    pub id: String,
+    /// The lines around the hit from the same file, in file order; the hit included.
+    pub lines: Vec<Hit>,
+    /// Position of the hit in `lines`.
+    pub hit_index: usize,
+}
+
+/// The lines read just before and after a hit from the same file (the same stream, so across
+/// renames and truncations), in the order they were read.
+pub fn context(store: &IndexStore, params: &ContextParams) -> Result<ContextResponse, SearchError> {
+    let id = params.id.clone().unwrap_or_default();
+    let bad_id = |reason: &str| SearchError::BadParam {
+        param: "id",
+        value: id.clone(),
+        reason: reason.to_string(),
+    };
+    let (day, seq) = id
+        .split_once('/')
+        .and_then(|(day, seq)| {
+            Some((
+                chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()?,
+                seq.parse::<u64>().ok()?,
+            ))
+        })
+        .ok_or_else(|| bad_id("expected the id of a hit, like 2026-01-15/4711"))?;
+    let fields = &store.fields;
+    let seq_is = |lower: Bound<u64>, upper: Bound<u64>| -> Box<dyn Query> {
+        Box::new(RangeQuery::new(
+            lower.map(|s| Term::from_field_u64(fields.seq, s)),
+            upper.map(|s| Term::from_field_u64(fields.seq, s)),
+        ))
+    };
+    let partition = store
+        .all()
+        .into_iter()
+        .find(|p| p.day == day)
+        .ok_or_else(|| bad_id("no such hit (its day is not in the index)"))?;
+    let searcher = partition.reader.searcher();
+    let address = searcher
+        .search(
+            seq_is(Bound::Included(seq), Bound::Included(seq)).as_ref(),
+            &TopDocs::with_limit(1).order_by_score(),
+        )?
+        .first()
+        .map(|(_, address)| *address)
+        .ok_or_else(|| bad_id("no such hit"))?;
+    let hit = load_hit(&partition, &searcher, fields, address)?;
+    if hit.stream.is_empty() {
+        return Err(bad_id(
+            "this line did not come from a file, so it has no context",
+        ));
+    }
+    let same_stream: Box<dyn Query> = Box::new(tantivy::query::TermQuery::new(
+        Term::from_field_text(fields.stream, &hit.stream),
+        tantivy::schema::IndexRecordOption::Basic,
+    ));
+    let neighbours = |range: Box<dyn Query>,
+                      count: usize,
+                      order: Order|
+     -> Result<Vec<(u64, Hit)>, SearchError> {
+        let query = BooleanQuery::new(vec![
+            (Occur::Must, same_stream.box_clone()),
+            (Occur::Must, range),
+        ]);
+        let mut found = Vec::new();
+        for partition in store.all() {
+            let searcher = partition.reader.searcher();
+            let top = TopDocs::with_limit(count.max(1)).order_by_fast_field::<u64>("seq", order);
+            for (seq, address) in searcher.search(&query, &top)? {
+                found.push((
+                    seq.unwrap_or(0),
+                    load_hit(&partition, &searcher, fields, address)?,
+                ));
+            }
+        }
+        Ok(found)
+    };
+    let before_count = params.before.unwrap_or(50).min(1000);
+    let after_count = params.after.unwrap_or(50).min(1000);
+    let mut before = neighbours(
+        seq_is(Bound::Unbounded, Bound::Excluded(seq)),
+        before_count,
+        Order::Desc,
+    )?;
+    before.sort_by_key(|(s, _)| std::cmp::Reverse(*s));
+    before.truncate(before_count);
+    before.reverse();
+    let mut after = neighbours(
+        seq_is(Bound::Excluded(seq), Bound::Unbounded),
+        after_count,
+        Order::Asc,
+    )?;
+    after.sort_by_key(|(s, _)| *s);
+    after.truncate(after_count);
+    let hit_index = before.len();
+    let lines = before
+        .into_iter()
+        .map(|(_, h)| h)
+        .chain(std::iter::once(hit))
+        .chain(after.into_iter().map(|(_, h)| h))
+        .collect();
+    Ok(ContextResponse {
+        id,
+        lines,
+        hit_index,
+    })
+}
+
 /// Matches of `q` indexed after sequence `after_seq`, oldest first (live tail). Returns the
 /// hits with their sequence numbers.
 pub fn indexed_after(
@@ -398,6 +519,7 @@ fn load_hit(
         level: text(fields.level),
         message: text(fields.message),
         fields: json_fields,
+        stream: text(fields.stream),
         flags: doc
             .get_all(fields.flags)
             .filter_map(|v| v.as_str().map(str::to_string))

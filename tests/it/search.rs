@@ -332,3 +332,48 @@ fn top_values_stats_fields_and_numeric_ranges() {
     assert_eq!(bucket_sum, 300);
     assert_eq!(histogram["total"], 300);
 }
+
+/// See: issue 4 ("Context"): the neighbours of a hit come from the same file, in file order,
+/// also when the file was renamed (rotated) in between.
+#[test]
+fn context_follows_the_file_across_a_rotation() {
+    let mut node = Node::new("", "");
+    node.start();
+    node.add_runner(&node.runner_json("app", "app.log", "raw"));
+    let path = node.logs().join("app.log");
+    append_lines(&path, crate::harness::numbered("ctxtest", 0..10));
+    node.wait_for_count("ctxtest", 10);
+    std::fs::rename(&path, node.logs().join("app.log.1")).unwrap();
+    append_lines(
+        &node.logs().join("app.log.1"),
+        crate::harness::numbered("ctxtest", 10..15),
+    );
+    append_lines(&path, crate::harness::numbered("ctxtest other", 0..5));
+    node.wait_for_count("ctxtest", 20);
+
+    let (_, found) = node.get("/api/v1/search?q=ctxtest%20AND%20n9%20AND%20NOT%20other");
+    let id = found["hits"][0]["id"].as_str().unwrap().to_string();
+    let (status, context) = node.get(&format!("/api/v1/context?id={id}&before=3&after=3"));
+    assert_eq!(status, 200, "{context}");
+    let lines: Vec<&str> = context["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "ctxtest n6",
+            "ctxtest n7",
+            "ctxtest n8",
+            "ctxtest n9",
+            "ctxtest n10",
+            "ctxtest n11",
+            "ctxtest n12"
+        ]
+    );
+    assert_eq!(context["hit_index"], 3);
+    let (status, _) = node.get("/api/v1/context?id=yesterday");
+    assert_eq!(status, 400);
+}
