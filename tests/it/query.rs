@@ -48,6 +48,13 @@ fn cjk_words_phrases_and_the_rest_of_the_syntax() {
     expect("db1 AND NOT 실패", &[5]);
     expect("\"connection reset by peer\"", &[5]);
     expect("alice OR bob", &[1, 3]);
+    expect("db1 -실패", &[5]);
+    let path = node.logs().join("q.log").display().to_string();
+    assert_eq!(
+        node.search_all(&format!("path:\"{path}\" AND runner:app AND 超时"))
+            .len(),
+        1
+    );
     // Long tokens (trace ids) are indexed whole.
     expect("7f3a9c1e0b2d4f6a8c9e1b3d5f7a9c1e", &[6]);
 }

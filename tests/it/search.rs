@@ -260,6 +260,8 @@ fn top_values_stats_fields_and_numeric_ranges() {
         over_400
     );
     assert_eq!(node.count("fields.http.status:[500 TO 599]"), 75);
+    assert_eq!(node.count("fields.http.status:{400 TO 500}"), 0);
+    assert_eq!(node.count("fields.http.status:{300 TO 500]"), 150);
     let (status, bad) = node.get("/api/v1/top?field=message");
     assert_eq!(status, 400, "{bad}");
 
