@@ -129,6 +129,8 @@ impl Default for QueryBuilder {
         );
         let mut parser = QueryParser::new(schema, vec![fields.message], tokenizers);
         parser.set_conjunction_by_default();
+        // Wildcards are rewritten to regexes; `field:/regex/` is allowed as well.
+        parser.allow_regexes();
         QueryBuilder { parser, fields }
     }
 }
@@ -139,6 +141,22 @@ impl QueryBuilder {
         let q = q.trim();
         if q.is_empty() || q == "*" {
             return Ok(Box::new(AllQuery));
+        }
+        // Wildcards (`ap*`, `err?r`) become regular expressions over the field's terms.
+        if let Ok(ast) = tantivy::query_grammar::parse_query(q) {
+            let (ast, expanded) = expand_wildcards(ast);
+            if expanded {
+                let query = self
+                    .parser
+                    .build_query_from_user_input_ast(ast)
+                    .map_err(|err| SearchError::BadQuery {
+                        query: q.to_string(),
+                        reason: format!(
+                            "{err} (wildcards work on message, level, runner, node and path)"
+                        ),
+                    })?;
+                return Ok(complete_negations(query));
+            }
         }
         let query = self.parser.parse_query(q).map_err(|err| {
             // The strict parser only says "syntax error"; the lenient one says where.
@@ -183,6 +201,67 @@ impl QueryBuilder {
             Bound::Unbounded,
             Bound::Excluded(Term::from_field_u64(self.fields.sort, sort)),
         ))
+    }
+}
+
+/// Turn unquoted literals containing `*` or `?` into regex leaves (`ap*` → `/ap.*/`). Terms of
+/// the default field are lowercased first, as the message tokenizer does. Returns whether any
+/// literal was rewritten.
+fn expand_wildcards(
+    ast: tantivy::query_grammar::UserInputAst,
+) -> (tantivy::query_grammar::UserInputAst, bool) {
+    use tantivy::query_grammar::{Delimiter, UserInputAst, UserInputLeaf};
+    match ast {
+        UserInputAst::Clause(clauses) => {
+            let mut any = false;
+            let clauses = clauses
+                .into_iter()
+                .map(|(occur, sub)| {
+                    let (sub, expanded) = expand_wildcards(sub);
+                    any |= expanded;
+                    (occur, sub)
+                })
+                .collect();
+            (UserInputAst::Clause(clauses), any)
+        }
+        UserInputAst::Boost(inner, boost) => {
+            let (inner, expanded) = expand_wildcards(*inner);
+            (UserInputAst::Boost(Box::new(inner), boost), expanded)
+        }
+        UserInputAst::Leaf(leaf) => match *leaf {
+            UserInputLeaf::Literal(literal)
+                if literal.delimiter == Delimiter::None
+                    && literal.phrase.contains(['*', '?'])
+                    && literal.phrase.chars().any(|c| c != '*' && c != '?') =>
+            {
+                let text = if literal.field_name.is_none() {
+                    literal.phrase.to_lowercase()
+                } else {
+                    literal.phrase.clone()
+                };
+                let mut pattern = String::new();
+                for c in text.chars() {
+                    match c {
+                        '*' => pattern.push_str(".*"),
+                        '?' => pattern.push('.'),
+                        c if "\\.+()|[]{}^$#&-~\"".contains(c) => {
+                            pattern.push('\\');
+                            pattern.push(c);
+                        }
+                        c => pattern.push(c),
+                    }
+                }
+                (
+                    UserInputAst::Leaf(Box::new(UserInputLeaf::Regex {
+                        // Regexes need a field: the default field is `message`.
+                        field: literal.field_name.or_else(|| Some("message".to_string())),
+                        pattern,
+                    })),
+                    true,
+                )
+            }
+            other => (UserInputAst::Leaf(Box::new(other)), false),
+        },
     }
 }
 

@@ -55,6 +55,16 @@ fn cjk_words_phrases_and_the_rest_of_the_syntax() {
             .len(),
         1
     );
+    // Wildcards on words and keyword fields.
+    expect("connect*", &[5]);
+    expect("conn?ction AND reset", &[5]);
+    expect("querytest AND runner:ap*", &[0, 1, 2, 3, 4, 5, 6]);
+    expect("querytest AND runner:x*", &[]);
+    let (status, body) = node.get("/api/v1/search?q=fields.service:pay*");
+    assert_eq!(
+        status, 400,
+        "wildcards on parsed fields are refused, not silently empty: {body}"
+    );
     // Long tokens (trace ids) are indexed whole.
     expect("7f3a9c1e0b2d4f6a8c9e1b3d5f7a9c1e", &[6]);
 }
