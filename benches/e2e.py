@@ -181,11 +181,27 @@ def ensure_extra_truth(out: Path) -> dict:
     nginx: the method is the only place the token GET can occur (paths, agents and
     referers have no "get"), so lines with '"GET ' are exactly the matches.
     app: the message (the only field searched by default) has GET only as method=GET.
+    Also the `level:error AND fields.service:payments` 1-hour count and the per-host counts
+    of the top-hosts query, from app.jsonl.
     """
-    path = out / "extra_truth_v2.json"
+    path = out / "extra_truth_v3.json"
     if path.exists():
         return json.loads(path.read_text())
     extra = {"nginx GET": 0, "app GET": 0}
+    # app: level ERROR and service payments in [10:00, 11:00Z); host counts in [01-15, 01-16).
+    lo, hi = RANGE_FROM.replace("Z", ""), RANGE_TO.replace("Z", "")
+    dlo, dhi = DAY_FROM.replace("Z", ""), DAY_TO.replace("Z", "")
+    err_pay, hosts = 0, {}
+    with open(out / "app.jsonl", "rb", buffering=1 << 20) as f:
+        for line in f:
+            rec = json.loads(line)
+            ts = rec["ts"].replace("Z", "")
+            if lo <= ts < hi and rec["level"] == "ERROR" and rec.get("service") == SERVICE:
+                err_pay += 1
+            if dlo <= ts < dhi and "host" in rec:
+                hosts[rec["host"]] = hosts.get(rec["host"], 0) + 1
+    extra["app error payments 1h"] = err_pay
+    extra["app top hosts 24h"] = sorted(([h, c] for h, c in hosts.items()), key=lambda x: (-x[1], x[0]))
     with open(out / "nginx.log", "rb", buffering=1 << 20) as f:
         extra["nginx GET"] = sum(1 for line in f if b'"GET ' in line)
     with open(out / "app.jsonl", "rb", buffering=1 << 20) as f:
@@ -565,17 +581,56 @@ def run_latency(node: Node, logs_dir: Path, args) -> dict:
 
 # ----------------------------------------------------------------------------- queries
 
+DAY_FROM = "2026-01-15T00:00:00Z"
+DAY_TO = "2026-01-16T00:00:00Z"
+SERVICE = "payments"
+
+
+def iso_epoch(s: str) -> float:
+    return datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
+
+
 def query_specs(manifest: dict, extra: dict) -> list[dict]:
+    """The queries, in order. `issue` numbers the issue's query set (1-8); `base` says how the
+    baselines ask the same question (None: the baseline cannot answer it)."""
     gt = manifest["ground_truth"]
     n, a = gt["nginx"], gt["app"]
     rng = {"from": RANGE_FROM, "to": RANGE_TO}
+    day = {"from": DAY_FROM, "to": DAY_TO}
+    sel = "SELECT id FROM nginx, app WHERE MATCH({}) LIMIT 1"
     return [
+        # --- the issue's query set (whole store, no runner filter)
+        {"issue": 1, "name": "rare term", "workload": "all", "q": RARE_EXC, "expect": a[f"term {RARE_EXC}"],
+         "base": {"tantivy": RARE_EXC, "sphinx": ("found", sel.format(f"'{RARE_EXC}'"))}},
+        {"issue": 2, "name": "phrase", "workload": "all", "q": f'"{PHRASE}"', "expect": a[f"phrase '{PHRASE}'"],
+         "base": {"tantivy": f'"{PHRASE}"', "sphinx": ("found", sel.format(f"'\"{PHRASE}\"'"))}},
+        {"issue": 3, "name": "common term (count)", "workload": "all", "q": "GET",
+         "expect": extra["nginx GET"] + extra["app GET"],
+         "base": {"tantivy": "GET", "sphinx": ("found", sel.format("'GET'"))}},
+        {"issue": 4, "name": "1 h range count", "workload": "all", "q": "", "params": rng,
+         "expect": a["lines 10:00-11:00Z"],
+         "note": "q empty. nginx is parsed raw, so its lines carry the ingest time and are outside the range",
+         "base": {"sphinx": ("count", "SELECT COUNT(*) FROM nginx, app WHERE ts >= {f} AND ts < {t}",
+                             n["lines 10:00-11:00Z"] + a["lines 10:00-11:00Z"])}},
+        {"issue": 5, "name": "error AND service, 1 h", "workload": "all",
+         "q": f"level:error AND fields.service:{SERVICE}", "params": rng, "expect": extra["app error payments 1h"],
+         "base": {"sphinx": ("count", "SELECT COUNT(*) FROM nginx, app WHERE level = 'ERROR' AND "
+                                      f"service = '{SERVICE}' AND ts >= {{f}} AND ts < {{t}}", None)}},
+        {"issue": 6, "name": "newest 100 of a term", "workload": "all", "q": "level:error", "limit": 100,
+         "expect": a["level ERROR"],
+         "note": "tantivy-cli serve ranks by score, not time: not comparable"},
+        {"issue": 7, "name": "top-10 hosts, 24 h", "workload": "all", "kind": "top", "q": "", "params": day,
+         "field": "fields.host", "size": 10, "expect": extra["app top hosts 24h"],
+         "base": {"sphinx": ("top", "SELECT host, COUNT(*) AS c FROM app WHERE ts >= {f} AND ts < {t} "
+                                    "GROUP BY host ORDER BY c DESC LIMIT 10", None)}},
+        {"issue": 8, "name": "CJK word", "workload": "-", "kind": "na", "q": "",
+         "note": "n/a (no CJK in the workload)"},
+        # --- the earlier per-runner set
         {"name": "rare term", "workload": "app", "q": f"runner:app {RARE_EXC}", "expect": a[f"term {RARE_EXC}"]},
         {"name": "rare phrase (needle IP)", "workload": "nginx", "q": f'runner:nginx "{NEEDLE_IP}"',
          "expect": n[f"ip {NEEDLE_IP}"]},
         {"name": "rare phrase (needle path)", "workload": "nginx", "q": f'runner:nginx "{NEEDLE_PATH}"',
          "expect": n[f"path {NEEDLE_PATH}"]},
-        {"name": "phrase", "workload": "app", "q": f'"{PHRASE}"', "expect": a[f"phrase '{PHRASE}'"]},
         {"name": "common term", "workload": "nginx", "q": "runner:nginx GET", "expect": extra["nginx GET"]},
         {"name": "common term", "workload": "app", "q": "runner:app GET", "expect": extra["app GET"]},
         {"name": "1 h range count", "workload": "app", "q": "runner:app", "params": rng,
@@ -585,48 +640,437 @@ def query_specs(manifest: dict, extra: dict) -> list[dict]:
          "note": "nginx is parsed raw, so its lines carry the ingest time and are outside the range"},
         {"name": "1 h range count", "workload": "nginx", "q": "runner:nginx", "params": rng, "expect": 0,
          "note": f"ingest time; the file has {n['lines 10:00-11:00Z']} lines dated 10:00-11:00Z"},
-        {"name": "newest 100 of a term", "workload": "app", "q": "level:error", "limit": 100,
-         "expect": a["level ERROR"]},
         {"name": "match all", "workload": "all", "q": "*", "expect": n["lines"] + a["lines"],
          "note": "plus the latency probe lines", "extra_ok": True},
     ]
 
 
+def range_label(params: dict | None) -> str:
+    if not params:
+        return "all"
+    if params == {"from": RANGE_FROM, "to": RANGE_TO}:
+        return "10:00-11:00Z"
+    if params == {"from": DAY_FROM, "to": DAY_TO}:
+        return "24 h (01-15)"
+    return f"{params.get('from')}..{params.get('to')}"
+
+
+def p50_p90(values: list[float]) -> tuple[float, float]:
+    return percentile(values, 50), percentile(values, 90)
+
+
+def top_check(got: list, expect: list) -> bool:
+    """Top-N check that tolerates ties: every returned value has its true count, and the
+    returned counts are the N largest true counts, in order."""
+    truth = dict(expect)
+    counts = [c for _, c in got]
+    return (all(truth.get(v) == c for v, c in got)
+            and counts == [c for _, c in expect][:len(counts)] and len(got) == min(len(expect), 10))
+
+
 def run_queries(node: Node, manifest: dict, extra: dict, probe_lines: int, args) -> list[dict]:
     results = []
     for spec in query_specs(manifest, extra):
-        params = {"q": spec["q"], "limit": spec.get("limit", 1), **spec.get("params", {})}
-        takes, walls, totals, hits_ok = [], [], [], True
+        kind = spec.get("kind", "search")
+        row = {"issue": spec.get("issue"), "name": spec["name"], "workload": spec["workload"], "kind": kind,
+               "q": spec["q"], "range": range_label(spec.get("params")),
+               "limit": spec.get("limit", 1), "note": spec.get("note", ""), "baselines": {}}
+        if kind == "na":
+            row.update({"range": "-", "limit": "-", "total": None, "expect": None, "check": "n/a"})
+            results.append(row)
+            continue
+        if kind == "top":
+            path = "/api/v1/top"
+            params = {"field": spec["field"], "size": spec["size"], **spec.get("params", {})}
+            if spec["q"]:
+                params["q"] = spec["q"]
+            row["limit"] = f"size {spec['size']}"
+            row["q"] = f"top {spec['field']}" + (f" q={spec['q']}" if spec["q"] else "")
+        else:
+            path = "/api/v1/search"
+            params = {"q": spec["q"], "limit": spec.get("limit", 1), **spec.get("params", {})}
+        takes, walls, answers, hits_ok = [], [], [], True
         for i in range(1 + args.query_runs):
-            status, body, wall = node.get("/api/v1/search", params)
-            if status != 200:
-                raise BenchError(f"query {params} -> HTTP {status}: {body}")
+            status, body, wall = node.get(path, params)
+            if status != 200 or not isinstance(body, dict):
+                # Recorded, not fatal: the rest of the queries still run.
+                row.update({"total": None, "expect": spec["expect"] if kind != "top" else None,
+                            "check": f"ERROR HTTP {status}", "error": str(body)[:300]})
+                log(f"query {spec['name']!r} {path} {params} -> HTTP {status}: {str(body)[:200]}")
+                break
             if i == 0:
                 continue  # warm-up
-            takes.append(body["took_ms"])
+            takes.append(body.get("took_ms"))
             walls.append(wall * 1000)
-            totals.append(body["total"])
-            if params["limit"] > 1:
-                ts = [h["ts"] for h in body["hits"]]
-                want = min(params["limit"], body["total"])
-                if len(ts) != want or ts != sorted(ts, reverse=True):
-                    hits_ok = False
-        total = totals[-1]
-        expect = spec["expect"]
-        if spec.get("extra_ok"):
-            expect = expect + probe_lines
-        check = "OK" if total == expect and len(set(totals)) == 1 else "MISMATCH"
-        if not hits_ok:
-            check += " (hits not newest-first or short)"
-        row = {"name": spec["name"], "workload": spec["workload"], "q": spec["q"],
-               "range": "10:00-11:00Z" if "params" in spec else "all", "limit": params["limit"],
-               "total": total, "expect": expect, "check": check,
-               "took_ms_median": statistics.median(takes), "wall_ms_median": round(statistics.median(walls), 1),
-               "took_ms_all": takes, "note": spec.get("note", "")}
+            if kind == "top":
+                answers.append(json.dumps([[v["value"], v["count"]] for v in body.get("values", [])]))
+            else:
+                answers.append(body["total"])
+                if params["limit"] > 1:
+                    ts = [h["ts"] for h in body["hits"]]
+                    want = min(params["limit"], body["total"])
+                    if len(ts) != want or ts != sorted(ts, reverse=True):
+                        hits_ok = False
+        if "error" in row:
+            results.append(row)
+            continue
+        if kind == "top":
+            got = json.loads(answers[-1])
+            expect = spec["expect"]
+            ok = top_check(got, expect) and len(set(answers)) == 1
+            row.update({"total": len(got), "values": got, "expect": len(expect[:10]),
+                        "expect_values": expect[:12], "check": "OK" if ok else "MISMATCH",
+                        "other": body.get("other")})
+        else:
+            total = answers[-1]
+            expect = spec["expect"] + (probe_lines if spec.get("extra_ok") else 0)
+            check = "OK" if total == expect and len(set(answers)) == 1 else "MISMATCH"
+            if not hits_ok:
+                check += " (hits not newest-first or short)"
+            row.update({"total": total, "expect": expect, "check": check})
+            if spec.get("extra_ok"):
+                # lograft also indexes its own audit events (runner `_audit`, one per API change such
+                # as a runner creation): count them with top(runner) and allow for them.
+                st, top, _ = node.get("/api/v1/top", {"field": "runner", "size": 20})
+                per = ({v["value"]: v["count"] for v in top.get("values", [])}
+                       if st == 200 and isinstance(top, dict) else {})
+                row["per_runner_totals"] = per
+                audit = per.get("_audit", 0)
+                if check.startswith("MISMATCH") and audit and total == expect + audit and len(set(answers)) == 1:
+                    check = check.replace("MISMATCH", f"OK (+{audit} _audit)", 1)
+                    row["check"] = check
+                row["note"] += f"; per runner (top runner): {per}"
+        takes_num = [t for t in takes if isinstance(t, (int, float))]
+        tp50, tp90 = p50_p90(takes_num) if takes_num else (None, None)
+        wp50, wp90 = p50_p90(walls)
+        row.update({"took_ms_p50": tp50, "took_ms_p90": tp90, "wall_ms_p50": round(wp50, 2),
+                    "wall_ms_p90": round(wp90, 2),
+                    "took_ms_median": statistics.median(takes_num) if takes_num else None,
+                    "wall_ms_median": round(statistics.median(walls), 2),
+                    "took_ms_all": takes, "wall_ms_all": [round(w, 2) for w in walls]})
         results.append(row)
-        log(f"query {spec['name']!r} [{spec['workload']}] q={spec['q']!r}: total {total} "
-            f"(expected {expect}) {check}, took {row['took_ms_median']} ms, wall {row['wall_ms_median']} ms")
+        log(f"query {spec['name']!r} [{spec['workload']}] {row['q']!r}: total {row['total']} "
+            f"(expected {row['expect']}) {row['check']}, took p50/p90 {tp50}/{tp90} ms, "
+            f"wall p50/p90 {wp50:.1f}/{wp90:.1f} ms")
     return results
+
+
+# ----------------------------------------------------------------------------- query baselines
+
+def wait_port(port: int, proc: subprocess.Popen, what: str, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise BenchError(f"{what} exited with {proc.returncode} at startup")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise BenchError(f"{what} did not listen on 127.0.0.1:{port} within {timeout} s")
+
+
+def stop_proc(proc: subprocess.Popen | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def measure(fn, runs: int) -> dict:
+    """fn() -> (answer, took_ms or None[, wall_ms]); 1 warm-up then `runs` timed calls. Without
+    wall_ms, the wall time is the whole fn() call."""
+    takes, walls, answers = [], [], []
+    for i in range(1 + runs):
+        t0 = time.perf_counter()
+        got = fn()
+        wall = (time.perf_counter() - t0) * 1000
+        answer, took = got[0], got[1]
+        if len(got) > 2:
+            wall = got[2]
+        if i == 0:
+            continue
+        walls.append(wall)
+        answers.append(json.dumps(answer))
+        if took is not None:
+            takes.append(took)
+    tp50, tp90 = p50_p90(takes) if takes else (None, None)
+    wp50, wp90 = p50_p90(walls)
+    return {"answer": json.loads(answers[-1]), "stable": len(set(answers)) == 1,
+            "took_ms_p50": None if tp50 is None else round(tp50, 3),
+            "took_ms_p90": None if tp90 is None else round(tp90, 3),
+            "wall_ms_p50": round(wp50, 2), "wall_ms_p90": round(wp90, 2),
+            "took_ms_all": [round(t, 3) for t in takes], "wall_ms_all": [round(w, 2) for w in walls]}
+
+
+def run_tantivy_queries(index_dirs: dict[str, Path], queries: list[dict], out_dir: Path, args) -> dict:
+    """`tantivy serve` on the nginx and the app index (tantivy-cli builds one index per schema), one
+    server each; a query asks both servers, one after the other, and adds the counts and times up.
+    took = the server's own `timings` (search + fetching docs), wall = the HTTP calls."""
+    procs, ports = {}, {}
+    info = {"servers": {}, "queries": {}}
+    try:
+        for kind, index_dir in index_dirs.items():
+            port = free_port()
+            logf = open(out_dir / f"tantivy-serve-{kind}.log", "w")
+            procs[kind] = subprocess.Popen([str(tantivy_bin(args)), "serve", "-i", str(index_dir),
+                                            "--host", "127.0.0.1", "-p", str(port)],
+                                           stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+            ports[kind] = port
+            wait_port(port, procs[kind], f"tantivy serve [{kind}]")
+            info["servers"][kind] = f"tantivy serve -i <{kind} index> --host 127.0.0.1 -p {port}"
+        for q in queries:
+            tq = (q.get("base") or {}).get("tantivy")
+            if tq is None:
+                continue
+
+            def one(tq=tq):
+                total, took = 0, 0.0
+                for kind, port in ports.items():
+                    url = f"http://127.0.0.1:{port}/api/?" + urllib.parse.urlencode({"q": tq, "nhits": 1})
+                    status, body, _ = http("GET", url)
+                    if status != 200 or not isinstance(body, dict):
+                        raise BenchError(f"tantivy serve [{kind}] {tq!r} -> HTTP {status}: {str(body)[:200]}")
+                    total += body["num_hits"]
+                    took += sum(t["duration"] for t in body["timings"]["timings"] if t["depth"] == 0) / 1000
+                return total, took
+
+            m = measure(one, args.query_runs)
+            m["q"] = tq
+            m["check"] = ("OK" if m["answer"] == q["expect"] and m["stable"] else "MISMATCH")
+            info["queries"][f"Q{q['issue']}"] = m
+            log(f"tantivy serve {tq!r}: {m['answer']} hits ({m['check']}), took p50 {m['took_ms_p50']} ms, "
+                f"wall p50/p90 {m['wall_ms_p50']}/{m['wall_ms_p90']} ms")
+    except (BenchError, OSError, KeyError, ValueError) as err:
+        log(f"tantivy serve baseline failed: {err}")
+        info["error"] = str(err)
+    finally:
+        for proc in procs.values():
+            stop_proc(proc)
+    return info
+
+
+class SphinxQL:
+    """A minimal MySQL-protocol client (protocol 41, no auth: searchd ignores credentials),
+    enough for SphinxQL SELECT / SHOW META. Standard library only."""
+
+    def __init__(self, port: int, timeout: float = 60):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buf = b""
+        self._packet()  # server greeting
+        caps = 0x0001 | 0x0200 | 0x8000 | 0x10000  # LONG_PASSWORD, PROTOCOL_41, SECURE_CONN, MULTI_STATEMENTS
+        payload = caps.to_bytes(4, "little") + (1 << 24).to_bytes(4, "little") + bytes([33]) + bytes(23)
+        payload += b"bench\x00" + b"\x00"
+        self._send(payload, 1)
+        pkt = self._packet()
+        if pkt[0] == 0xFF:
+            raise BenchError(f"sphinxql handshake failed: {pkt[9:].decode(errors='replace')}")
+
+    def close(self):
+        try:
+            self._send(b"\x01", 0)  # COM_QUIT
+        except OSError:
+            pass
+        self.sock.close()
+
+    def _recv(self, n: int) -> bytes:
+        while len(self.buf) < n:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise BenchError("sphinxql: connection closed")
+            self.buf += chunk
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def _packet(self) -> bytes:
+        head = self._recv(4)
+        return self._recv(int.from_bytes(head[:3], "little"))
+
+    def _send(self, payload: bytes, seq: int):
+        self.sock.sendall(len(payload).to_bytes(3, "little") + bytes([seq]) + payload)
+
+    @staticmethod
+    def _lenenc(data: bytes, pos: int) -> tuple[int | None, int]:
+        b = data[pos]
+        if b < 0xFB:
+            return b, pos + 1
+        if b == 0xFB:
+            return None, pos + 1
+        size = {0xFC: 2, 0xFD: 3, 0xFE: 8}[b]
+        return int.from_bytes(data[pos + 1:pos + 1 + size], "little"), pos + 1 + size
+
+    def _strs(self, data: bytes) -> list:
+        out, pos = [], 0
+        while pos < len(data):
+            n, pos = self._lenenc(data, pos)
+            if n is None:
+                out.append(None)
+            else:
+                out.append(data[pos:pos + n].decode(errors="replace"))
+                pos += n
+        return out
+
+    def query(self, sql: str) -> list[list]:
+        self._send(b"\x03" + sql.encode(), 0)
+        pkt = self._packet()
+        if pkt[0] == 0xFF:
+            raise BenchError(f"sphinxql error for {sql!r}: {pkt[9:].decode(errors='replace')}")
+        if pkt[0] == 0x00:
+            return []
+        ncols, _ = self._lenenc(pkt, 0)
+        for _ in range(ncols):
+            self._packet()
+        pkt = self._packet()  # EOF after the column definitions
+        rows = []
+        while True:
+            pkt = self._packet()
+            if pkt[0] == 0xFE and len(pkt) < 9:
+                return rows
+            if pkt[0] == 0xFF:
+                raise BenchError(f"sphinxql error for {sql!r}: {pkt[9:].decode(errors='replace')}")
+            rows.append(self._strs(pkt))
+
+
+def ensure_sphinx_tsv(data: Path) -> dict[str, Path]:
+    """tsvpipe sources, cached next to the workload: id, msg, ts (unix s), level, service, host.
+    nginx: the line, its own timestamp (from nginx.docs.jsonl), empty strings. app: msg, ts,
+    level, service, host. ids: nginx 1..N, app N+1..; searchd needs them unique across indexes."""
+    out = {"nginx": data / "nginx.sphinx.tsv", "app": data / "app.sphinx.tsv"}
+    if all(p.exists() for p in out.values()):
+        return out
+    clean = str.maketrans({"\t": " ", "\n": " ", "\r": " ", "\\": "/"})
+    doc_id = 0
+    for kind, src in (("nginx", data / "nginx.docs.jsonl"), ("app", data / "app.jsonl")):
+        tmp = out[kind].with_suffix(".tmp")
+        with open(src) as f, open(tmp, "w", buffering=1 << 20) as dst:
+            for line in f:
+                rec = json.loads(line)
+                doc_id += 1
+                ts = int(iso_epoch(rec["ts"]))
+                if kind == "nginx":
+                    cols = [rec["body"], ts, "", "", ""]
+                else:
+                    cols = [rec["msg"], ts, rec["level"], rec["service"], rec["host"]]
+                dst.write(f"{doc_id}\t" + "\t".join(str(c).translate(clean) for c in cols) + "\n")
+        tmp.rename(out[kind])
+    return out
+
+
+def run_sphinx(data: Path, queries: list[dict], out_dir: Path, args) -> dict:
+    info: dict = {"queries": {}}
+    searchd = shutil.which("searchd")
+    indexer = shutil.which("indexer")
+    if not (searchd and indexer):
+        info["skipped"] = ("sphinx not installed (searchd/indexer not on PATH); "
+                           "install it with `apt-get install -y sphinxsearch`")
+        log(info["skipped"])
+        return info
+    ver = subprocess.run([searchd, "--help"], capture_output=True, text=True).stdout.splitlines()
+    info["version"] = ver[0] if ver else "?"
+    sdir = out_dir / "sphinx"
+    shutil.rmtree(sdir, ignore_errors=True)
+    sdir.mkdir(parents=True)
+    proc = None
+    try:
+        log("sphinx: writing the tsvpipe sources (cached next to the workload)")
+        tsv = ensure_sphinx_tsv(data)
+        port = free_port()
+        conf = sdir / "sphinx.conf"
+        parts = []
+        for kind, path in tsv.items():
+            parts.append(f"""source {kind}_src
+{{
+    type = tsvpipe
+    tsvpipe_command = cat {path}
+    tsvpipe_field = msg
+    tsvpipe_attr_timestamp = ts
+    tsvpipe_attr_string = level
+    tsvpipe_attr_string = service
+    tsvpipe_attr_string = host
+}}
+index {kind}
+{{
+    source = {kind}_src
+    path = {sdir}/{kind}
+}}
+""")
+        parts.append(f"""indexer
+{{
+    mem_limit = 256M
+}}
+searchd
+{{
+    listen = 127.0.0.1:{port}:mysql41
+    log = {sdir}/searchd.log
+    query_log = {sdir}/query.log
+    pid_file = {sdir}/searchd.pid
+    binlog_path =
+    workers = threads
+}}
+""")
+        conf.write_text("\n".join(parts))
+        log(f"sphinx: nice -n 10 indexer --config {conf} --all")
+        t0 = time.monotonic()
+        with open(sdir / "indexer.log", "w") as logf:
+            r = subprocess.run(["nice", "-n", "10", indexer, "--config", str(conf), "--all"],
+                               stdout=logf, stderr=subprocess.STDOUT)
+        info["indexer_wall_s"] = round(time.monotonic() - t0, 1)
+        info["index_bytes"] = sum(e.stat().st_size for e in os.scandir(sdir) if e.name.startswith(("nginx.", "app.")))
+        if r.returncode != 0:
+            raise BenchError(f"sphinx indexer exited with {r.returncode}; see {sdir}/indexer.log")
+        log(f"sphinx: indexed in {info['indexer_wall_s']} s, {info['index_bytes'] / MiB:.0f} MiB")
+        proc = subprocess.Popen([searchd, "--config", str(conf), "--nodetach"], stdout=open(sdir / "searchd.out", "w"),
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        wait_port(port, proc, "searchd")
+        time.sleep(0.5)  # searchd listens before it has loaded (preread) the indexes
+        f, t = int(iso_epoch(RANGE_FROM)), int(iso_epoch(RANGE_TO))
+        df, dt = int(iso_epoch(DAY_FROM)), int(iso_epoch(DAY_TO))
+        for q in queries:
+            spec = (q.get("base") or {}).get("sphinx")
+            if spec is None:
+                continue
+            mode, sql = spec[0], spec[1]
+            sql = sql.format(f=df, t=dt) if mode == "top" else sql.format(f=f, t=t)
+
+            def one(mode=mode, sql=sql):
+                t0 = time.perf_counter()
+                conn = SphinxQL(port)  # a new connection per query, as the HTTP calls get
+                try:
+                    rows = conn.query(sql)
+                    wall = (time.perf_counter() - t0) * 1000  # connect + query, without SHOW META
+                    meta = dict((r[0], r[1]) for r in conn.query("SHOW META"))
+                finally:
+                    conn.close()
+                took = float(meta.get("time", "nan")) * 1000
+                if mode == "found":
+                    return int(meta["total_found"]), took, wall
+                if mode == "count":
+                    return (int(rows[0][0]) if rows else 0), took, wall
+                return [[r[0], int(r[1])] for r in rows], took, wall
+
+            m = measure(one, args.query_runs)
+            m["sql"] = sql
+            expect = spec[2] if len(spec) > 2 and spec[2] is not None else q["expect"]
+            if mode == "top":
+                m["check"] = "OK" if top_check(m["answer"], q["expect"]) and m["stable"] else "MISMATCH"
+            else:
+                m["check"] = "OK" if m["answer"] == expect and m["stable"] else "MISMATCH"
+                m["expect"] = expect
+            info["queries"][f"Q{q['issue']}"] = m
+            log(f"sphinx {sql!r}: {m['answer'] if mode != 'top' else m['answer'][:3]} ({m['check']}), "
+                f"took p50 {m['took_ms_p50']} ms, wall p50/p90 {m['wall_ms_p50']}/{m['wall_ms_p90']} ms")
+    except (BenchError, OSError, KeyError, ValueError, IndexError) as err:
+        log(f"sphinx baseline failed: {err}")
+        info["error"] = str(err)
+    finally:
+        stop_proc(proc)
+        if not args.keep:
+            shutil.rmtree(sdir, ignore_errors=True)
+    return info
 
 
 # ----------------------------------------------------------------------------- tantivy-cli
@@ -691,9 +1135,7 @@ def run_tantivy(kind: str, docs: Path, lines: int, raw_bytes: int, out_dir: Path
               "index_ratio": round(size / raw_bytes, 3), "failed_docs": failed}
     log(f"tantivy-cli [{kind}]: {wall:.1f} s wall, CPU {cpu:.1f} s, peak RSS {result['peak_rss_mib']} MiB, "
         f"index {size / MiB:.0f} MiB, failed docs {failed}")
-    if not args.keep:
-        shutil.rmtree(index_dir, ignore_errors=True)
-    return result
+    return result  # main() removes index_dir after the query baseline (unless --keep)
 
 
 # ----------------------------------------------------------------------------- report
@@ -755,15 +1197,78 @@ def report(res: dict) -> str:
         out.append(f"\n(one line every {lat['interval_ms']:.0f} ms, polled every {lat['poll_ms']:.0f} ms)")
     qs = res.get("queries")
     if qs:
-        out.append(f"\n### Queries (median of {m['query_runs']} after 1 warm-up)\n")
-        rows = [[q["name"], q["workload"], "`" + q["q"].replace("|", "\\|") + "`", q["range"], q["limit"],
-                 fmt(q["total"]), fmt(q["expect"]), q["check"], fmt(q["took_ms_median"]),
-                 fmt(q["wall_ms_median"])] for q in qs]
-        out.append(md_table(["query", "workload", "q", "range", "limit", "total", "expected", "check",
-                             "took_ms", "wall ms"], rows))
+        out.append(f"\n### Queries (p50 / p90 of {m['query_runs']} runs after 1 warm-up)\n")
+        rows = []
+        for q in qs:
+            rows.append([q.get("issue") or "", q["name"], q["workload"], ("-" if q.get("kind") == "na" else "`" + (q["q"] or "(empty)").replace("|", "\\|") + "`"),
+                         q["range"], q["limit"], fmt(q.get("total")), fmt(q.get("expect")), q["check"],
+                         fmt(q.get("took_ms_p50")), fmt(q.get("took_ms_p90")),
+                         fmt(q.get("wall_ms_p50")), fmt(q.get("wall_ms_p90"))])
+        out.append(md_table(["#", "query", "workload", "q", "range", "limit", "total", "expected", "check",
+                             "took p50", "took p90", "wall p50", "wall p90"], rows))
+        out.append("\n(took = the node's `took_ms`; wall = the HTTP call in ms, a new connection each time; "
+                   "# = the issue's query set)")
         notes = [f"- {q['name']} [{q['workload']}]: {q['note']}" for q in qs if q["note"]]
+        notes += [f"- {q['name']} [{q['workload']}]: {q['error']}" for q in qs if q.get("error")]
+        for q in qs:
+            if q.get("kind") == "top" and q.get("values") is not None:
+                notes.append(f"- {q['name']}: got {q['values']}, other {q.get('other')}; "
+                             f"true counts {q['expect_values'][:11]}")
         if notes:
             out.append("\n" + "\n".join(notes))
+        tq = res.get("tantivy_queries") or {}
+        sp = res.get("sphinx") or {}
+        base_rows = []
+        for q in qs:
+            if not q.get("issue"):
+                continue
+            key = f"Q{q['issue']}"
+            row = [q["issue"], q["name"], fmt(q.get("took_ms_p50")), fmt(q.get("wall_ms_p50")),
+                   fmt(q.get("wall_ms_p90"))]
+            for b in (tq.get("queries", {}).get(key), sp.get("queries", {}).get(key)):
+                if b is None:
+                    row += ["-"] * 5
+                    continue
+                ans = b["answer"]
+                row += [(fmt(ans) if not isinstance(ans, list) else f"{len(ans)} groups") + " " + b["check"],
+                        f"{fmt(b['took_ms_p50'], 2)} / {fmt(b['took_ms_p90'], 2)}",
+                        f"{fmt(b['wall_ms_p50'])} / {fmt(b['wall_ms_p90'])}",
+                        fmt(q["took_ms_p50"] / b["took_ms_p50"], 2)
+                        if (q.get("took_ms_p50") or 0) >= 1 and (b.get("took_ms_p50") or 0) >= 1 else "<1 ms",
+                        fmt(q["wall_ms_p50"] / b["wall_ms_p50"], 2) if q.get("wall_ms_p50") else "-"]
+            base_rows.append(row)
+        if base_rows and (tq or sp):
+            out.append("\n### Query baselines (ratio = lograft / baseline, p50; < 1 means lograft is faster)\n")
+            out.append(md_table(["#", "query", "lograft took p50", "lograft wall p50", "lograft wall p90",
+                                 "tantivy answer", "tantivy took p50/p90", "tantivy wall p50/p90",
+                                 "took ratio", "wall ratio",
+                                 "sphinx answer", "sphinx took p50/p90", "sphinx wall p50/p90",
+                                 "took ratio", "wall ratio"], base_rows))
+            bnotes = []
+            if tq.get("servers"):
+                bnotes.append("- tantivy: `tantivy serve` on the tantivy-cli nginx index and app index (one server "
+                              "each, `/api/?q=..&nhits=1`); each query asks both and adds counts and times. took = its "
+                              "`timings` (search + fetching docs). Newest-100 is not comparable (it ranks by score); "
+                              "it has no time-range, top-N or aggregation endpoint.")
+            if tq.get("error"):
+                bnotes.append(f"- tantivy serve failed: {tq['error']}")
+            if sp.get("skipped"):
+                bnotes.append(f"- sphinx skipped: {sp['skipped']}")
+            elif sp:
+                bnotes.append(f"- sphinx: {sp.get('version', '?')}, indexes `nginx` + `app` (tsvpipe), indexer "
+                              f"{fmt(sp.get('indexer_wall_s'))} s wall (nice 10), "
+                              f"{fmt((sp.get('index_bytes') or 0) / MiB, 0)} MiB; SphinxQL over a new connection "
+                              "per query (wall = connect + query, not the `SHOW META` that follows), took = `SHOW META` time (ms resolution). Text queries count with "
+                              "`total_found`. Its nginx docs carry their own timestamps, so its 1 h range count "
+                              "includes nginx lines (lograft: ingest time, none).")
+                for key, b in sp.get("queries", {}).items():
+                    bnotes.append(f"    - {key}: `{b['sql']}`")
+                if sp.get("error"):
+                    bnotes.append(f"- sphinx failed: {sp['error']}")
+            bnotes.append("- took ratio only when both p50 are >= 1 ms: lograft's took_ms and Sphinx's "
+                          "`SHOW META` time have 1 ms resolution (tantivy's timings are in µs). The wall ratio "
+                          "is the fair one for sub-millisecond queries.")
+            out.append("\n" + "\n".join(bnotes))
     probs = res.get("node_log_problems")
     if probs:
         out.append("\n### lograft log\n")
@@ -811,7 +1316,13 @@ def main() -> int:
     ap.add_argument("--probe-interval", type=float, default=0.02)
     ap.add_argument("--probe-poll", type=float, default=0.01)
     ap.add_argument("--probe-timeout", type=float, default=60)
-    ap.add_argument("--query-runs", type=int, default=5)
+    ap.add_argument("--query-runs", type=int, default=15,
+                    help="measured repetitions per query, after 1 warm-up (p50/p90 are nearest-rank)")
+    ap.add_argument("--skip-tantivy-queries", action="store_true",
+                    help="no `tantivy serve` query baseline (the tantivy-cli indexing baseline still runs)")
+    ap.add_argument("--skip-sphinx", action="store_true",
+                    help="no Sphinx searchd query baseline (it is skipped anyway when searchd/indexer "
+                         "are not installed: apt-get install -y sphinxsearch)")
     args = ap.parse_args()
     if args.binary:
         args.no_build = True
@@ -881,6 +1392,20 @@ def main() -> int:
                 tantivy.append(run_tantivy("app", ensure_app_docs(data), truth["app"]["lines"],
                                            (data / "app.jsonl").stat().st_size, run_dir, args))
             res["tantivy"] = tantivy
+            index_dirs = {t["kind"]: run_dir / f"tantivy-{t['kind']}" for t in tantivy}
+            if res.get("queries") and not args.skip_tantivy_queries and len(index_dirs) == 2:
+                log("query baseline: tantivy serve")
+                res["tantivy_queries"] = run_tantivy_queries(index_dirs, query_specs(manifest, extra),
+                                                             run_dir, args)
+            if not args.keep:
+                for d in index_dirs.values():
+                    shutil.rmtree(d, ignore_errors=True)
+        if res.get("queries"):
+            if args.skip_sphinx:
+                res["sphinx"] = {"skipped": "--skip-sphinx", "queries": {}}
+            else:
+                log("query baseline: sphinx searchd")
+                res["sphinx"] = run_sphinx(data, query_specs(manifest, extra), run_dir, args)
     except (BenchError, subprocess.CalledProcessError, subprocess.TimeoutExpired) as err:
         log(f"FAILED: {err}")
         res["error"] = str(err)
