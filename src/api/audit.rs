@@ -85,6 +85,7 @@ pub async fn list(
         to: params.to,
         limit: params.limit,
         cursor: params.cursor,
+        hide_audit: false,
     };
     let response = tokio::task::spawn_blocking(move || {
         search::search(&state.index, &state.queries, &search_params)

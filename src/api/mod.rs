@@ -29,7 +29,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tracing::error;
 
 pub use access::{Access, CLUSTER_SECRET_HEADER, SESSION_COOKIE};
-pub use audit::Auditor;
+pub use audit::{AUDIT_RUNNER, Auditor};
 
 use crate::auth::{Auth, AuthError, Role};
 use crate::cluster::{ConfigStore, StoreError};

@@ -1,16 +1,20 @@
 //! `GET /api/v1/search` and `GET /api/v1/histogram`.
 
+use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 
 use super::{ApiError, ApiQuery, AppState, SEARCH_QUEUE_WAIT};
+use crate::auth::{Principal, Role};
 use crate::search::aggregate::{self, AggParams, FieldsResponse, StatsResponse, TopResponse};
 use crate::search::{self, HistogramParams, HistogramResponse, SearchParams, SearchResponse};
 
 pub async fn search(
     State(state): State<AppState>,
-    ApiQuery(params): ApiQuery<SearchParams>,
+    Extension(principal): Extension<Principal>,
+    ApiQuery(mut params): ApiQuery<SearchParams>,
 ) -> Result<Json<SearchResponse>, ApiError> {
+    params.hide_audit = principal.role < Role::Admin;
     let _permit = search_permit(&state).await?;
     // tantivy searches block: keep them off the async workers.
     let response =
@@ -21,8 +25,10 @@ pub async fn search(
 
 pub async fn histogram(
     State(state): State<AppState>,
-    ApiQuery(params): ApiQuery<HistogramParams>,
+    Extension(principal): Extension<Principal>,
+    ApiQuery(mut params): ApiQuery<HistogramParams>,
 ) -> Result<Json<HistogramResponse>, ApiError> {
+    params.hide_audit = principal.role < Role::Admin;
     let _permit = search_permit(&state).await?;
     let response = tokio::task::spawn_blocking(move || {
         search::histogram(&state.index, &state.queries, &params)
@@ -56,8 +62,10 @@ pub async fn context(
 
 pub async fn top(
     State(state): State<AppState>,
-    ApiQuery(params): ApiQuery<AggParams>,
+    Extension(principal): Extension<Principal>,
+    ApiQuery(mut params): ApiQuery<AggParams>,
 ) -> Result<Json<TopResponse>, ApiError> {
+    params.hide_audit = principal.role < Role::Admin;
     let _permit = search_permit(&state).await?;
     let response =
         tokio::task::spawn_blocking(move || aggregate::top(&state.index, &state.queries, &params))
@@ -67,8 +75,10 @@ pub async fn top(
 
 pub async fn stats(
     State(state): State<AppState>,
-    ApiQuery(params): ApiQuery<AggParams>,
+    Extension(principal): Extension<Principal>,
+    ApiQuery(mut params): ApiQuery<AggParams>,
 ) -> Result<Json<StatsResponse>, ApiError> {
+    params.hide_audit = principal.role < Role::Admin;
     let _permit = search_permit(&state).await?;
     let response = tokio::task::spawn_blocking(move || {
         aggregate::stats(&state.index, &state.queries, &params)
@@ -79,8 +89,10 @@ pub async fn stats(
 
 pub async fn fields(
     State(state): State<AppState>,
-    ApiQuery(params): ApiQuery<AggParams>,
+    Extension(principal): Extension<Principal>,
+    ApiQuery(mut params): ApiQuery<AggParams>,
 ) -> Result<Json<FieldsResponse>, ApiError> {
+    params.hide_audit = principal.role < Role::Admin;
     let _permit = search_permit(&state).await?;
     let response = tokio::task::spawn_blocking(move || {
         aggregate::fields(&state.index, &state.queries, &params)

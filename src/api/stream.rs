@@ -4,6 +4,7 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::header;
@@ -14,6 +15,7 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use super::{ApiError, ApiQuery, AppState};
+use crate::auth::{Principal, Role};
 use crate::search::{self, Hit, SearchParams};
 
 #[derive(Debug, Deserialize)]
@@ -59,6 +61,7 @@ fn csv_row(hit: &Hit) -> String {
 
 pub async fn export(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     ApiQuery(params): ApiQuery<ExportParams>,
 ) -> Result<Response, ApiError> {
     let csv = match params.format.as_deref().unwrap_or("ndjson") {
@@ -77,6 +80,7 @@ pub async fn export(
         to: params.to,
         limit: Some(2000),
         cursor: None,
+        hide_audit: principal.role < Role::Admin,
     };
     // The first page is fetched before answering, so a bad query is a 400, not a broken stream.
     let first = {
@@ -156,12 +160,14 @@ const TAIL_POLL: Duration = Duration::from_millis(250);
 /// only reads committed index data, and never waits on the client).
 pub async fn tail(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     ApiQuery(params): ApiQuery<TailParams>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let q = params.q.unwrap_or_default();
     state.queries.parse(&q)?; // a bad query is a 400 before the stream starts
     let (tx, rx) = mpsc::channel::<Event>(TAIL_BUFFER);
     let mut after = state.indexer.committed_seq();
+    let hide_audit = principal.role < Role::Admin;
     tokio::spawn(async move {
         let mut dropped = 0u64;
         loop {
@@ -171,7 +177,14 @@ pub async fn tail(
             }
             let (inner, query) = (state.clone(), q.clone());
             let found = tokio::task::spawn_blocking(move || {
-                search::indexed_after(&inner.index, &inner.queries, &query, after, 1000)
+                search::indexed_after(
+                    &inner.index,
+                    &inner.queries,
+                    &query,
+                    after,
+                    1000,
+                    hide_audit,
+                )
             })
             .await;
             let Ok(Ok(found)) = found else { continue };

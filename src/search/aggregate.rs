@@ -28,6 +28,9 @@ pub struct AggParams {
     pub to: Option<String>,
     /// Top values only: how many. Default 10, at most 1000.
     pub size: Option<usize>,
+    /// Leave out the audit trail: set by the API for non-admins, never from the query string.
+    #[serde(skip)]
+    pub hide_audit: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -99,7 +102,12 @@ fn aggregate(
     request: Value,
 ) -> Result<Value, SearchError> {
     let (from, to) = resolve_range(params.from.as_deref(), params.to.as_deref())?;
-    let query = builder.in_range(builder.parse(params.q.as_deref().unwrap_or(""))?, from, to);
+    let query = builder.in_range(
+        builder.parse(params.q.as_deref().unwrap_or(""))?,
+        from,
+        to,
+        params.hide_audit,
+    );
     let aggregations: Aggregations =
         serde_json::from_value(request).map_err(|err| SearchError::BadParam {
             param: "field",
@@ -205,6 +213,7 @@ pub fn fields(
             to: params.to.clone(),
             limit: Some(1000),
             cursor: None,
+            hide_audit: params.hide_audit,
         },
     )?;
     let mut seen: BTreeMap<String, (String, usize)> = BTreeMap::new();

@@ -53,6 +53,10 @@ pub struct SearchParams {
     pub to: Option<String>,
     pub limit: Option<usize>,
     pub cursor: Option<String>,
+    /// Leave out the audit trail (runner `_audit`): set by the API for non-admins, never
+    /// from the query string.
+    #[serde(skip)]
+    pub hide_audit: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -62,6 +66,10 @@ pub struct HistogramParams {
     pub to: Option<String>,
     /// `30s`, `5m`, `1h`, `1d`; chosen from the range when absent.
     pub interval: Option<String>,
+    /// Leave out the audit trail (runner `_audit`): set by the API for non-admins, never
+    /// from the query string.
+    #[serde(skip)]
+    pub hide_audit: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -186,7 +194,23 @@ impl QueryBuilder {
 
     /// `query` restricted to `[from, to)`. A match-all query becomes the bare time range, which
     /// tantivy answers from the `ts` fast field alone.
-    pub(crate) fn in_range(&self, query: Box<dyn Query>, from: i64, to: i64) -> Box<dyn Query> {
+    pub(crate) fn in_range(
+        &self,
+        query: Box<dyn Query>,
+        from: i64,
+        to: i64,
+        hide_audit: bool,
+    ) -> Box<dyn Query> {
+        if hide_audit {
+            let audit: Box<dyn Query> = Box::new(tantivy::query::TermQuery::new(
+                Term::from_field_text(self.fields.runner, crate::api::AUDIT_RUNNER),
+                tantivy::schema::IndexRecordOption::Basic,
+            ));
+            return Box::new(BooleanQuery::new(vec![
+                (Occur::Must, self.in_range(query, from, to, false)),
+                (Occur::MustNot, audit),
+            ]));
+        }
         if unboxed(query.as_ref()).downcast_ref::<AllQuery>().is_some() {
             return self.time_range(from, to);
         }
@@ -349,7 +373,7 @@ pub fn search(
         None => None,
     };
     let user_query = builder.parse(params.q.as_deref().unwrap_or(""))?;
-    let base = builder.in_range(user_query, from, to);
+    let base = builder.in_range(user_query, from, to, params.hide_audit);
     let page_query: Box<dyn Query> = match cursor {
         Some(sort) => Box::new(BooleanQuery::new(vec![
             (Occur::Must, base.box_clone()),
@@ -532,9 +556,13 @@ pub fn indexed_after(
     q: &str,
     after_seq: u64,
     limit: usize,
+    hide_audit: bool,
 ) -> Result<Vec<(u64, Hit)>, SearchError> {
     let query = BooleanQuery::new(vec![
-        (Occur::Must, builder.parse(q)?),
+        (
+            Occur::Must,
+            builder.in_range(builder.parse(q)?, 0, END_OF_TIME, hide_audit),
+        ),
         (
             Occur::Must,
             Box::new(RangeQuery::new(
@@ -640,7 +668,12 @@ pub fn histogram(
             reason: format!("gives {buckets} buckets over this range; at most {MAX_BUCKETS}"),
         });
     }
-    let query = builder.in_range(builder.parse(params.q.as_deref().unwrap_or(""))?, from, to);
+    let query = builder.in_range(
+        builder.parse(params.q.as_deref().unwrap_or(""))?,
+        from,
+        to,
+        params.hide_audit,
+    );
     let mut counts = vec![0u64; buckets as usize];
     for partition in &partitions {
         let collector = HistogramCollector::new(
@@ -681,7 +714,7 @@ mod tests {
         let query = format!("{:?}", builder.parse("searchtest AND NOT alpha").unwrap());
         assert!(query.contains("AllQuery"), "{query}");
         // A match-all query restricted to a range is the bare range (fast-field only).
-        let ranged = builder.in_range(builder.parse("*").unwrap(), 0, 10);
+        let ranged = builder.in_range(builder.parse("*").unwrap(), 0, 10, false);
         assert!(
             ranged.as_ref().downcast_ref::<RangeQuery>().is_some(),
             "{ranged:?}"

@@ -486,3 +486,53 @@ fn oversized_bodies_get_413_and_bad_logins_a_clear_error() {
         "{body}"
     );
 }
+
+/// The audit trail is for admins: readers do not find it through search, top values or export.
+#[test]
+fn readers_do_not_see_the_audit_trail() {
+    let mut node = Node::new("", "");
+    node.start();
+    node.add_runner(&node.runner_json("app", "a.log", "raw"));
+    node.wait_for_count("runner:_audit", 1);
+    let reader = node.cli(
+        &[
+            "token",
+            "create",
+            "--name",
+            "r",
+            "--role",
+            "reader",
+            "--url",
+            &node.url(""),
+            "--token",
+            &node.token,
+        ],
+        "",
+    );
+    let as_reader = |path: &str| -> serde_json::Value {
+        node.anonymous(Method::GET, path)
+            .bearer_auth(&reader)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    assert_eq!(as_reader("/api/v1/search?q=runner:_audit")["total"], 0);
+    assert_eq!(as_reader("/api/v1/search")["total"], 0);
+    assert_eq!(
+        as_reader("/api/v1/top?field=runner")["values"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    let export = node
+        .anonymous(Method::GET, "/api/v1/export")
+        .bearer_auth(&reader)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(!export.contains("_audit"), "{export}");
+    assert_eq!(node.count("runner:_audit"), 1, "admins still search it");
+}
