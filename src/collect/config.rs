@@ -62,6 +62,12 @@ pub enum ParserType {
     #[default]
     Raw,
     Json,
+    Logfmt,
+    Regex,
+    Nginx,
+    Apache,
+    Syslog,
+    Csv,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -72,6 +78,31 @@ pub struct ParserConfig {
     /// logkit's parser name; accepted and ignored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// `regex`: a pattern whose named groups become fields.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regex: Option<String>,
+    /// `nginx`/`apache`: an nginx `log_format` string. Default: the combined format.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nginx_log_format: Option<String>,
+    /// `csv`: the columns, `"name type, name type"` (string, long, float, bool).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csv_schema: Option<String>,
+    /// `csv`: the separator. Default `,`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csv_splitter: Option<String>,
+    /// Field holding the event time (default: `ts`, `time`, `timestamp`, `@timestamp`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp_key: Option<String>,
+    /// strftime layouts tried in order, e.g. `"%Y-%m-%d %H:%M:%S"`; RFC 3339 and epoch
+    /// seconds/milliseconds are always understood.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeformat_layouts: Option<Vec<String>>,
+    /// Zone of times without one: `UTC` (default) or an offset like `+08:00`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    /// Field holding the level. Default `level`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level_key: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -155,6 +186,10 @@ impl RunnerConfig {
                 path: self.reader.log_path.clone(),
             });
         }
+        super::parse::Parser::new(&self.parser).map_err(|reason| ConfigError::Invalid {
+            runner: self.name.clone(),
+            reason,
+        })?;
         let pattern = self.pattern().map_err(|reason| ConfigError::Invalid {
             runner: self.name.clone(),
             reason,

@@ -18,7 +18,7 @@ use tracing::{info, warn};
 
 use super::allowlist::Allowlist;
 use super::config::RunnerConfig;
-use super::parse::{LineContext, parse};
+use super::parse::{LineContext, Parser};
 use super::tail::{FileCheckpoint, FileStatus, TailEvent, TailOptions, Tailer};
 use crate::metrics as names;
 use crate::queue::Queue;
@@ -205,7 +205,7 @@ impl Runner {
         self.set_state("running", None);
         info!(runner = %name, pattern = %pattern, "runner started");
 
-        let parser = self.config.parser.parser_type;
+        let parser = Parser::new(&self.config.parser).map_err(anyhow::Error::msg)?;
         let mut last_scan: Option<Instant> = None;
         while !self.stopping() {
             if last_scan.is_none_or(|at| at.elapsed() >= self.settings.scan_interval) {
@@ -248,8 +248,7 @@ impl Runner {
                 .map(|line| {
                     let path = line.path.to_string_lossy();
                     let stream = format!("{name}/{}", line.key);
-                    let record = parse(
-                        parser,
+                    let record = parser.parse(
                         &line.bytes,
                         &LineContext {
                             runner: name,

@@ -1,9 +1,13 @@
 //! Parsers: turn a line into a [`Record`]. A line that fails to parse is kept as raw text,
 //! flagged `parse_error` and counted; it is never dropped.
 
+mod text;
+
+use chrono::{FixedOffset, TimeZone};
+use regex::Regex;
 use serde_json::{Map, Value};
 
-use super::config::ParserType;
+use super::config::{ParserConfig, ParserType};
 use crate::record::{Record, now_micros};
 
 /// Keys a JSON line may carry its event time, level and message under (first match wins).
@@ -20,31 +24,298 @@ pub struct LineContext<'a> {
     pub stream: &'a str,
 }
 
-pub fn parse(parser: ParserType, line: &[u8], context: &LineContext<'_>) -> Record {
-    let text = String::from_utf8_lossy(line);
-    let mut record = Record {
-        ts: now_micros(),
-        runner: context.runner.to_string(),
-        path: context.path.to_string(),
-        offset: context.offset,
-        level: String::new(),
-        message: String::new(),
-        fields: Value::Null,
-        truncated: context.truncated,
-        parse_error: false,
-        stream: context.stream.to_string(),
-    };
-    match parser {
-        ParserType::Raw => record.message = text.into_owned(),
-        ParserType::Json => match serde_json::from_str::<Value>(&text) {
-            Ok(Value::Object(object)) => apply_json(&mut record, object),
-            _ => {
-                record.parse_error = true;
-                record.message = text.into_owned();
-            }
-        },
+/// A parser compiled from a runner's `parser` config (regexes built once per runner).
+pub struct Parser {
+    kind: Kind,
+    /// Field holding the event time, and how to read it.
+    time_key: Option<String>,
+    layouts: Vec<String>,
+    zone: FixedOffset,
+    level_key: String,
+}
+
+enum Kind {
+    Raw,
+    Json,
+    Logfmt,
+    Regex(Regex),
+    Access(Regex),
+    Syslog,
+    Csv {
+        splitter: char,
+        schema: Vec<(String, text::CsvType)>,
+    },
+}
+
+/// Timestamp layout of nginx's and Apache's `$time_local` / `%t`.
+const ACCESS_TIME_LAYOUT: &str = "%d/%b/%Y:%H:%M:%S %z";
+
+fn parse_zone(text: &str) -> Result<FixedOffset, String> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("utc") || text == "Z" {
+        return Ok(FixedOffset::east_opt(0).expect("zero offset"));
     }
-    record
+    let (sign, rest) = match text.as_bytes().first() {
+        Some(b'+') => (1, &text[1..]),
+        Some(b'-') => (-1, &text[1..]),
+        _ => {
+            return Err(format!(
+                "parser.timezone {text:?}: use UTC or an offset like +08:00"
+            ));
+        }
+    };
+    let digits: String = rest.chars().filter(|c| *c != ':').collect();
+    let (hours, minutes) = match digits.len() {
+        2 => (digits.parse::<i32>().ok(), Some(0)),
+        4 => (
+            digits[..2].parse::<i32>().ok(),
+            digits[2..].parse::<i32>().ok(),
+        ),
+        _ => (None, None),
+    };
+    match (hours, minutes) {
+        (Some(h), Some(m)) if h <= 14 && m < 60 => {
+            FixedOffset::east_opt(sign * (h * 3600 + m * 60))
+                .ok_or_else(|| format!("parser.timezone {text:?} is out of range"))
+        }
+        _ => Err(format!(
+            "parser.timezone {text:?}: use UTC or an offset like +08:00"
+        )),
+    }
+}
+
+impl Parser {
+    /// Compile a parser config; the error names the key and what is wrong.
+    pub fn new(config: &ParserConfig) -> Result<Parser, String> {
+        let kind = match config.parser_type {
+            ParserType::Raw => Kind::Raw,
+            ParserType::Json => Kind::Json,
+            ParserType::Logfmt => Kind::Logfmt,
+            ParserType::Regex => {
+                let pattern = config
+                    .regex
+                    .as_deref()
+                    .ok_or("parser.regex is required for type regex")?;
+                let regex = Regex::new(pattern).map_err(|err| format!("parser.regex: {err}"))?;
+                if regex.capture_names().flatten().next().is_none() {
+                    return Err("parser.regex needs named groups, like (?P<status>\\d+)".into());
+                }
+                Kind::Regex(regex)
+            }
+            ParserType::Nginx | ParserType::Apache => Kind::Access(text::nginx_regex(
+                config
+                    .nginx_log_format
+                    .as_deref()
+                    .unwrap_or(text::NGINX_COMBINED),
+            )?),
+            ParserType::Syslog => Kind::Syslog,
+            ParserType::Csv => {
+                let schema = text::csv_schema(
+                    config
+                        .csv_schema
+                        .as_deref()
+                        .ok_or("parser.csv_schema is required for type csv")?,
+                )?;
+                let splitter = config.csv_splitter.as_deref().unwrap_or(",");
+                let mut chars = splitter.chars();
+                let splitter = match (chars.next(), chars.next()) {
+                    (Some(c), None) => c,
+                    _ => {
+                        return Err(format!(
+                            "parser.csv_splitter {splitter:?} must be one character"
+                        ));
+                    }
+                };
+                Kind::Csv { splitter, schema }
+            }
+        };
+        let default_time_key = match config.parser_type {
+            ParserType::Nginx | ParserType::Apache => Some("time_local".to_string()),
+            _ => None,
+        };
+        let mut layouts = config.timeformat_layouts.clone().unwrap_or_default();
+        if matches!(config.parser_type, ParserType::Nginx | ParserType::Apache) {
+            layouts.push(ACCESS_TIME_LAYOUT.to_string());
+        }
+        for layout in &layouts {
+            // chrono reports a bad layout only when parsing; catch obvious mistakes early.
+            if !layout.contains('%') {
+                return Err(format!(
+                    "parser.timeformat_layouts: {layout:?} has no %-directives"
+                ));
+            }
+        }
+        Ok(Parser {
+            kind,
+            time_key: config.timestamp_key.clone().or(default_time_key),
+            layouts,
+            zone: parse_zone(config.timezone.as_deref().unwrap_or("UTC"))?,
+            level_key: config
+                .level_key
+                .clone()
+                .unwrap_or_else(|| "level".to_string()),
+        })
+    }
+
+    pub fn parse(&self, line: &[u8], context: &LineContext<'_>) -> Record {
+        let text = String::from_utf8_lossy(line);
+        let mut record = Record {
+            ts: now_micros(),
+            runner: context.runner.to_string(),
+            path: context.path.to_string(),
+            offset: context.offset,
+            level: String::new(),
+            message: String::new(),
+            fields: Value::Null,
+            truncated: context.truncated,
+            parse_error: false,
+            stream: context.stream.to_string(),
+        };
+        let fields = match &self.kind {
+            Kind::Raw => {
+                record.message = text.into_owned();
+                return record;
+            }
+            Kind::Json => {
+                match serde_json::from_str::<Value>(&text) {
+                    Ok(Value::Object(object)) => apply_json(&mut record, object),
+                    _ => {
+                        record.parse_error = true;
+                        record.message = text.into_owned();
+                    }
+                }
+                if let Some(key) = &self.time_key
+                    && let Value::Object(fields) = &mut record.fields
+                    && let Some(ts) = fields.get(key).and_then(|v| self.read_time(v))
+                {
+                    record.ts = ts;
+                    fields.remove(key);
+                }
+                return record;
+            }
+            Kind::Logfmt => text::logfmt(&text).map(|fields| (fields, None)),
+            Kind::Regex(regex) => regex.captures(&text).map(|captures| {
+                let fields = regex
+                    .capture_names()
+                    .flatten()
+                    .filter_map(|name| {
+                        captures
+                            .name(name)
+                            .map(|m| (name.to_string(), text::typed(m.as_str())))
+                    })
+                    .collect();
+                (fields, None)
+            }),
+            Kind::Access(regex) => regex.captures(&text).map(|captures| {
+                let mut fields: Map<String, Value> = regex
+                    .capture_names()
+                    .flatten()
+                    .filter_map(|name| {
+                        captures
+                            .name(name)
+                            .map(|m| (name.to_string(), text::typed(m.as_str())))
+                    })
+                    .collect();
+                if let Some(Value::String(request)) = fields.get("request").cloned() {
+                    let mut parts = request.splitn(3, ' ');
+                    for key in ["request_method", "request_uri", "server_protocol"] {
+                        if let Some(part) = parts.next() {
+                            fields.insert(key.into(), Value::String(part.into()));
+                        }
+                    }
+                }
+                (fields, Some(text.to_string()))
+            }),
+            Kind::Syslog => text::syslog(&text, self.zone).map(|parsed| {
+                if let Some(ts) = parsed.ts.filter(|ts| (0..LATEST_EVENT_MICROS).contains(ts)) {
+                    record.ts = ts;
+                }
+                if let Some(severity) = parsed.severity {
+                    record.level = text::severity_name(severity).to_string();
+                }
+                (parsed.fields, Some(parsed.message))
+            }),
+            Kind::Csv { splitter, schema } => {
+                text::csv(&text, *splitter, schema).map(|fields| (fields, None))
+            }
+        };
+        let Some((mut fields, message)) = fields else {
+            record.parse_error = true;
+            record.message = text.into_owned();
+            return record;
+        };
+        let time_key = self.time_key.clone().or_else(|| {
+            TIME_KEYS
+                .iter()
+                .find(|key| fields.contains_key(**key))
+                .map(|key| key.to_string())
+        });
+        if let Some(key) = time_key
+            && let Some(ts) = fields.get(&key).and_then(|value| self.read_time(value))
+        {
+            record.ts = ts;
+        }
+        if record.level.is_empty()
+            && let Some(Value::String(level)) = fields.get(&self.level_key)
+        {
+            record.level = level.to_ascii_lowercase();
+        }
+        record.message = match message {
+            Some(message) => message,
+            None => match MESSAGE_KEYS
+                .iter()
+                .find_map(|key| fields.get(*key).and_then(Value::as_str))
+            {
+                Some(message) => message.to_string(),
+                None => text.into_owned(),
+            },
+        };
+        for key in MESSAGE_KEYS {
+            if fields.get(key).and_then(Value::as_str) == Some(record.message.as_str()) {
+                fields.remove(key);
+            }
+        }
+        if !fields.is_empty() {
+            record.fields = Value::Object(fields);
+        }
+        record
+    }
+
+    /// An event time from a field: the configured layouts, then RFC 3339 and epoch numbers.
+    fn read_time(&self, value: &Value) -> Option<i64> {
+        if let Value::String(text) = value {
+            for layout in &self.layouts {
+                let micros = if layout.contains("%z") || layout.contains("%:z") {
+                    chrono::DateTime::parse_from_str(text, layout)
+                        .ok()
+                        .map(|dt| dt.timestamp_micros())
+                } else {
+                    chrono::NaiveDateTime::parse_from_str(text, layout)
+                        .ok()
+                        .and_then(|naive| self.zone.from_local_datetime(&naive).single())
+                        .map(|dt| dt.timestamp_micros())
+                };
+                if let Some(micros) = micros.filter(|m| (0..LATEST_EVENT_MICROS).contains(m)) {
+                    return Some(micros);
+                }
+            }
+        }
+        timestamp_micros(value)
+    }
+}
+
+/// Parse one line with a parser type's defaults (tests and `parser/parse` previews).
+pub fn parse(parser: ParserType, line: &[u8], context: &LineContext<'_>) -> Record {
+    let config = ParserConfig {
+        parser_type: parser,
+        ..ParserConfig::default()
+    };
+    match Parser::new(&config) {
+        Ok(parser) => parser.parse(line, context),
+        Err(_) => Parser::new(&ParserConfig::default())
+            .expect("raw parser")
+            .parse(line, context),
+    }
 }
 
 fn apply_json(record: &mut Record, mut object: Map<String, Value>) {
@@ -172,6 +443,161 @@ mod tests {
         assert_eq!(
             timestamp_micros(&serde_json::json!(1_768_471_200_123i64)),
             Some(1_768_471_200_123_000)
+        );
+    }
+}
+
+#[cfg(test)]
+mod format_tests {
+    use super::*;
+
+    fn ctx() -> LineContext<'static> {
+        LineContext {
+            runner: "r",
+            path: "/x.log",
+            offset: 0,
+            truncated: false,
+            stream: "r/1:2",
+        }
+    }
+
+    fn parser(json: &str) -> Parser {
+        Parser::new(&serde_json::from_str::<ParserConfig>(json).unwrap()).unwrap()
+    }
+
+    fn parse_fixture(parser: &Parser, fixture: &str) -> Vec<Record> {
+        let path = format!("{}/tests/data/{fixture}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|line| parser.parse(line.as_bytes(), &ctx()))
+            .collect()
+    }
+
+    fn at(text: &str) -> i64 {
+        chrono::DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .timestamp_micros()
+    }
+
+    #[test]
+    fn nginx_combined() {
+        let records = parse_fixture(&parser(r#"{"type":"nginx"}"#), "nginx-access.log");
+        assert_eq!(records[0].ts, at("2026-01-15T10:00:05Z"));
+        assert_eq!(records[0].fields["remote_addr"], "203.0.113.77");
+        assert_eq!(records[0].fields["status"], 200);
+        assert_eq!(records[0].fields["body_bytes_sent"], 5123);
+        assert_eq!(records[0].fields["request_uri"], "/api/v2/admin/export");
+        assert_eq!(
+            records[1].ts,
+            at("2026-01-15T09:00:06Z"),
+            "the +0100 offset is applied"
+        );
+        assert_eq!(records[1].fields["remote_user"], "alice");
+        assert_eq!(
+            records[2].fields["http_user_agent"],
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X)"
+        );
+        assert!(records[3].parse_error && records[3].message == "this is not an access log line");
+        assert!(
+            records[0].message.starts_with("203.0.113.77 - -"),
+            "the whole line stays searchable"
+        );
+        // A custom log_format.
+        let custom = parser(
+            r#"{"type":"nginx","nginx_log_format":"$remote_addr [$time_local] $status $request_time"}"#,
+        );
+        let record = custom.parse(b"10.0.0.1 [15/Jan/2026:10:00:05 +0000] 503 0.123", &ctx());
+        assert_eq!(record.fields["status"], 503);
+        assert_eq!(record.fields["request_time"], 0.123);
+    }
+
+    #[test]
+    fn syslog_debian_files_3164_and_5424() {
+        let records = parse_fixture(&parser(r#"{"type":"syslog"}"#), "syslog");
+        assert_eq!(records[0].ts, at("2026-01-15T10:00:01.123456Z"));
+        assert_eq!(records[0].fields["appname"], "CRON");
+        assert_eq!(records[0].fields["procid"], "4242");
+        assert!(records[0].message.starts_with("(root) CMD"));
+        assert_eq!(records[2].fields["appname"], "sshd");
+        assert!(
+            records[2]
+                .message
+                .starts_with("Failed password for invalid user admin")
+        );
+        assert_eq!(records[3].level, "info");
+        assert_eq!(records[3].fields["facility"], 10);
+        assert_eq!(records[4].ts, at("2026-01-15T10:00:05.003Z"));
+        assert_eq!(records[4].level, "notice");
+        assert_eq!(records[4].fields["hostname"], "mymachine.example.com");
+        assert_eq!(records[4].fields["msgid"], "ID47");
+        assert_eq!(records[4].message, "An application event log entry");
+        assert!(records.iter().all(|r| !r.parse_error));
+    }
+
+    #[test]
+    fn logfmt_with_layouts_and_zone() {
+        let p = parser(
+            r#"{"type":"logfmt","timeformat_layouts":["%Y-%m-%d %H:%M:%S"],"timezone":"+08:00"}"#,
+        );
+        let records = parse_fixture(&p, "app.logfmt");
+        assert_eq!(records[0].ts, at("2026-01-15T10:00:00Z"));
+        assert_eq!(records[0].level, "warn");
+        assert_eq!(records[0].message, "slow query");
+        assert_eq!(records[0].fields["duration_ms"], 1234);
+        assert_eq!(
+            records[1].ts,
+            at("2026-01-15T02:00:01Z"),
+            "a zone-less time is read in +08:00"
+        );
+        assert_eq!(records[1].fields["order"], 4242);
+        assert!(records[2].parse_error);
+    }
+
+    #[test]
+    fn csv_with_schema() {
+        let p = parser(
+            r#"{"type":"csv","csv_schema":"time string, order long, amount float, paid bool, buyer string",
+                "timestamp_key":"time","timeformat_layouts":["%Y-%m-%d %H:%M:%S"]}"#,
+        );
+        let records = parse_fixture(&p, "orders.csv");
+        assert_eq!(records[0].ts, at("2026-01-15T10:00:00Z"));
+        assert_eq!(records[0].fields["amount"], 129.9);
+        assert_eq!(records[0].fields["paid"], true);
+        assert_eq!(records[0].fields["buyer"], "Alice, the buyer");
+        assert_eq!(records[1].fields["buyer"], "Bob \"the builder\"");
+        assert!(
+            records[2].parse_error,
+            "a row that does not fit the schema is kept raw"
+        );
+    }
+
+    #[test]
+    fn regex_named_groups() {
+        let p = parser(
+            r#"{"type":"regex","regex":"^(?P<level>\\w+) \\[(?P<thread>[^\\]]+)\\] (?P<message>.*)$"}"#,
+        );
+        let record = p.parse(b"ERROR [main-7] boom: disk full", &ctx());
+        assert_eq!(record.level, "error");
+        assert_eq!(record.message, "boom: disk full");
+        assert_eq!(record.fields["thread"], "main-7");
+        assert!(p.parse(b"no match here", &ctx()).parse_error);
+    }
+
+    #[test]
+    fn bad_parser_configs_name_the_key() {
+        let error = |json: &str| {
+            Parser::new(&serde_json::from_str::<ParserConfig>(json).unwrap())
+                .err()
+                .unwrap()
+        };
+        assert!(error(r#"{"type":"regex"}"#).contains("parser.regex is required"));
+        assert!(error(r#"{"type":"regex","regex":"(unclosed"}"#).contains("parser.regex"));
+        assert!(error(r#"{"type":"regex","regex":"no groups"}"#).contains("named groups"));
+        assert!(error(r#"{"type":"csv"}"#).contains("parser.csv_schema"));
+        assert!(error(r#"{"type":"csv","csv_schema":"a blob"}"#).contains("unknown type"));
+        assert!(
+            error(r#"{"type":"logfmt","timezone":"Mars/Olympus"}"#).contains("parser.timezone")
         );
     }
 }
