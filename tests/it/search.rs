@@ -216,7 +216,7 @@ fn top_values_stats_fields_and_numeric_ranges() {
     let (status, top) = node.get("/api/v1/top?field=fields.host&q=aggtest&size=2");
     assert_eq!(status, 200, "{top}");
     let mut expected: Vec<(&str, u64)> = expected_hosts.iter().map(|(h, c)| (*h, *c)).collect();
-    expected.sort_by(|a, b| b.1.cmp(&a.1));
+    expected.sort_by_key(|e| std::cmp::Reverse(e.1));
     let values: Vec<(String, u64)> = top["values"]
         .as_array()
         .unwrap()

@@ -80,10 +80,10 @@ fn subscribe(node: &Node, q: &str) -> mpsc::Receiver<(String, String)> {
             let Ok(line) = line else { return };
             if let Some(name) = line.strip_prefix("event: ") {
                 event = name.to_string();
-            } else if let Some(data) = line.strip_prefix("data: ") {
-                if tx.send((event.clone(), data.to_string())).is_err() {
-                    return;
-                }
+            } else if let Some(data) = line.strip_prefix("data: ")
+                && tx.send((event.clone(), data.to_string())).is_err()
+            {
+                return;
             }
         }
     });
