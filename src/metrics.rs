@@ -8,7 +8,8 @@ pub const LINES_READ: &str = "lograft_runner_lines_read_total";
 pub const BYTES_READ: &str = "lograft_runner_bytes_read_total";
 /// Data given up on purpose, by `reason`: `line_truncated` (a line over
 /// `collect.max_line_bytes`: its head is kept and flagged `truncated`, its tail dropped) and
-/// `file_lost` (a checkpointed file vanished before it was read to the end). Nothing is dropped
+/// `file_lost` (a checkpointed file vanished before it was read to the end) and `filtered` (removed by a
+/// `keep`/`filter` transform). Nothing is dropped
 /// silently.
 pub const DROPPED: &str = "lograft_runner_dropped_total";
 /// Lines kept as raw text because the parser failed (flagged `parse_error`).

@@ -27,6 +27,9 @@ pub struct RunnerConfig {
     pub parser: ParserConfig,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub senders: Vec<SenderConfig>,
+    /// Applied in order after parsing; see `collect::transform`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transforms: Vec<super::transform::TransformConfig>,
     /// logkit's batch flush interval in seconds; accepted for compatibility, lograft flushes
     /// each read batch at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -189,6 +192,12 @@ impl RunnerConfig {
         super::parse::Parser::new(&self.parser).map_err(|reason| ConfigError::Invalid {
             runner: self.name.clone(),
             reason,
+        })?;
+        super::transform::Transforms::new(&self.transforms).map_err(|reason| {
+            ConfigError::Invalid {
+                runner: self.name.clone(),
+                reason,
+            }
         })?;
         let pattern = self.pattern().map_err(|reason| ConfigError::Invalid {
             runner: self.name.clone(),

@@ -8,6 +8,7 @@ pub mod parse;
 pub mod runner;
 pub mod supervisor;
 pub mod tail;
+pub mod transform;
 
 pub use allowlist::Allowlist;
 pub use config::RunnerConfig;

@@ -20,6 +20,7 @@ use super::allowlist::Allowlist;
 use super::config::RunnerConfig;
 use super::parse::{LineContext, Parser};
 use super::tail::{FileCheckpoint, FileStatus, TailEvent, TailOptions, Tailer};
+use super::transform::Transforms;
 use crate::metrics as names;
 use crate::queue::Queue;
 
@@ -43,6 +44,8 @@ pub struct RunnerStatus {
     pub bytes_read: u64,
     pub lines_truncated: u64,
     pub parse_errors: u64,
+    /// Lines removed on purpose by a `keep`/`filter` transform.
+    pub lines_filtered: u64,
     /// Files that vanished before they were read to the end (their unread tail is lost).
     pub files_lost: u64,
     pub files: Vec<FileStatus>,
@@ -206,6 +209,7 @@ impl Runner {
         info!(runner = %name, pattern = %pattern, "runner started");
 
         let parser = Parser::new(&self.config.parser).map_err(anyhow::Error::msg)?;
+        let transforms = Transforms::new(&self.config.transforms).map_err(anyhow::Error::msg)?;
         let mut last_scan: Option<Instant> = None;
         while !self.stopping() {
             if last_scan.is_none_or(|at| at.elapsed() >= self.settings.scan_interval) {
@@ -245,7 +249,7 @@ impl Runner {
             let records: Vec<_> = batch
                 .lines
                 .iter()
-                .map(|line| {
+                .filter_map(|line| {
                     let path = line.path.to_string_lossy();
                     let stream = format!("{name}/{}", line.key);
                     let record = parser.parse(
@@ -259,9 +263,10 @@ impl Runner {
                         },
                     );
                     parse_errors += u64::from(record.parse_error);
-                    record
+                    transforms.apply(record)
                 })
                 .collect();
+            let filtered = lines - records.len() as u64;
             let mut checkpoint_updates: Vec<(String, Option<String>)> = batch
                 .checkpoints
                 .iter()
@@ -285,6 +290,10 @@ impl Runner {
                 metrics::counter!(names::DROPPED, "runner" => name.clone(), "reason" => "line_truncated")
                     .increment(batch.truncated_lines);
             }
+            if filtered > 0 {
+                metrics::counter!(names::DROPPED, "runner" => name.clone(), "reason" => "filtered")
+                    .increment(filtered);
+            }
             if parse_errors > 0 {
                 metrics::counter!(names::PARSE_ERRORS, "runner" => name.clone())
                     .increment(parse_errors);
@@ -295,6 +304,7 @@ impl Runner {
                 status.bytes_read += batch.bytes_read;
                 status.lines_truncated += batch.truncated_lines;
                 status.parse_errors += parse_errors;
+                status.lines_filtered += filtered;
             }
             self.update_files(&tailer);
         }

@@ -4,6 +4,7 @@
 mod harness;
 
 mod auth;
+mod collect;
 mod crash;
 mod errors;
 mod hostile;

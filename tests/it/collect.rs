@@ -1,0 +1,107 @@
+//! Parsers and transforms end to end, on the fixtures under tests/data. See: issue 3.
+
+use crate::harness::Node;
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+#[test]
+fn nginx_and_syslog_fixtures_with_transforms() {
+    let mut node = Node::new("", "[index]\nretention_days = 0");
+    node.start();
+    std::fs::write(node.logs().join("access.log"), fixture("nginx-access.log")).unwrap();
+    std::fs::write(node.logs().join("syslog"), fixture("syslog")).unwrap();
+    let nginx = serde_json::json!({
+        "name": "nginx",
+        "reader": {"mode": "file", "log_path": node.logs().join("access.log")},
+        "parser": {"type": "nginx"},
+        "transforms": [
+            {"type": "label", "key": "env", "value": "prod"},
+            {"type": "filter", "pattern": "^192\\.0\\.2\\."},
+            {"type": "mask", "pattern": "alice", "replacement": "[user]"}
+        ]
+    });
+    node.add_runner(&nginx.to_string());
+    node.add_runner(
+        &serde_json::json!({
+            "name": "syslog",
+            "reader": {"mode": "file", "log_path": node.logs().join("syslog")},
+            "parser": {"type": "syslog"}
+        })
+        .to_string(),
+    );
+    // 4 lines, one filtered out, one kept raw (parse error).
+    node.wait_for_count("runner:nginx", 3);
+    node.wait_for_count("runner:syslog", 5);
+
+    // Parsed event times: the 10:00:05-10:00:06 window of 2026-01-15, as numbers and keywords.
+    let (_, body) = node.get("/api/v1/search?q=runner:nginx%20AND%20fields.status:[200%20TO%20399]&from=2026-01-15T09:00:00Z&to=2026-01-15T11:00:00Z");
+    assert_eq!(body["total"], 2, "{body}");
+    assert_eq!(
+        node.count("runner:nginx AND fields.env:prod AND fields.request_method:GET"),
+        1
+    );
+    assert_eq!(node.count("runner:nginx AND flags:parse_error"), 1);
+    assert_eq!(
+        node.count("runner:nginx AND alice"),
+        0,
+        "masked before indexing"
+    );
+    assert_eq!(
+        node.count("runner:nginx AND fields.remote_user:\"[user]\""),
+        1
+    );
+    let status = node.runner_status("nginx");
+    assert_eq!(status["lines_filtered"], 1, "{status}");
+    assert_eq!(status["parse_errors"], 1, "{status}");
+
+    // Syslog: severity becomes the level, the program a field.
+    assert_eq!(
+        node.count("runner:syslog AND fields.appname:sshd AND \"failed password\""),
+        1
+    );
+    assert_eq!(node.count("runner:syslog AND level:notice"), 1);
+    let (_, top) = node.get("/api/v1/top?field=fields.appname&q=runner:syslog&from=2026-01-01");
+    assert_eq!(top["values"].as_array().unwrap().len(), 5, "{top}");
+}
+
+#[test]
+fn bad_parser_and_transform_configs_get_400s() {
+    let mut node = Node::new("", "");
+    node.start();
+    let path = node.logs().join("x.log");
+    for (parser, transforms, expected) in [
+        (
+            serde_json::json!({"type": "regex"}),
+            serde_json::json!([]),
+            "parser.regex is required",
+        ),
+        (
+            serde_json::json!({"type": "csv", "csv_schema": "a blob"}),
+            serde_json::json!([]),
+            "unknown type",
+        ),
+        (
+            serde_json::json!({"type": "raw"}),
+            serde_json::json!([{"type": "keep", "pattern": "(x"}]),
+            "transforms[0].pattern",
+        ),
+        (
+            serde_json::json!({"type": "raw"}),
+            serde_json::json!([{"type": "explode"}]),
+            "unknown variant `explode`",
+        ),
+    ] {
+        let config = serde_json::json!({"name": "x", "reader": {"mode": "file", "log_path": path}, "parser": parser, "transforms": transforms});
+        let (status, body) = node.send("POST", "/api/v1/runners", &config.to_string());
+        assert_eq!(status, 400, "{config}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(expected),
+            "{expected}: {body}"
+        );
+    }
+}
