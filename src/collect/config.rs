@@ -27,6 +27,9 @@ pub struct RunnerConfig {
     pub parser: ParserConfig,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub senders: Vec<SenderConfig>,
+    /// Lines and bytes per second this runner may read; see `collect::limit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<super::limit::RateLimitConfig>,
     /// Applied in order after parsing; see `collect::transform`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub transforms: Vec<super::transform::TransformConfig>,
@@ -193,6 +196,12 @@ impl RunnerConfig {
             runner: self.name.clone(),
             reason,
         })?;
+        if let Some(limit) = &self.rate_limit {
+            limit.validate().map_err(|reason| ConfigError::Invalid {
+                runner: self.name.clone(),
+                reason,
+            })?;
+        }
         super::transform::Transforms::new(&self.transforms).map_err(|reason| {
             ConfigError::Invalid {
                 runner: self.name.clone(),

@@ -4,6 +4,7 @@
 
 pub mod allowlist;
 pub mod config;
+pub mod limit;
 pub mod parse;
 pub mod runner;
 pub mod supervisor;

@@ -18,6 +18,7 @@ use tracing::{info, warn};
 
 use super::allowlist::Allowlist;
 use super::config::RunnerConfig;
+use super::limit::RateLimiter;
 use super::parse::{LineContext, Parser};
 use super::tail::{FileCheckpoint, FileStatus, TailEvent, TailOptions, Tailer};
 use super::transform::Transforms;
@@ -49,6 +50,8 @@ pub struct RunnerStatus {
     /// Files that vanished before they were read to the end (their unread tail is lost).
     pub files_lost: u64,
     pub files: Vec<FileStatus>,
+    /// Bytes in the followed files not read yet (a rate-limited or blocked runner lags).
+    pub lag_bytes: u64,
     /// Unreadable or refused files and other recent problems, newest last.
     pub problems: VecDeque<String>,
 }
@@ -210,6 +213,7 @@ impl Runner {
 
         let parser = Parser::new(&self.config.parser).map_err(anyhow::Error::msg)?;
         let transforms = Transforms::new(&self.config.transforms).map_err(anyhow::Error::msg)?;
+        let mut limiter = RateLimiter::new(self.config.rate_limit.unwrap_or_default());
         let mut last_scan: Option<Instant> = None;
         while !self.stopping() {
             if last_scan.is_none_or(|at| at.elapsed() >= self.settings.scan_interval) {
@@ -229,12 +233,25 @@ impl Runner {
                 self.set_state("running", None);
                 continue;
             }
-            let batch = tailer.poll(BATCH_MAX_LINES, BATCH_MAX_BYTES);
+            let wait = limiter.wait();
+            if !wait.is_zero() {
+                self.set_state("limited", None);
+                self.update_files(&tailer);
+                let _ = self.wake.recv_timeout(wait.min(Duration::from_millis(500)));
+                continue;
+            }
+            let (max_lines, max_bytes) = limiter.allowance(BATCH_MAX_LINES, BATCH_MAX_BYTES);
+            let batch = tailer.poll(max_lines, max_bytes);
+            limiter.spend(batch.lines.len() as u64, batch.bytes_read);
             let events = tailer.take_events();
             self.handle_events(events);
             let idle =
                 batch.lines.is_empty() && batch.checkpoints.is_empty() && batch.forget.is_empty();
             if idle {
+                // Caught up: no longer held back by the rate limit.
+                if self.status.lock().expect("status lock").state == "limited" {
+                    self.set_state("running", None);
+                }
                 self.update_files(&tailer);
                 match self.wake.recv_timeout(IDLE_POLL) {
                     // A file event: scan now rather than at the next interval.
@@ -326,7 +343,10 @@ impl Runner {
 
     fn update_files(&self, tailer: &Tailer) {
         let files = tailer.status();
-        self.status.lock().expect("status lock").files = files;
+        let lag: u64 = files.iter().map(|f| f.size.saturating_sub(f.offset)).sum();
+        let mut status = self.status.lock().expect("status lock");
+        status.files = files;
+        status.lag_bytes = lag;
     }
 
     fn handle_events(&self, events: Vec<TailEvent>) {

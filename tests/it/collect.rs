@@ -105,3 +105,46 @@ fn bad_parser_and_transform_configs_get_400s() {
         );
     }
 }
+
+/// See: issue 3 ("Rate limit"): a limited runner's measured rate stays within 10% of its limit,
+/// it lags instead of dropping, and every line arrives.
+#[test]
+fn rate_limited_runner_lags_and_loses_nothing() {
+    use std::time::{Duration, Instant};
+    let mut node = Node::new("", "");
+    node.start();
+    let lines = crate::harness::numbered("ratetest", 0..14_000);
+    crate::harness::append_lines(&node.logs().join("r.log"), lines.clone());
+    node.add_runner(
+        &serde_json::json!({
+            "name": "limited",
+            "reader": {"mode": "file", "log_path": node.logs().join("r.log")},
+            "rate_limit": {"lines_per_second": 2000}
+        })
+        .to_string(),
+    );
+    let sample = || {
+        let status = node.runner_status("limited");
+        (
+            Instant::now(),
+            status["lines_read"].as_u64().unwrap_or(0),
+            status,
+        )
+    };
+    std::thread::sleep(Duration::from_millis(1500));
+    let (t1, read1, status1) = sample();
+    assert_eq!(status1["state"], "limited", "{status1}");
+    assert!(
+        status1["lag_bytes"].as_u64().unwrap() > 0,
+        "a limited runner lags: {status1}"
+    );
+    std::thread::sleep(Duration::from_millis(3000));
+    let (t2, read2, _) = sample();
+    let rate = (read2 - read1) as f64 / t2.duration_since(t1).as_secs_f64();
+    assert!(
+        (1800.0..=2200.0).contains(&rate),
+        "measured {rate:.0} lines/s against a limit of 2000"
+    );
+    node.wait_for_count("ratetest", 14_000);
+    crate::harness::assert_exactly_once(&node.search_all("ratetest"), &lines);
+}
