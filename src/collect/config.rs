@@ -57,6 +57,10 @@ pub struct ReaderConfig {
     /// For `dir`: which files of the folder to read. Default `*`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valid_file_pattern: Option<String>,
+    /// Character encoding of the files: `utf-8` (default), `gbk`, `gb18030`, `shift_jis`,
+    /// `big5`, `euc-kr`, `windows-1252`... Invalid bytes become U+FFFD and are counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<String>,
     /// logkit's offset file; accepted and ignored (offsets live in the queue and the index).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meta_path: Option<String>,
@@ -196,6 +200,10 @@ impl RunnerConfig {
             runner: self.name.clone(),
             reason,
         })?;
+        self.encoding().map_err(|reason| ConfigError::Invalid {
+            runner: self.name.clone(),
+            reason,
+        })?;
         if let Some(limit) = &self.rate_limit {
             limit.validate().map_err(|reason| ConfigError::Invalid {
                 runner: self.name.clone(),
@@ -229,6 +237,20 @@ impl RunnerConfig {
                 reason: format!("reader.log_path {:?}: {reason}", self.reader.log_path),
             }),
         }
+    }
+
+    /// The decoder of `reader.encoding` (UTF-8 when absent).
+    pub fn encoding(&self) -> Result<&'static encoding_rs::Encoding, String> {
+        let label = self.reader.encoding.as_deref().unwrap_or("utf-8");
+        let encoding = encoding_rs::Encoding::for_label(label.as_bytes())
+            .ok_or_else(|| format!("reader.encoding {label:?} is not a known encoding (e.g. utf-8, gbk, gb18030, shift_jis)"))?;
+        // Lines are split on the byte '\n', which UTF-16 does not keep as one byte.
+        if encoding == encoding_rs::UTF_16LE || encoding == encoding_rs::UTF_16BE {
+            return Err(format!(
+                "reader.encoding {label:?}: UTF-16 files are not supported yet"
+            ));
+        }
+        Ok(encoding)
     }
 
     /// The absolute glob this runner follows, with `.` and `..` resolved.

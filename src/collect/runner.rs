@@ -45,6 +45,8 @@ pub struct RunnerStatus {
     pub bytes_read: u64,
     pub lines_truncated: u64,
     pub parse_errors: u64,
+    /// Lines with bytes invalid in the reader's encoding (replaced by U+FFFD, kept).
+    pub lines_with_invalid_bytes: u64,
     /// Lines removed on purpose by a `keep`/`filter` transform.
     pub lines_filtered: u64,
     /// Files that vanished before they were read to the end (their unread tail is lost).
@@ -214,6 +216,7 @@ impl Runner {
         let parser = Parser::new(&self.config.parser).map_err(anyhow::Error::msg)?;
         let transforms = Transforms::new(&self.config.transforms).map_err(anyhow::Error::msg)?;
         let mut limiter = RateLimiter::new(self.config.rate_limit.unwrap_or_default());
+        let encoding = self.config.encoding().map_err(anyhow::Error::msg)?;
         let mut last_scan: Option<Instant> = None;
         while !self.stopping() {
             if last_scan.is_none_or(|at| at.elapsed() >= self.settings.scan_interval) {
@@ -263,14 +266,18 @@ impl Runner {
 
             let lines = batch.lines.len() as u64;
             let mut parse_errors = 0u64;
+            let mut invalid_lines = 0u64;
             let records: Vec<_> = batch
                 .lines
                 .iter()
                 .filter_map(|line| {
                     let path = line.path.to_string_lossy();
                     let stream = format!("{name}/{}", line.key);
+                    // Decode to UTF-8 first; replaced bytes are counted, never a reason to drop.
+                    let (decoded, _, had_errors) = encoding.decode(&line.bytes);
+                    invalid_lines += u64::from(had_errors);
                     let record = parser.parse(
-                        &line.bytes,
+                        decoded.as_bytes(),
                         &LineContext {
                             runner: name,
                             path: &path,
@@ -322,6 +329,7 @@ impl Runner {
                 status.lines_truncated += batch.truncated_lines;
                 status.parse_errors += parse_errors;
                 status.lines_filtered += filtered;
+                status.lines_with_invalid_bytes += invalid_lines;
             }
             self.update_files(&tailer);
         }

@@ -148,3 +148,48 @@ fn rate_limited_runner_lags_and_loses_nothing() {
     node.wait_for_count("ratetest", 14_000);
     crate::harness::assert_exactly_once(&node.search_all("ratetest"), &lines);
 }
+
+/// See: issue 3 ("encoding"): a GBK file with Chinese text is searchable by word; invalid
+/// bytes are replaced and counted, never a crash; unknown encodings are refused by name.
+#[test]
+fn gbk_file_is_decoded_and_invalid_bytes_are_counted() {
+    let mut node = Node::new("", "");
+    node.start();
+    let mut bytes = std::fs::read(format!(
+        "{}/tests/data/gbk-app.log",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    bytes.extend_from_slice(b"broken \xff\xfe bytes gbkbroken\n");
+    std::fs::write(node.logs().join("gbk.log"), bytes).unwrap();
+    node.add_runner(
+        &serde_json::json!({
+            "name": "gbk",
+            "reader": {"mode": "file", "log_path": node.logs().join("gbk.log"), "encoding": "GBK"}
+        })
+        .to_string(),
+    );
+    node.wait_for_count("runner:gbk", 3);
+    assert_eq!(
+        node.search_all("连接"),
+        vec!["2026-01-15 10:00:00 数据库连接失败，请检查配置".to_string()]
+    );
+    assert_eq!(node.count("登录 AND alice"), 1);
+    let broken = node.search_all("gbkbroken");
+    assert_eq!(broken.len(), 1);
+    assert!(broken[0].contains('\u{fffd}'), "{broken:?}");
+    assert_eq!(node.runner_status("gbk")["lines_with_invalid_bytes"], 1);
+
+    for (encoding, expected) in [("klingon", "not a known encoding"), ("utf-16le", "UTF-16")] {
+        let config = serde_json::json!({"name": "e", "reader": {"mode": "file", "log_path": node.logs().join("x"), "encoding": encoding}});
+        let (status, body) = node.send("POST", "/api/v1/runners", &config.to_string());
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(expected),
+            "{body}"
+        );
+    }
+}
