@@ -57,6 +57,10 @@ pub struct ReaderConfig {
     /// For `dir`: which files of the folder to read. Default `*`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valid_file_pattern: Option<String>,
+    /// Multiline records: a regex that starts a new record; following lines that do not match
+    /// are joined to it (stack traces). Records close on the next head, or when idle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_pattern: Option<String>,
     /// Character encoding of the files: `utf-8` (default), `gbk`, `gb18030`, `shift_jis`,
     /// `big5`, `euc-kr`, `windows-1252`... Invalid bytes become U+FFFD and are counted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -200,6 +204,12 @@ impl RunnerConfig {
             runner: self.name.clone(),
             reason,
         })?;
+        if let Some(pattern) = &self.reader.head_pattern {
+            regex::Regex::new(pattern).map_err(|err| ConfigError::Invalid {
+                runner: self.name.clone(),
+                reason: format!("reader.head_pattern: {err}"),
+            })?;
+        }
         self.encoding().map_err(|reason| ConfigError::Invalid {
             runner: self.name.clone(),
             reason,
@@ -396,8 +406,8 @@ mod tests {
                 "unknown variant `socket`",
             ),
             (
-                r#"{"name":"a","reader":{"mode":"file","log_path":"/x","head_pattern":"^x"}}"#,
-                "unknown field `head_pattern`",
+                r#"{"name":"a","reader":{"mode":"file","log_path":"/x","multiline_magic":"^x"}}"#,
+                "unknown field `multiline_magic`",
             ),
             (
                 r#"{"name":"a","reader":{"mode":"file","log_path":"/x"},"senders":[{"sender_type":"kafka"}]}"#,

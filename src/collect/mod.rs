@@ -5,6 +5,7 @@
 pub mod allowlist;
 pub mod config;
 pub mod limit;
+pub mod multiline;
 pub mod parse;
 pub mod runner;
 pub mod supervisor;

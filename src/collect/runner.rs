@@ -19,6 +19,7 @@ use tracing::{info, warn};
 use super::allowlist::Allowlist;
 use super::config::RunnerConfig;
 use super::limit::RateLimiter;
+use super::multiline::Joiner;
 use super::parse::{LineContext, Parser};
 use super::tail::{FileCheckpoint, FileStatus, TailEvent, TailOptions, Tailer};
 use super::transform::Transforms;
@@ -217,6 +218,17 @@ impl Runner {
         let transforms = Transforms::new(&self.config.transforms).map_err(anyhow::Error::msg)?;
         let mut limiter = RateLimiter::new(self.config.rate_limit.unwrap_or_default());
         let encoding = self.config.encoding().map_err(anyhow::Error::msg)?;
+        let mut joiner = match &self.config.reader.head_pattern {
+            Some(pattern) => Some(
+                Joiner::new(
+                    pattern,
+                    self.settings.max_line_bytes,
+                    self.settings.partial_line_timeout,
+                )
+                .map_err(anyhow::Error::msg)?,
+            ),
+            None => None,
+        };
         let mut last_scan: Option<Instant> = None;
         while !self.stopping() {
             if last_scan.is_none_or(|at| at.elapsed() >= self.settings.scan_interval) {
@@ -244,8 +256,15 @@ impl Runner {
                 continue;
             }
             let (max_lines, max_bytes) = limiter.allowance(BATCH_MAX_LINES, BATCH_MAX_BYTES);
-            let batch = tailer.poll(max_lines, max_bytes);
+            let mut batch = tailer.poll(max_lines, max_bytes);
             limiter.spend(batch.lines.len() as u64, batch.bytes_read);
+            if let Some(joiner) = &mut joiner {
+                batch = joiner.push(batch);
+                if batch.lines.is_empty() && batch.checkpoints.is_empty() && batch.forget.is_empty()
+                {
+                    batch = joiner.flush_idle();
+                }
+            }
             let events = tailer.take_events();
             self.handle_events(events);
             let idle =

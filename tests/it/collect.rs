@@ -193,3 +193,61 @@ fn gbk_file_is_decoded_and_invalid_bytes_are_counted() {
         );
     }
 }
+
+/// See: issue 3 ("head_pattern multiline"): a Java stack trace is one record; the record still
+/// open at the end of the file is flushed when idle; a restart in between re-reads it whole.
+#[test]
+fn java_stack_traces_are_one_record_through_a_restart() {
+    let mut node = Node::new("", "");
+    // Records must not close on idleness during this test: only the next head closes them.
+    let config = std::fs::read_to_string(node.config_path()).unwrap();
+    std::fs::write(
+        node.config_path(),
+        config.replace(
+            "partial_line_timeout = \"1s\"",
+            "partial_line_timeout = \"60s\"",
+        ),
+    )
+    .unwrap();
+    node.start();
+    let fixture = fixture("java-app.log");
+    let path = node.logs().join("java.log");
+    // Write up to the middle of the stack trace, then kill -9 the node, then the rest.
+    let (first, rest) = fixture.split_at(fixture.find("Caused by").unwrap());
+    std::fs::write(&path, first).unwrap();
+    node.add_runner(
+        &serde_json::json!({
+            "name": "java",
+            "reader": {"mode": "file", "log_path": path, "head_pattern": "^\\d{4}-\\d{2}-\\d{2} "}
+        })
+        .to_string(),
+    );
+    node.wait_for_count("runner:java AND starting", 1);
+    node.kill();
+    crate::harness::append_lines(
+        &path,
+        [
+            rest.trim_end().to_string(),
+            "2026-01-15 10:00:03,004 INFO done".to_string(),
+        ],
+    );
+    node.start();
+    node.wait_for_count("runner:java", 3);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // The last record stays open (no head after it, not idle long enough): three are closed.
+    let records = node.search_all("runner:java");
+    assert_eq!(records.len(), 3, "{records:#?}");
+    let trace = records
+        .iter()
+        .find(|r| r.contains("payment failed"))
+        .unwrap();
+    assert!(
+        trace.contains("Caused by: java.net.SocketTimeoutException")
+            && trace.ends_with("... 12 more"),
+        "{trace}"
+    );
+    assert_eq!(
+        node.count("\"SocketTimeoutException\" AND \"payment failed\""),
+        1
+    );
+}
