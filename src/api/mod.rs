@@ -8,6 +8,7 @@
 
 mod access;
 mod audit;
+mod ingest;
 mod runners;
 mod search;
 mod stream;
@@ -106,6 +107,11 @@ pub fn route_table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         row(Method::GET,    "/api/v1/audit",                   R(Admin),    get(audit::list)),
         row(Method::GET,    "/api/v1/cluster/token",           R(Admin),    get(system::cluster_token)),
         row(Method::GET,    "/internal/v1/ping",               Cluster,     get(system::internal_ping)),
+        row(Method::POST,   "/api/v1/ingest/{runner}",         R(Operator), post(ingest::lines)),
+        row(Method::POST,   "/_bulk",                          R(Operator), post(ingest::bulk)),
+        row(Method::POST,   "/{index}/_bulk",                  R(Operator), post(ingest::bulk)),
+        row(Method::PUT,    "/_bulk",                          R(Operator), put(ingest::bulk)),
+        row(Method::PUT,    "/{index}/_bulk",                  R(Operator), put(ingest::bulk)),
     ]
 }
 

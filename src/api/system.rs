@@ -66,10 +66,17 @@ pub async fn resume_indexer(State(state): State<AppState>) -> Json<Value> {
     Json(json!({"paused": false}))
 }
 
-pub async fn index_page() -> Result<impl IntoResponse, ApiError> {
+/// The UI's entry page; Elasticsearch clients asking for JSON get the info document instead.
+pub async fn index_page(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<axum::response::Response, ApiError> {
+    if let Some(info) = super::ingest::es_info(&headers, &state.config.node_name) {
+        return Ok(info);
+    }
     let page = WebAssets::get("index.html")
         .ok_or_else(|| ApiError::Internal("index.html is not embedded".into()))?;
-    Ok(Html(page.data.into_owned()))
+    Ok(Html(page.data.into_owned()).into_response())
 }
 
 pub async fn not_found(uri: Uri) -> (StatusCode, Json<Value>) {

@@ -45,12 +45,25 @@ pub enum ReaderMode {
     File,
     Dir,
     Tailx,
+    /// Lines POSTed to `/api/v1/ingest/<runner>`.
+    Http,
+    /// Documents sent to the Elasticsearch-compatible `/_bulk` for index `<runner>`.
+    Bulk,
+}
+
+impl ReaderMode {
+    /// Whether the runner tails files (and so needs `log_path` and the allowlist).
+    pub fn reads_files(self) -> bool {
+        matches!(self, ReaderMode::File | ReaderMode::Dir | ReaderMode::Tailx)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReaderConfig {
     pub mode: ReaderMode,
+    /// The file, folder or glob to read (file modes only).
+    #[serde(default)]
     pub log_path: String,
     #[serde(default)]
     pub read_from: ReadFrom,
@@ -194,7 +207,8 @@ impl RunnerConfig {
                 ),
             });
         }
-        if !self.reader.log_path.starts_with('/') {
+        let reads_files = self.reader.mode.reads_files();
+        if reads_files && !self.reader.log_path.starts_with('/') {
             return Err(ConfigError::NotAbsolute {
                 runner: self.name.clone(),
                 path: self.reader.log_path.clone(),
@@ -226,6 +240,9 @@ impl RunnerConfig {
                 reason,
             }
         })?;
+        if !reads_files {
+            return Ok(());
+        }
         let pattern = self.pattern().map_err(|reason| ConfigError::Invalid {
             runner: self.name.clone(),
             reason,
@@ -283,6 +300,9 @@ impl RunnerConfig {
                 )
             }
             ReaderMode::Tailx => log_path,
+            ReaderMode::Http | ReaderMode::Bulk => {
+                return Err(format!("reader.mode {:?} reads no files", self.reader.mode));
+            }
         };
         globset::Glob::new(&pattern).map_err(|err| format!("reader.log_path: {err}"))?;
         Ok(pattern)

@@ -141,6 +141,19 @@ impl RunnerHandle {
         }
     }
 
+    /// A handle for a network runner (`http`, `bulk`): no thread, the API ingests for it and
+    /// counts in its status.
+    pub fn passive(config: RunnerConfig) -> RunnerHandle {
+        let mut handle = RunnerHandle::refused(config, String::new());
+        {
+            let mut status = handle.status.lock().expect("status lock");
+            status.state = "listening".into();
+            status.error = None;
+        }
+        handle.stop = Arc::new(AtomicBool::new(false));
+        handle
+    }
+
     /// Stop the thread and wait for it (it finishes its current append first).
     pub fn stop(mut self) {
         self.stop.store(true, Ordering::Release);

@@ -151,6 +151,7 @@ impl Supervisor {
             info!(runner = name, "runner config changed; restarting it");
         }
         let handle = match parsed {
+            Ok(config) if !config.reader.mode.reads_files() => RunnerHandle::passive(config),
             Ok(config) => RunnerHandle::start(
                 config,
                 self.queue.clone(),
@@ -184,6 +185,16 @@ impl Supervisor {
             .values()
             .map(|handle| (handle.config.clone(), handle.status()))
             .collect()
+    }
+
+    /// The config and live status of a runner, for the network inputs that ingest for it.
+    pub fn target(&self, name: &str) -> Option<(RunnerConfig, Arc<Mutex<RunnerStatus>>)> {
+        self.runners
+            .lock()
+            .expect("runners lock")
+            .get(name)
+            .filter(|handle| handle.status().state != "refused")
+            .map(|handle| (handle.config.clone(), handle.status.clone()))
     }
 
     pub fn status(&self, name: &str) -> Option<(RunnerConfig, RunnerStatus)> {

@@ -8,6 +8,7 @@ mod collect;
 mod crash;
 mod errors;
 mod hostile;
+mod ingest;
 mod query;
 mod recovery;
 mod rotation;

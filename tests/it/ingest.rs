@@ -1,0 +1,134 @@
+//! Network inputs: HTTP lines and the Elasticsearch `_bulk` API (with curl-like requests and
+//! the official Python client). See: issue 3 ("Network inputs").
+
+use std::process::Command;
+
+use reqwest::Method;
+
+use crate::harness::Node;
+
+fn node_with(runners: &[serde_json::Value]) -> Node {
+    let mut node = Node::new("", "");
+    node.start();
+    for runner in runners {
+        node.add_runner(&runner.to_string());
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    node
+}
+
+#[test]
+fn http_lines_are_durable_before_the_answer() {
+    let node = node_with(&[
+        serde_json::json!({"name": "web", "reader": {"mode": "http"}, "parser": {"type": "json"}}),
+    ]);
+    let body = "{\"msg\":\"httpingest one\",\"level\":\"warn\"}\nnot json httpingest two\n\n";
+    let response = node
+        .request(Method::POST, "/api/v1/ingest/web")
+        .body(body)
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let answer: serde_json::Value = response.json().unwrap();
+    assert_eq!(answer["accepted"], 2);
+    assert_eq!(answer["parse_errors"], 1);
+    node.wait_for_count("httpingest", 2);
+    assert_eq!(node.count("httpingest AND level:warn"), 1);
+    assert_eq!(node.runner_status("web")["lines_read"], 2);
+    let (status, body) = node.send("POST", "/api/v1/ingest/nosuch", "x\n");
+    assert_eq!(status, 404, "{body}");
+    // Reading a file through an http runner is not possible: it has no path to check.
+    assert_eq!(node.runner_status("web")["state"], "listening");
+}
+
+#[test]
+fn bulk_api_answers_like_elasticsearch() {
+    let node = node_with(&[
+        serde_json::json!({"name": "app-logs", "reader": {"mode": "bulk"}, "parser": {"type": "json"}}),
+    ]);
+    let body = concat!(
+        "{\"index\":{\"_index\":\"app-logs\",\"_id\":\"1\"}}\n",
+        "{\"@timestamp\":\"2026-01-15T10:00:00Z\",\"message\":\"bulktest first\",\"service\":\"api\"}\n",
+        "{\"create\":{}}\n",
+        "{\"message\":\"bulktest second\"}\n",
+        "{\"index\":{\"_index\":\"missing\"}}\n",
+        "{\"message\":\"bulktest lost?\"}\n",
+        "{\"delete\":{\"_index\":\"app-logs\",\"_id\":\"1\"}}\n"
+    );
+    let response = node
+        .request(Method::POST, "/app-logs/_bulk")
+        .header("content-type", "application/x-ndjson")
+        .body(body)
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.headers()["x-elastic-product"], "Elasticsearch");
+    let answer: serde_json::Value = response.json().unwrap();
+    assert_eq!(answer["errors"], true);
+    let items = answer["items"].as_array().unwrap();
+    assert_eq!(items.len(), 4);
+    assert_eq!(items[0]["index"]["status"], 201);
+    assert_eq!(items[0]["index"]["_id"], "1");
+    assert_eq!(items[1]["create"]["status"], 201);
+    assert_eq!(items[2]["index"]["status"], 404);
+    assert_eq!(
+        items[2]["index"]["error"]["type"],
+        "index_not_found_exception"
+    );
+    assert_eq!(items[3]["delete"]["status"], 400);
+    node.wait_for_count("bulktest", 2);
+    assert_eq!(node.count("bulktest AND fields.service:api"), 1);
+    let (_, hits) = node.get("/api/v1/search?q=bulktest%20AND%20first");
+    assert_eq!(hits["hits"][0]["ts"], "2026-01-15T10:00:00.000000Z");
+
+    let unterminated = node
+        .request(Method::POST, "/_bulk")
+        .body("{\"index\":{}}")
+        .send()
+        .unwrap();
+    assert_eq!(unterminated.status().as_u16(), 400);
+    let error: serde_json::Value = unterminated.json().unwrap();
+    assert!(
+        error["error"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("terminated by a newline")
+    );
+    let anonymous = node
+        .anonymous(Method::POST, "/_bulk")
+        .body("\n")
+        .send()
+        .unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+}
+
+#[test]
+fn the_official_python_client_ships_documents() {
+    let node = node_with(&[
+        serde_json::json!({"name": "pylogs", "reader": {"mode": "bulk"}, "parser": {"type": "json"}}),
+    ]);
+    let script = r#"
+import sys
+from elasticsearch import Elasticsearch, helpers
+es = Elasticsearch(sys.argv[1], basic_auth=("shipper", sys.argv[2]), request_timeout=30)
+docs = ({"_index": "pylogs", "_source": {"message": f"pyclient doc {i}", "level": "info", "n": i}} for i in range(500))
+ok, errors = helpers.bulk(es, docs, chunk_size=100)
+print(ok, errors)
+"#;
+    let output = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(node.url(""))
+        .arg(&node.token)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "python client: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "500 []");
+    node.wait_for_count("pyclient", 500);
+    assert_eq!(node.count("pyclient AND fields.n:[100 TO 199]"), 100);
+}
