@@ -135,6 +135,14 @@ pub async fn lines(
     )
 }
 
+/// One bulk item: action, index, id, and the record to append or the error to report.
+type BulkItem = (
+    String,
+    String,
+    String,
+    Result<Option<Record>, (u16, &'static str, String)>,
+);
+
 fn elastic(status: StatusCode, body: Value) -> Response {
     let mut response = (status, axum::Json(body)).into_response();
     response.headers_mut().insert(
@@ -168,12 +176,7 @@ pub async fn bulk(
     }
     let mut lines = body.split(|b| *b == b'\n').filter(|l| !l.is_empty());
     // Per item: (action, index, id, Ok(record) | Err((status, type, reason))).
-    let mut items: Vec<(
-        String,
-        String,
-        String,
-        Result<Option<Record>, (u16, &str, String)>,
-    )> = Vec::new();
+    let mut items: Vec<BulkItem> = Vec::new();
     let mut targets: std::collections::HashMap<String, Option<Target>> = Default::default();
     while let Some(action_line) = lines.next() {
         let action: Value = match serde_json::from_slice(action_line) {
