@@ -49,6 +49,8 @@ pub enum ReaderMode {
     Http,
     /// Documents sent to the Elasticsearch-compatible `/_bulk` for index `<runner>`.
     Bulk,
+    /// Syslog messages on UDP and TCP at `reader.listen`.
+    Syslog,
 }
 
 impl ReaderMode {
@@ -70,6 +72,9 @@ pub struct ReaderConfig {
     /// For `dir`: which files of the folder to read. Default `*`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valid_file_pattern: Option<String>,
+    /// `syslog` mode: the address to listen on, UDP and TCP (e.g. `"0.0.0.0:514"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
     /// Multiline records: a regex that starts a new record; following lines that do not match
     /// are joined to it (stack traces). Records close on the next head, or when idle.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -240,6 +245,17 @@ impl RunnerConfig {
                 reason,
             }
         })?;
+        if self.reader.mode == ReaderMode::Syslog {
+            let listen = self.reader.listen.as_deref().unwrap_or("");
+            if listen.parse::<std::net::SocketAddr>().is_err() {
+                return Err(ConfigError::Invalid {
+                    runner: self.name.clone(),
+                    reason: format!(
+                        "reader.listen {listen:?} must be an address like \"0.0.0.0:514\""
+                    ),
+                });
+            }
+        }
         if !reads_files {
             return Ok(());
         }
@@ -300,7 +316,7 @@ impl RunnerConfig {
                 )
             }
             ReaderMode::Tailx => log_path,
-            ReaderMode::Http | ReaderMode::Bulk => {
+            ReaderMode::Http | ReaderMode::Bulk | ReaderMode::Syslog => {
                 return Err(format!("reader.mode {:?} reads no files", self.reader.mode));
             }
         };

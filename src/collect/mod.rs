@@ -5,6 +5,7 @@
 pub mod allowlist;
 pub mod config;
 pub mod limit;
+pub mod listen;
 pub mod multiline;
 pub mod parse;
 pub mod runner;

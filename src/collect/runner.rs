@@ -84,6 +84,8 @@ pub struct RunnerHandle {
     stop: Arc<AtomicBool>,
     wake: SyncSender<()>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Listener tasks of a network runner.
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl RunnerHandle {
@@ -120,6 +122,7 @@ impl RunnerHandle {
             stop,
             wake,
             thread: Some(thread),
+            tasks: Vec::new(),
         }
     }
 
@@ -138,6 +141,7 @@ impl RunnerHandle {
             stop: Arc::new(AtomicBool::new(true)),
             wake,
             thread: None,
+            tasks: Vec::new(),
         }
     }
 
@@ -154,8 +158,25 @@ impl RunnerHandle {
         handle
     }
 
+    /// A syslog runner: its listeners run as tasks on the async runtime.
+    pub fn listening(config: RunnerConfig, queue: Arc<dyn Queue>) -> RunnerHandle {
+        let mut handle = RunnerHandle::passive(config.clone());
+        match super::listen::start(config, queue, handle.status.clone()) {
+            Ok(tasks) => handle.tasks = tasks,
+            Err(reason) => {
+                let mut status = handle.status.lock().expect("status lock");
+                status.state = "error".into();
+                status.error = Some(reason);
+            }
+        }
+        handle
+    }
+
     /// Stop the thread and wait for it (it finishes its current append first).
     pub fn stop(mut self) {
+        for task in self.tasks.drain(..) {
+            task.abort();
+        }
         self.stop.store(true, Ordering::Release);
         let _ = self.wake.try_send(());
         if let Some(thread) = self.thread.take() {

@@ -151,6 +151,9 @@ impl Supervisor {
             info!(runner = name, "runner config changed; restarting it");
         }
         let handle = match parsed {
+            Ok(config) if config.reader.mode == crate::collect::config::ReaderMode::Syslog => {
+                RunnerHandle::listening(config, self.queue.clone())
+            }
             Ok(config) if !config.reader.mode.reads_files() => RunnerHandle::passive(config),
             Ok(config) => RunnerHandle::start(
                 config,

@@ -132,3 +132,64 @@ print(ok, errors)
     node.wait_for_count("pyclient", 500);
     assert_eq!(node.count("pyclient AND fields.n:[100 TO 199]"), 100);
 }
+
+/// See: issue 3: `logger` (util-linux) over UDP and TCP, newline and octet-counted framing.
+#[test]
+fn syslog_from_logger_over_udp_and_tcp() {
+    let port = crate::harness::free_port();
+    let node = node_with(&[serde_json::json!({
+        "name": "sys",
+        "reader": {"mode": "syslog", "listen": format!("127.0.0.1:{port}")},
+        "parser": {"type": "syslog"}
+    })]);
+    let status = node.runner_status("sys");
+    assert_eq!(status["state"], "listening", "{status}");
+    let send = |args: &[&str], message: &str| {
+        let output = Command::new("logger")
+            .args([
+                "--server",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--tag",
+                "payments",
+                "-p",
+                "user.err",
+            ])
+            .args(args)
+            .arg(message)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "logger: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    send(&["--udp"], "syslogtest over udp");
+    send(&["--tcp"], "syslogtest over tcp");
+    send(&["--tcp", "--octet-count"], "syslogtest octet counted");
+    send(&["--udp", "--rfc3164"], "syslogtest bsd format");
+    node.wait_for_count("syslogtest", 4);
+    assert_eq!(
+        node.count("syslogtest AND fields.appname:payments AND level:error"),
+        4
+    );
+    assert_eq!(node.count("\"syslogtest octet counted\""), 1);
+    assert_eq!(node.runner_status("sys")["lines_read"], 4);
+
+    let (status, body) = node.send(
+        "POST",
+        "/api/v1/runners",
+        &serde_json::json!({"name": "bad", "reader": {"mode": "syslog", "listen": "everywhere"}})
+            .to_string(),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("reader.listen"),
+        "{body}"
+    );
+}
