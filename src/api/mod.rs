@@ -9,6 +9,7 @@
 mod access;
 mod audit;
 mod ingest;
+mod logkit;
 mod runners;
 mod search;
 mod stream;
@@ -108,6 +109,24 @@ pub fn route_table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         row(Method::GET,    "/api/v1/cluster/token",           R(Admin),    get(system::cluster_token)),
         row(Method::GET,    "/internal/v1/ping",               Cluster,     get(system::internal_ping)),
         row(Method::POST,   "/api/v1/ingest/{runner}",         R(Operator), post(ingest::lines)),
+        row(Method::GET,    "/logkit/version",                 R(Reader),   get(logkit::version)),
+        row(Method::GET,    "/logkit/runners",                 R(Reader),   get(logkit::runners)),
+        row(Method::GET,    "/logkit/status",                  R(Reader),   get(logkit::status_all)),
+        row(Method::GET,    "/logkit/{name}/status",           R(Reader),   get(logkit::status_one)),
+        row(Method::GET,    "/logkit/errors",                  R(Reader),   get(logkit::errors_all)),
+        row(Method::GET,    "/logkit/errors/{name}",           R(Reader),   get(logkit::errors_one)),
+        row(Method::GET,    "/logkit/configs",                 R(Reader),   get(logkit::configs)),
+        row(Method::GET,    "/logkit/configs/{name}",          R(Reader),   get(logkit::config)),
+        row(Method::POST,   "/logkit/configs/{name}",          R(Operator), post(logkit::create)),
+        row(Method::PUT,    "/logkit/configs/{name}",          R(Operator), put(logkit::replace)),
+        row(Method::DELETE, "/logkit/configs/{name}",          R(Operator), delete(logkit::delete)),
+        row(Method::POST,   "/logkit/configs/{name}/start",    R(Operator), post(logkit::start)),
+        row(Method::POST,   "/logkit/configs/{name}/stop",     R(Operator), post(logkit::stop)),
+        row(Method::POST,   "/logkit/configs/{name}/reset",    R(Operator), post(logkit::reset)),
+        row(Method::POST,   "/logkit/parser/parse",            R(Reader),   post(logkit::parse)),
+        row(Method::GET,    "/logkit/parser/usages",           R(Reader),   get(logkit::usages)),
+        row(Method::POST,   "/logkit/reader/check",            R(Reader),   post(logkit::check)),
+        row(Method::POST,   "/logkit/parser/check",            R(Reader),   post(logkit::check)),
         row(Method::POST,   "/_bulk",                          R(Operator), post(ingest::bulk)),
         row(Method::POST,   "/{index}/_bulk",                  R(Operator), post(ingest::bulk)),
         row(Method::PUT,    "/_bulk",                          R(Operator), put(ingest::bulk)),

@@ -63,7 +63,7 @@ pub fn mask_secrets(value: &mut Value) {
 }
 
 /// A config sent back with masked secrets keeps the stored secrets (read, edit, write back).
-fn keep_masked_secrets(new: &mut Value, old: &Value) {
+pub(super) fn keep_masked_secrets(new: &mut Value, old: &Value) {
     match (new, old) {
         (Value::Object(new_map), Value::Object(old_map)) => {
             for (key, inner) in new_map.iter_mut() {
@@ -96,7 +96,7 @@ fn view(state: &AppState, name: &str, config_json: &str) -> RunnerView {
     }
 }
 
-fn parse_body(state: &AppState, body: &str) -> Result<RunnerConfig, ApiError> {
+pub(super) fn parse_body(state: &AppState, body: &str) -> Result<RunnerConfig, ApiError> {
     let config = RunnerConfig::parse(body, state.supervisor.allowlist())
         .map_err(|err| ApiError::BadRequest(err.to_string()))?;
     if config.name.starts_with('_') {

@@ -33,10 +33,20 @@ pub struct RunnerConfig {
     /// Applied in order after parsing; see `collect::transform`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub transforms: Vec<super::transform::TransformConfig>,
+    /// Desired state (logkit's stop/start): a stopped runner keeps its config and checkpoints.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stopped: bool,
+    /// logkit's reset: raising it makes the runner forget its checkpoints and read again.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reset_epoch: u64,
     /// logkit's batch flush interval in seconds; accepted for compatibility, lograft flushes
     /// each read batch at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_interval: Option<serde_json::Value>,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

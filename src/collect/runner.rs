@@ -158,6 +158,17 @@ impl RunnerHandle {
         handle
     }
 
+    /// A runner whose desired state is stopped (config and checkpoints kept).
+    pub fn stopped(config: RunnerConfig) -> RunnerHandle {
+        let handle = RunnerHandle::refused(config, String::new());
+        {
+            let mut status = handle.status.lock().expect("status lock");
+            status.state = "stopped".into();
+            status.error = None;
+        }
+        handle
+    }
+
     /// A syslog runner: its listeners run as tasks on the async runtime.
     pub fn listening(config: RunnerConfig, queue: Arc<dyn Queue>) -> RunnerHandle {
         let mut handle = RunnerHandle::passive(config.clone());

@@ -146,11 +146,22 @@ impl Supervisor {
                 .insert(name.to_string(), existing.expect("checked"));
             return;
         }
+        let previous_epoch = existing.as_ref().map(|handle| handle.config.reset_epoch);
         if let Some(handle) = existing {
             handle.stop();
             info!(runner = name, "runner config changed; restarting it");
         }
+        if let (Some(previous), Ok(config)) = (previous_epoch, &parsed)
+            && config.reset_epoch > previous
+        {
+            // logkit's reset: forget where the runner was, so it reads its files again.
+            info!(runner = name, "runner reset: forgetting its checkpoints");
+            if let Err(err) = self.queue.forget_runner(name) {
+                error!(runner = name, error = %err, "could not reset the runner's checkpoints");
+            }
+        }
         let handle = match parsed {
+            Ok(config) if config.stopped => RunnerHandle::stopped(config),
             Ok(config) if config.reader.mode == crate::collect::config::ReaderMode::Syslog => {
                 RunnerHandle::listening(config, self.queue.clone())
             }

@@ -9,6 +9,7 @@ mod crash;
 mod errors;
 mod hostile;
 mod ingest;
+mod logkit;
 mod query;
 mod recovery;
 mod rotation;
