@@ -11,8 +11,6 @@
 //! `valid_file_pattern`, default `*`) or `tailx` (a glob with `*`, `?`, `[..]` and `**`).
 //! Keys that lograft does not know are refused by name rather than silently ignored.
 
-use std::path::{Component, Path, PathBuf};
-
 use serde::{Deserialize, Serialize};
 
 use super::allowlist::{Allowlist, Refusal};
@@ -308,7 +306,7 @@ impl RunnerConfig {
 
     /// The absolute glob this runner follows, with `.` and `..` resolved.
     pub fn pattern(&self) -> Result<String, String> {
-        let log_path = normalize(&self.reader.log_path)
+        let log_path = super::allowlist::normalize_lexically(&self.reader.log_path)
             .ok_or_else(|| format!("reader.log_path {:?} leaves the root", self.reader.log_path))?;
         let pattern = match self.reader.mode {
             ReaderMode::File => globset::escape(&log_path),
@@ -333,23 +331,6 @@ impl RunnerConfig {
         globset::Glob::new(&pattern).map_err(|err| format!("reader.log_path: {err}"))?;
         Ok(pattern)
     }
-}
-
-/// Resolve `.` and `..` lexically; `None` if `..` climbs above `/`.
-fn normalize(path: &str) -> Option<String> {
-    let mut parts: Vec<String> = Vec::new();
-    for component in Path::new(path).components() {
-        match component {
-            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
-            Component::ParentDir => {
-                parts.pop()?;
-            }
-            Component::Normal(part) => parts.push(part.to_string_lossy().into_owned()),
-        }
-    }
-    let mut out = PathBuf::from("/");
-    out.extend(parts);
-    Some(out.to_string_lossy().into_owned())
 }
 
 #[cfg(test)]

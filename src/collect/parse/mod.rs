@@ -194,28 +194,8 @@ impl Parser {
                 return record;
             }
             Kind::Logfmt => text::logfmt(&text).map(|fields| (fields, None)),
-            Kind::Regex(regex) => regex.captures(&text).map(|captures| {
-                let fields = regex
-                    .capture_names()
-                    .flatten()
-                    .filter_map(|name| {
-                        captures
-                            .name(name)
-                            .map(|m| (name.to_string(), text::typed(m.as_str())))
-                    })
-                    .collect();
-                (fields, None)
-            }),
-            Kind::Access(regex) => regex.captures(&text).map(|captures| {
-                let mut fields: Map<String, Value> = regex
-                    .capture_names()
-                    .flatten()
-                    .filter_map(|name| {
-                        captures
-                            .name(name)
-                            .map(|m| (name.to_string(), text::typed(m.as_str())))
-                    })
-                    .collect();
+            Kind::Regex(regex) => named_groups(regex, &text).map(|fields| (fields, None)),
+            Kind::Access(regex) => named_groups(regex, &text).map(|mut fields| {
                 if let Some(Value::String(request)) = fields.get("request").cloned() {
                     let mut parts = request.splitn(3, ' ');
                     for key in ["request_method", "request_uri", "server_protocol"] {
@@ -302,6 +282,22 @@ impl Parser {
         }
         timestamp_micros(value)
     }
+}
+
+/// The named groups of a regex match, typed (numbers as numbers).
+fn named_groups(regex: &Regex, text: &str) -> Option<Map<String, Value>> {
+    let captures = regex.captures(text)?;
+    Some(
+        regex
+            .capture_names()
+            .flatten()
+            .filter_map(|name| {
+                captures
+                    .name(name)
+                    .map(|m| (name.to_string(), text::typed(m.as_str())))
+            })
+            .collect(),
+    )
 }
 
 /// Parse one line with a parser type's defaults (tests and `parser/parse` previews).
