@@ -177,6 +177,7 @@ pub async fn bulk(
     let mut lines = body.split(|b| *b == b'\n').filter(|l| !l.is_empty());
     // Per item: (action, index, id, Ok(record) | Err((status, type, reason))).
     let mut items: Vec<BulkItem> = Vec::new();
+    let mut doc_bytes: std::collections::HashMap<String, u64> = Default::default();
     let mut targets: std::collections::HashMap<String, Option<Target>> = Default::default();
     while let Some(action_line) = lines.next() {
         let action: Value = match serde_json::from_slice(action_line) {
@@ -215,6 +216,7 @@ pub async fn bulk(
                         format!("{kind} action without a document"),
                     );
                 };
+                *doc_bytes.entry(index.clone()).or_default() += doc.len() as u64 + 1;
                 let target = targets
                     .entry(index.clone())
                     .or_insert_with(|| target(&state, &index, ReaderMode::Bulk));
@@ -269,7 +271,8 @@ pub async fn bulk(
             continue;
         };
         let count = records.len() as u64;
-        if let Err(err) = append(&state, target, records, count, 0, 0).await {
+        let bytes = doc_bytes.get(&index).copied().unwrap_or(0);
+        if let Err(err) = append(&state, target, records, count, bytes, 0).await {
             let status = match err {
                 ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,

@@ -130,6 +130,12 @@ print(ok, errors)
     );
     assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "500 []");
     node.wait_for_count("pyclient", 500);
+    let status = node.runner_status("pylogs");
+    assert_eq!(status["lines_read"], 500, "{status}");
+    assert!(
+        status["bytes_read"].as_u64().unwrap() > 500 * 20,
+        "{status}"
+    );
     assert_eq!(node.count("pyclient AND fields.n:[100 TO 199]"), 100);
 }
 
