@@ -295,12 +295,6 @@ impl RunnerConfig {
         let label = self.reader.encoding.as_deref().unwrap_or("utf-8");
         let encoding = encoding_rs::Encoding::for_label(label.as_bytes())
             .ok_or_else(|| format!("reader.encoding {label:?} is not a known encoding (e.g. utf-8, gbk, gb18030, shift_jis)"))?;
-        // Lines are split on the byte '\n', which UTF-16 does not keep as one byte.
-        if encoding == encoding_rs::UTF_16LE || encoding == encoding_rs::UTF_16BE {
-            return Err(format!(
-                "reader.encoding {label:?}: UTF-16 files are not supported yet"
-            ));
-        }
         Ok(encoding)
     }
 

@@ -21,7 +21,7 @@ use super::config::RunnerConfig;
 use super::limit::RateLimiter;
 use super::multiline::Joiner;
 use super::parse::{LineContext, Parser};
-use super::tail::{FileCheckpoint, FileStatus, TailEvent, TailOptions, Tailer};
+use super::tail::{FileCheckpoint, FileStatus, Newline, TailEvent, TailOptions, Tailer};
 use super::transform::Transforms;
 use crate::metrics as names;
 use crate::queue::Queue;
@@ -246,10 +246,18 @@ impl Runner {
         let pattern = self.config.pattern().map_err(anyhow::Error::msg)?;
         let checkpoints = self.load_checkpoints()?;
         let seen_before = self.queue.mark_runner_seen(name)?;
+        let encoding = self.config.encoding().map_err(anyhow::Error::msg)?;
         let options = TailOptions {
             max_line_bytes: self.settings.max_line_bytes,
             partial_line_timeout: self.settings.partial_line_timeout,
             read_from: self.config.reader.read_from,
+            newline: if encoding == encoding_rs::UTF_16LE {
+                Newline::Utf16Le
+            } else if encoding == encoding_rs::UTF_16BE {
+                Newline::Utf16Be
+            } else {
+                Newline::Byte
+            },
             ..TailOptions::default()
         };
         let allowlist = self.allowlist.clone();
@@ -262,7 +270,6 @@ impl Runner {
         let parser = Parser::new(&self.config.parser).map_err(anyhow::Error::msg)?;
         let transforms = Transforms::new(&self.config.transforms).map_err(anyhow::Error::msg)?;
         let mut limiter = RateLimiter::new(self.config.rate_limit.unwrap_or_default());
-        let encoding = self.config.encoding().map_err(anyhow::Error::msg)?;
         let mut joiner = match &self.config.reader.head_pattern {
             Some(pattern) => Some(
                 Joiner::new(
@@ -339,6 +346,10 @@ impl Runner {
                     let stream = format!("{name}/{}", line.key);
                     // Decode to UTF-8 first; replaced bytes are counted, never a reason to drop.
                     let (decoded, _, had_errors) = encoding.decode(&line.bytes);
+                    let decoded = match decoded.strip_suffix('\r') {
+                        Some(trimmed) => std::borrow::Cow::Owned(trimmed.to_string()),
+                        None => decoded,
+                    };
                     invalid_lines += u64::from(had_errors);
                     let record = parser.parse(
                         decoded.as_bytes(),

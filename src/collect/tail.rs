@@ -63,6 +63,37 @@ pub struct TailOptions {
     pub read_from: ReadFrom,
     /// Size of one read (and of the shared read buffer).
     pub read_buffer_bytes: usize,
+    /// What ends a line: the byte `\n`, or a UTF-16 newline at an even offset.
+    pub newline: Newline,
+}
+
+/// How lines end in the file's encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Newline {
+    /// The byte `\n` (UTF-8 and every ASCII-compatible encoding).
+    #[default]
+    Byte,
+    /// `0A 00` at an even offset.
+    Utf16Le,
+    /// `00 0A` at an even offset.
+    Utf16Be,
+}
+
+/// The first newline in `rest` (which starts at file offset `start`): (index, length).
+fn find_newline(rest: &[u8], start: u64, newline: Newline) -> Option<(usize, usize)> {
+    let (first, second) = match newline {
+        Newline::Byte => return rest.iter().position(|&c| c == b'\n').map(|i| (i, 1)),
+        Newline::Utf16Le => (0x0A, 0x00),
+        Newline::Utf16Be => (0x00, 0x0A),
+    };
+    let mut i = (start % 2) as usize;
+    while i + 1 < rest.len() {
+        if rest[i] == first && rest[i + 1] == second {
+            return Some((i, 2));
+        }
+        i += 2;
+    }
+    None
 }
 
 impl Default for TailOptions {
@@ -73,6 +104,7 @@ impl Default for TailOptions {
             fingerprint_bytes: 256,
             read_from: ReadFrom::Oldest,
             read_buffer_bytes: 64 << 10,
+            newline: Newline::Byte,
         }
     }
 }
@@ -888,7 +920,7 @@ fn read_step(
     let mut pos = 0;
     while pos < n && b.lines.len() < max_lines {
         let rest = &data[pos..];
-        if let Some(i) = rest.iter().position(|&c| c == b'\n') {
+        if let Some((i, newline_len)) = find_newline(rest, s.read_pos, opts.newline) {
             if s.skipping {
                 s.skipping = false;
             } else if s.pending.is_empty() {
@@ -900,12 +932,18 @@ fn read_step(
                 line.clear();
                 s.pending = line;
             }
-            pos += i + 1;
-            s.read_pos += (i + 1) as u64;
+            pos += i + newline_len;
+            s.read_pos += (i + newline_len) as u64;
             s.offset = s.read_pos;
             s.dirty = true;
         } else {
-            pos = n;
+            // A UTF-16 newline may straddle two reads: keep a lone odd byte for the next one.
+            let take = match opts.newline {
+                Newline::Byte => rest.len(),
+                _ => rest.len() - ((s.read_pos + rest.len() as u64) % 2) as usize,
+            };
+            let rest = &rest[..take];
+            pos += take;
             s.read_pos += rest.len() as u64;
             if s.skipping {
                 s.offset = s.read_pos;
@@ -921,10 +959,13 @@ fn read_step(
                     s.dirty = true;
                 }
             }
+            // No newline in the rest of this read.
+            break;
         }
     }
     b.bytes_read += pos as u64;
-    true
+    // Progress, unless a UTF-16 reader is waiting for the second byte of a code unit.
+    pos > 0
 }
 
 #[cfg(test)]
@@ -1319,6 +1360,49 @@ mod tests {
 
     /// Restarting after every batch (new Tailer from the merged checkpoints) must yield
     /// exactly the file's lines, with correct offsets, whatever the batch boundaries.
+    #[test]
+    fn utf16_newlines_at_even_offsets_even_across_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("u16.log");
+        // "Ċ" is U+010A: its little-endian low byte is 0x0A, which is not a newline.
+        let text = "\u{feff}first Ċ line\r\nsecond 行\nthird";
+        let mut bytes = Vec::new();
+        for unit in text.encode_utf16() {
+            bytes.extend_from_slice(&unit.to_le_bytes());
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        for buffer in [3, 7, 64] {
+            let opts = TailOptions {
+                newline: Newline::Utf16Le,
+                read_buffer_bytes: buffer,
+                ..fast()
+            };
+            let mut t = tailer(&path, opts, vec![], true);
+            t.scan();
+            let batch = t.poll(100, 1 << 20);
+            let lines: Vec<String> = batch
+                .lines
+                .iter()
+                .map(|l| {
+                    let units: Vec<u16> = l
+                        .bytes
+                        .chunks(2)
+                        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                        .collect();
+                    String::from_utf16(&units).unwrap()
+                })
+                .collect();
+            assert_eq!(
+                lines,
+                ["\u{feff}first Ċ line\r", "second 行"],
+                "buffer {buffer}"
+            );
+            let before_second =
+                text.split("second").next().unwrap().encode_utf16().count() as u64 * 2;
+            assert_eq!(batch.lines[1].offset, before_second, "buffer {buffer}");
+        }
+    }
+
     #[test]
     fn restart_after_every_batch_is_exact() {
         let d = tempfile::tempdir().unwrap();

@@ -180,7 +180,47 @@ fn gbk_file_is_decoded_and_invalid_bytes_are_counted() {
     assert!(broken[0].contains('\u{fffd}'), "{broken:?}");
     assert_eq!(node.runner_status("gbk")["lines_with_invalid_bytes"], 1);
 
-    for (encoding, expected) in [("klingon", "not a known encoding"), ("utf-16le", "UTF-16")] {
+    // UTF-16, both byte orders (a BOM on the little-endian file, CRLF line ends).
+    let utf16 = |text: &str, little: bool| -> Vec<u8> {
+        text.encode_utf16()
+            .flat_map(|u| {
+                if little {
+                    u.to_le_bytes()
+                } else {
+                    u.to_be_bytes()
+                }
+            })
+            .collect()
+    };
+    std::fs::write(
+        node.logs().join("le.log"),
+        utf16("\u{feff}utf16test 小端 one\r\nutf16test two\r\n", true),
+    )
+    .unwrap();
+    std::fs::write(
+        node.logs().join("be.log"),
+        utf16("utf16test 大端 three\n", false),
+    )
+    .unwrap();
+    for (name, encoding) in [("le", "utf-16le"), ("be", "utf-16be")] {
+        node.add_runner(
+            &serde_json::json!({"name": name, "reader": {"mode": "file", "log_path": node.logs().join(format!("{name}.log")), "encoding": encoding}})
+                .to_string(),
+        );
+    }
+    node.wait_for_count("utf16test", 3);
+    let mut found = node.search_all("utf16test");
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            "utf16test two",
+            "utf16test 大端 three",
+            "utf16test 小端 one"
+        ]
+    );
+
+    for (encoding, expected) in [("klingon", "not a known encoding")] {
         let config = serde_json::json!({"name": "e", "reader": {"mode": "file", "log_path": node.logs().join("x"), "encoding": encoding}});
         let (status, body) = node.send("POST", "/api/v1/runners", &config.to_string());
         assert_eq!(status, 400, "{body}");
