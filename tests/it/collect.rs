@@ -220,7 +220,8 @@ fn gbk_file_is_decoded_and_invalid_bytes_are_counted() {
         ]
     );
 
-    for (encoding, expected) in [("klingon", "not a known encoding")] {
+    {
+        let (encoding, expected) = ("klingon", "not a known encoding");
         let config = serde_json::json!({"name": "e", "reader": {"mode": "file", "log_path": node.logs().join("x"), "encoding": encoding}});
         let (status, body) = node.send("POST", "/api/v1/runners", &config.to_string());
         assert_eq!(status, 400, "{body}");
