@@ -53,6 +53,9 @@ fn logkit_status(config: &RunnerConfig, status: &RunnerStatus) -> Value {
         "running" | "listening" | "limited" | "blocked"
     );
     let lagging_files = status.files.iter().filter(|f| f.offset < f.size).count();
+    // Averages since the runner (re)started.
+    let elapsed =
+        ((chrono::Utc::now().timestamp_millis() - status.started_unix_ms).max(1)) as f64 / 1000.0;
     json!({
         "name": config.name,
         "runningStatus": if running { "running" } else { "stopped" },
@@ -60,6 +63,9 @@ fn logkit_status(config: &RunnerConfig, status: &RunnerStatus) -> Value {
         "logpath": config.reader.log_path,
         "readDataSize": status.bytes_read,
         "readDataCount": status.lines_read,
+        "elaspedtime": elapsed,
+        "readspeed": status.lines_read as f64 / elapsed,
+        "readspeed_kb": status.bytes_read as f64 / 1024.0 / elapsed,
         "lag": {"size": status.lag_bytes, "files": lagging_files, "ftlags": 0},
         "parserStats": {
             "errors": status.parse_errors,

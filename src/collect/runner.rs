@@ -55,6 +55,8 @@ pub struct RunnerStatus {
     pub files: Vec<FileStatus>,
     /// Bytes in the followed files not read yet (a rate-limited or blocked runner lags).
     pub lag_bytes: u64,
+    /// When this runner (re)started, Unix milliseconds.
+    pub started_unix_ms: i64,
     /// Unreadable or refused files and other recent problems, newest last.
     pub problems: VecDeque<String>,
 }
@@ -98,6 +100,7 @@ impl RunnerHandle {
         let status = Arc::new(Mutex::new(RunnerStatus {
             name: config.name.clone(),
             state: "starting".into(),
+            started_unix_ms: chrono::Utc::now().timestamp_millis(),
             ..RunnerStatus::default()
         }));
         let stop = Arc::new(AtomicBool::new(false));
@@ -131,6 +134,7 @@ impl RunnerHandle {
         let status = RunnerStatus {
             name: config.name.clone(),
             state: "refused".into(),
+            started_unix_ms: chrono::Utc::now().timestamp_millis(),
             error: Some(reason),
             ..RunnerStatus::default()
         };

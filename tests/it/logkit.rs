@@ -39,6 +39,11 @@ fn logkit_runner_api_round_trip() {
     assert_eq!(status["data"]["readDataCount"], 100);
     assert!(status["data"]["readDataSize"].as_u64().unwrap() > 0);
     assert_eq!(status["data"]["parserStats"]["success"], 100);
+    assert!(status["data"]["elaspedtime"].as_f64().unwrap() > 0.0);
+    assert!(
+        status["data"]["readspeed"].as_f64().unwrap() > 0.0,
+        "{status}"
+    );
 
     // Stop: new lines are not read; start: they are.
     let (code, body) = node.send("POST", "/logkit/configs/lk/stop", "");
