@@ -53,6 +53,8 @@ pub struct RawConfig {
 pub struct RawApi {
     /// Request bodies larger than this are refused with 413. Default `1MiB`.
     pub max_body_bytes: Option<SizeValue>,
+    /// Request bodies of network inputs (`_bulk`, `/api/v1/ingest/...`). Default `64MiB`.
+    pub max_ingest_bytes: Option<SizeValue>,
     /// Searches running at once; more wait up to 10 s, then get 503. Default 4.
     pub search_concurrency: Option<usize>,
     /// A request taking longer is answered 408. Default `30s`.
@@ -151,6 +153,7 @@ pub struct NodeConfig {
 #[derive(Debug, Clone, Serialize)]
 pub struct ApiConfig {
     pub max_body_bytes: u64,
+    pub max_ingest_bytes: u64,
     pub search_concurrency: usize,
     #[serde(with = "duration_text")]
     pub request_timeout: Duration,
@@ -359,6 +362,8 @@ impl RawConfig {
         let api = ApiConfig {
             max_body_bytes: parse_size_opt(self.api.max_body_bytes, 1024 * 1024)
                 .map_err(|reason| err("api.max_body_bytes", reason))?,
+            max_ingest_bytes: parse_size_opt(self.api.max_ingest_bytes, 64 * 1024 * 1024)
+                .map_err(|reason| err("api.max_ingest_bytes", reason))?,
             search_concurrency: self.api.search_concurrency.unwrap_or(4),
             request_timeout: parse_duration_opt(self.api.request_timeout, Duration::from_secs(30))
                 .map_err(|reason| err("api.request_timeout", reason))?,

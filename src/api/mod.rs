@@ -137,18 +137,25 @@ pub fn route_table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
 pub fn app(state: AppState) -> Router {
     let mut router = Router::new();
     for (spec, handler) in route_table() {
-        let guarded = handler.route_layer(axum::middleware::from_fn_with_state(
-            (state.clone(), spec.access),
-            access::authorize,
-        ));
+        // Shippers send large bulk requests; everything else gets the general cap. A row's
+        // own, tighter cap (login) sits inside this one and wins.
+        let ingest = spec.path.ends_with("/_bulk") || spec.path.starts_with("/api/v1/ingest/");
+        let body_limit = if ingest {
+            state.config.api.max_ingest_bytes
+        } else {
+            state.config.api.max_body_bytes
+        };
+        let guarded = handler
+            .layer(DefaultBodyLimit::max(body_limit as usize))
+            .route_layer(axum::middleware::from_fn_with_state(
+                (state.clone(), spec.access),
+                access::authorize,
+            ));
         router = router.route(spec.path, guarded);
     }
     let limits = &state.config.api;
     router
         .fallback(system::not_found)
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(
-            limits.max_body_bytes as usize,
-        ))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             limits.request_timeout,

@@ -81,6 +81,56 @@ fn bulk_api_answers_like_elasticsearch() {
     let (_, hits) = node.get("/api/v1/search?q=bulktest%20AND%20first");
     assert_eq!(hits["hits"][0]["ts"], "2026-01-15T10:00:00.000000Z");
 
+    // The same with curl, as an operator would (basic auth with the token as password).
+    let curl = Command::new("curl")
+        .args([
+            "-sS",
+            "-u",
+            &format!("curl:{}", node.token),
+            "-H",
+            "Content-Type: application/x-ndjson",
+        ])
+        .args([
+            "-X",
+            "POST",
+            &node.url("/app-logs/_bulk"),
+            "--data-binary",
+            "@-",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = curl.stdin.as_ref().unwrap();
+        stdin
+            .write_all(b"{\"index\":{}}\n{\"message\":\"bulktest from curl\"}\n")
+            .unwrap();
+    }
+    let output = curl.wait_with_output().unwrap();
+    let answer: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(answer["errors"], false, "{answer}");
+    node.wait_for_count("bulktest AND curl", 1);
+
+    // A bulk body larger than the general 1 MiB cap is fine (network inputs have their own).
+    let big: String = (0..5000)
+        .map(|i| {
+            format!(
+                "{{\"index\":{{}}}}\n{{\"message\":\"bulkbig {i} {}\"}}\n",
+                "x".repeat(300)
+            )
+        })
+        .collect();
+    assert!(big.len() > 1 << 20);
+    let response = node
+        .request(Method::POST, "/app-logs/_bulk")
+        .body(big)
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    node.wait_for_count("bulkbig", 5000);
+
     let unterminated = node
         .request(Method::POST, "/_bulk")
         .body("{\"index\":{}}")
