@@ -22,6 +22,20 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     let config = Arc::new(config);
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data_dir {}", config.data_dir.display()))?;
+    // One node per data dir: a second one must not touch the first one's queue and index.
+    let lock_path = config.data_dir.join("lograft.lock");
+    let data_dir_lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("creating {}", lock_path.display()))?;
+    if data_dir_lock.try_lock().is_err() {
+        anyhow::bail!(
+            "data_dir {} is in use by another process (is another lograft running on it?)",
+            config.data_dir.display()
+        );
+    }
     let metrics = crate::metrics::install();
 
     // The index first: its checkpoint is the ground truth the queue is checked against.

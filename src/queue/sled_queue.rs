@@ -104,6 +104,15 @@ fn decode_batch(key: &[u8], value: &[u8]) -> Result<QueueBatch, QueueError> {
     })
 }
 
+/// Whether an open failed because another process holds sled's file lock.
+pub(crate) fn is_locked(err: &anyhow::Error) -> bool {
+    // sled reports its lock as an `Other` I/O error with this text around the OS error.
+    err.chain().any(|cause| {
+        matches!(cause.downcast_ref::<sled::Error>(), Some(sled::Error::Io(io))
+            if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("could not acquire lock"))
+    })
+}
+
 fn u64_value(value: &[u8]) -> u64 {
     value.try_into().map(u64::from_be_bytes).unwrap_or(0)
 }
@@ -117,6 +126,11 @@ impl SledQueue {
     ) -> anyhow::Result<(SledQueue, bool)> {
         match Self::open(dir, max_bytes, seq_floor) {
             Ok(queue) => Ok((queue, false)),
+            // Locked by another process: not broken, and must not be moved aside.
+            Err(err) if is_locked(&err) => Err(err.context(format!(
+                "the queue {} is in use by another process (is another lograft running on this data_dir?)",
+                dir.display()
+            ))),
             Err(err) => {
                 let aside =
                     dir.with_file_name(format!("queue.broken-{}", chrono::Utc::now().timestamp()));
@@ -450,6 +464,18 @@ mod tests {
         }
     }
 
+    /// sled's background flusher can hold the file lock for a moment after the `Db` is dropped.
+    fn reopen(path: &std::path::Path) -> SledQueue {
+        for _ in 0..100 {
+            match SledQueue::open(path, 1 << 30, 0) {
+                Ok(queue) => return queue,
+                Err(err) if is_locked(&err) => std::thread::sleep(Duration::from_millis(20)),
+                Err(err) => panic!("{err:#}"),
+            }
+        }
+        panic!("the queue stayed locked")
+    }
+
     /// A model test: random appends, acks and reopenings against a `Vec` of what must be there.
     #[test]
     fn queue_matches_a_model_through_reopen() {
@@ -499,7 +525,7 @@ mod tests {
                 }
                 _ => {
                     drop(queue);
-                    queue = SledQueue::open(&path, 1 << 30, 0).unwrap();
+                    queue = reopen(&path);
                 }
             }
             let got: Vec<(u64, String)> = queue

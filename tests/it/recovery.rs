@@ -140,12 +140,15 @@ fn retention_drops_whole_day_partitions_by_age_and_by_size() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_eq!(node.count("retentiontest"), 40);
-    assert!(
-        node.metrics()
-            .contains("lograft_index_partitions_dropped_total 1"),
-        "{}",
-        node.metrics()
-    );
+    // The counter moves just after the partition leaves the registry: wait for it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !node
+        .metrics()
+        .contains("lograft_index_partitions_dropped_total 1")
+    {
+        assert!(std::time::Instant::now() < deadline, "{}", node.metrics());
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     // A size limit below one partition keeps only the newest day.
     node.stop();
@@ -168,4 +171,37 @@ fn retention_drops_whole_day_partitions_by_age_and_by_size() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_eq!(node.count("retentiontest AND d0"), 20);
+}
+
+/// A second node on the same data dir must fail clearly, and must not mistake the locked
+/// queue for a broken one (moving it aside would lose the first node's work in flight).
+#[test]
+fn a_second_node_on_the_same_data_dir_is_refused() {
+    let mut node = Node::new("", "");
+    node.start();
+    let config = std::fs::read_to_string(node.config_path()).unwrap();
+    let other = node.root.path().join("other.toml");
+    let port = crate::harness::free_port();
+    std::fs::write(
+        &other,
+        config.replace(&format!(":{}\"", node.port), &format!(":{port}\"")),
+    )
+    .unwrap();
+    let output = std::process::Command::new(crate::harness::BIN)
+        .args(["serve", "--config"])
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("in use by another process"), "{stderr}");
+    let moved = std::fs::read_dir(node.data()).unwrap().any(|e| {
+        e.unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with("queue.broken-")
+    });
+    assert!(!moved, "the first node's queue stays where it is");
+    let (status, _) = node.get("/api/v1/status");
+    assert_eq!(status, 200);
 }
