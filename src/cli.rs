@@ -38,7 +38,7 @@ pub enum Command {
         #[command(flatten)]
         target: Target,
     },
-    /// Cluster commands (more with the cluster issue).
+    /// The cluster: status, join, leave, remove, tag, token.
     Cluster {
         #[command(subcommand)]
         command: ClusterCommand,
@@ -97,8 +97,31 @@ pub enum UserCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum ClusterCommand {
-    /// Print the cluster secret that node-to-node calls carry (for joining nodes).
+    /// Print the cluster token (the secret node-to-node calls carry; joining nodes need it).
     Token,
+    /// Nodes with their role, status, tag, version and last heartbeat.
+    Status,
+    /// Make the running node at --url (still alone) join the cluster of PEER. Its one-node
+    /// state is replaced by the cluster's; its own runner configs are kept. The admin token
+    /// for --url comes from LOGRAFT_TOKEN.
+    Join {
+        /// URL of any member, e.g. https://10.0.0.1:7700.
+        #[arg(long)]
+        peer: String,
+        /// The cluster token (`lograft cluster token` on a member).
+        #[arg(long = "join-token", visible_alias = "cluster-token")]
+        token: String,
+    },
+    /// The node at --url leaves the cluster (its runner configs are deleted).
+    Leave,
+    /// Remove a node (e.g. a dead one) from the cluster.
+    Remove { node: String },
+    /// Set a node's tag (default: the node at --url).
+    Tag {
+        tag: String,
+        #[arg(long)]
+        node: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -152,7 +175,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LOGRAFT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::auth::{Auth, AuthSettings, Role};
 use crate::cli::{ClusterCommand, Target, TokenCommand, UserCommand};
-use crate::cluster::{ConfigStore, LocalStore};
+use crate::cluster::{LocalStore, OfflineStore};
 use crate::config::NodeConfig;
 
 fn read_password() -> anyhow::Result<String> {
@@ -26,7 +26,7 @@ fn read_password() -> anyhow::Result<String> {
 
 /// A management call, done either way.
 enum Via {
-    Offline(Arc<Auth>, tokio::runtime::Runtime, Arc<dyn ConfigStore>),
+    Offline(Arc<Auth>, tokio::runtime::Runtime, Arc<OfflineStore>),
     Online {
         url: String,
         token: String,
@@ -51,7 +51,8 @@ impl Via {
                     config.data_dir.display()
                 )
             })?;
-            let store: Arc<dyn ConfigStore> = Arc::new(store);
+            // Changes made offline go through Raft when the node next starts.
+            let store = Arc::new(OfflineStore::open(Arc::new(store))?);
             let auth = Arc::new(Auth::new(
                 store.clone(),
                 AuthSettings {
@@ -262,16 +263,90 @@ pub fn cluster(command: ClusterCommand, target: Target) -> anyhow::Result<ExitCo
     let via = Via::open(target)?;
     match (command, &via) {
         (ClusterCommand::Token, Via::Offline(_, _, store)) => {
-            let entry = store
-                .get(crate::auth::CLUSTER_SECRET_KEY)?
+            let secret = store
+                .cluster_secret()?
                 .context("no cluster secret yet: it is generated when the node first starts")?;
-            let secret: String = serde_json::from_str(&entry.value)?;
             println!("{secret}");
         }
         (ClusterCommand::Token, Via::Online { .. }) => {
             let value = via.call(reqwest::Method::GET, "/api/v1/cluster/token", None)?;
             println!("{}", value["token"].as_str().unwrap_or_default());
         }
+        (ClusterCommand::Join { peer, token }, Via::Online { .. }) => {
+            let value = via.call(
+                reqwest::Method::POST,
+                "/api/v1/cluster/join",
+                Some(json!({"peer": peer, "token": token})),
+            )?;
+            println!(
+                "node {} joined the cluster of {peer}",
+                value["node"].as_str().unwrap_or_default()
+            );
+        }
+        (ClusterCommand::Status, Via::Online { .. }) => {
+            let value = via.call(reqwest::Method::GET, "/api/v1/cluster/nodes", None)?;
+            print_nodes(&value);
+        }
+        (ClusterCommand::Leave, Via::Online { .. }) => {
+            via.call(reqwest::Method::POST, "/api/v1/cluster/leave", None)?;
+            println!(
+                "this node left the cluster; stop it, or start it on a fresh data dir to begin again"
+            );
+        }
+        (ClusterCommand::Remove { node }, Via::Online { .. }) => {
+            via.call(
+                reqwest::Method::DELETE,
+                &format!("/api/v1/cluster/nodes/{node}"),
+                None,
+            )?;
+            println!("removed {node} from the cluster");
+        }
+        (ClusterCommand::Tag { tag, node }, Via::Online { .. }) => {
+            let node = match node {
+                Some(node) => node,
+                None => {
+                    let value = via.call(reqwest::Method::GET, "/api/v1/cluster/nodes", None)?;
+                    value["self"].as_str().unwrap_or_default().to_string()
+                }
+            };
+            via.call(
+                reqwest::Method::PUT,
+                &format!("/api/v1/cluster/nodes/{node}/tag"),
+                Some(json!({"tag": tag})),
+            )?;
+            println!("{node} is tagged {tag:?}");
+        }
+        (_, Via::Offline(..)) => {
+            bail!(
+                "this cluster command needs the running node: use --url (and LOGRAFT_TOKEN); a node joins on its first start with [cluster] join and join_token in its config"
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_nodes(value: &Value) {
+    println!(
+        "{:<20} {:<8} {:<7} {:<12} {:<28} {:<9} {:>7}  LAST HEARTBEAT",
+        "NODE", "ROLE", "STATUS", "TAG", "URL", "VERSION", "RUNNERS"
+    );
+    for node in value["nodes"].as_array().into_iter().flatten() {
+        let text = |key: &str| node[key].as_str().unwrap_or("-").to_string();
+        let marker = if node["self"].as_bool() == Some(true) {
+            "*"
+        } else {
+            ""
+        };
+        println!(
+            "{:<20} {:<8} {:<7} {:<12} {:<28} {:<9} {:>7}  {}",
+            format!("{}{marker}", text("id")),
+            text("role"),
+            text("status"),
+            text("tag"),
+            text("url"),
+            text("version"),
+            node["runners"].as_u64().unwrap_or(0),
+            text("last_heartbeat"),
+        );
+    }
 }

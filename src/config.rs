@@ -46,6 +46,31 @@ pub struct RawConfig {
     #[serde(default)]
     pub metrics: RawMetrics,
     pub tls: Option<RawTls>,
+    #[serde(default)]
+    pub cluster: RawCluster,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCluster {
+    /// The URL other nodes reach this node at. Default: `http(s)://<listen>`.
+    pub advertise_url: Option<String>,
+    /// On a fresh data dir, join the cluster of this node (a URL) instead of starting a new one.
+    pub join: Option<String>,
+    /// The cluster token for `join` (`lograft cluster token` on a member).
+    pub join_token: Option<String>,
+    /// This node's tag when it first registers (logkit's tag). Default empty.
+    pub tag: Option<String>,
+    /// How many nodes vote (the first ones to join); later ones are learners. 1 to 5, default 3.
+    pub voters: Option<usize>,
+    /// How often this node tells the others it is alive. Default `5s`.
+    pub heartbeat_interval: Option<String>,
+    /// A node not heard from for this long is `bad`. Default `30s`.
+    pub bad_after: Option<String>,
+    /// A node not heard from for this long is `lost`. Default `60s`.
+    pub lost_after: Option<String>,
+    /// How long a search waits for each other node. Default `10s`.
+    pub search_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -148,6 +173,25 @@ pub struct NodeConfig {
     pub auth: AuthConfig,
     pub metrics: MetricsConfig,
     pub tls: Option<TlsConfig>,
+    pub cluster: ClusterConfig,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterConfig {
+    pub advertise_url: String,
+    pub join: Option<String>,
+    #[serde(skip_serializing)]
+    pub join_token: Option<String>,
+    pub tag: String,
+    pub voters: usize,
+    #[serde(with = "duration_text")]
+    pub heartbeat_interval: Duration,
+    #[serde(with = "duration_text")]
+    pub bad_after: Duration,
+    #[serde(with = "duration_text")]
+    pub lost_after: Duration,
+    #[serde(with = "duration_text")]
+    pub search_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -377,6 +421,8 @@ impl RawConfig {
         if api.request_timeout.is_zero() {
             return Err(err("api.request_timeout", "must be greater than 0".into()));
         }
+        let cluster = resolve_cluster(self.cluster, &listen, self.tls.is_some())
+            .map_err(|(key, reason)| err(&format!("cluster.{key}"), reason))?;
         let auth = AuthConfig {
             session_ttl: parse_duration_opt(self.auth.session_ttl, Duration::from_secs(12 * 3600))
                 .map_err(|reason| err("auth.session_ttl", reason))?,
@@ -421,6 +467,7 @@ impl RawConfig {
         Ok(NodeConfig {
             api,
             auth,
+            cluster,
             metrics: MetricsConfig {
                 public: self.metrics.public.unwrap_or(false),
             },
@@ -474,6 +521,74 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         _ => return Err(bad()),
     };
     number.checked_mul(multiplier).ok_or_else(bad)
+}
+
+fn resolve_cluster(
+    raw: RawCluster,
+    listen: &SocketAddr,
+    tls: bool,
+) -> Result<ClusterConfig, (&'static str, String)> {
+    let check_url = |key: &'static str, url: String| -> Result<String, (&'static str, String)> {
+        let url = url.trim_end_matches('/').to_string();
+        if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < 10 {
+            return Err((
+                key,
+                format!("{url:?} is not a URL like \"https://10.0.0.2:7700\""),
+            ));
+        }
+        Ok(url)
+    };
+    let advertise_url = match raw.advertise_url {
+        Some(url) => check_url("advertise_url", url)?,
+        None => {
+            let scheme = if tls { "https" } else { "http" };
+            if listen.ip().is_unspecified() {
+                return Err((
+                    "advertise_url",
+                    format!(
+                        "listen is {listen}, which other nodes cannot dial: set cluster.advertise_url to this node's reachable URL"
+                    ),
+                ));
+            }
+            format!("{scheme}://{listen}")
+        }
+    };
+    let join = raw.join.map(|url| check_url("join", url)).transpose()?;
+    if join.is_some() && raw.join_token.as_deref().unwrap_or("").is_empty() {
+        return Err((
+            "join_token",
+            "cluster.join needs cluster.join_token (`lograft cluster token` on a member)".into(),
+        ));
+    }
+    let voters = raw.voters.unwrap_or(3);
+    if !(1..=5).contains(&voters) {
+        return Err(("voters", format!("{voters} is not between 1 and 5")));
+    }
+    let duration = |key: &'static str, value: Option<String>, default: u64| {
+        let value =
+            parse_duration_opt(value, Duration::from_secs(default)).map_err(|r| (key, r))?;
+        if value.is_zero() {
+            return Err((key, "must be greater than 0".to_string()));
+        }
+        Ok(value)
+    };
+    let heartbeat_interval = duration("heartbeat_interval", raw.heartbeat_interval, 5)?;
+    let bad_after = duration("bad_after", raw.bad_after, 30)?;
+    let lost_after = duration("lost_after", raw.lost_after, 60)?;
+    if lost_after <= bad_after {
+        return Err(("lost_after", "must be longer than cluster.bad_after".into()));
+    }
+    Ok(ClusterConfig {
+        advertise_url,
+        join,
+        join_token: raw.join_token,
+        tag: raw.tag.unwrap_or_default(),
+        voters,
+        heartbeat_interval,
+        bad_after,
+        lost_after,
+        search_timeout: duration("search_timeout", raw.search_timeout, 10)?,
+    })
 }
 
 fn parse_duration_opt(value: Option<String>, default: Duration) -> Result<Duration, String> {

@@ -7,15 +7,16 @@ use anyhow::Context;
 use tracing::{info, warn};
 
 use crate::api::{self, AppState, Auditor};
-use crate::auth::{Auth, AuthSettings, ClusterSecret};
-use crate::cluster::{ConfigStore, LocalStore};
-use crate::collect::{Allowlist, RunnerConfig, RunnerSettings, Supervisor, runner_key};
+use crate::auth::{Auth, AuthSettings};
+use crate::cluster::{Cluster, ConfigStore, LocalStore};
+use crate::collect::{Allowlist, RunnerConfig, RunnerSettings, Supervisor};
 use crate::config::NodeConfig;
 use crate::index::{IndexStore, Indexer, RetentionPolicy};
 use crate::queue::{self, Queue};
 use crate::search::QueryBuilder;
 
-/// Store key set once the first-start bootstrap (default runner) has run.
+/// Store key set once a node's first-start bootstrap (default runner) has run:
+/// `meta/bootstrap/<node>` (`meta/bootstrap` before the cluster).
 const BOOTSTRAP_KEY: &str = "meta/bootstrap";
 
 pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
@@ -51,7 +52,16 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         queue.restore_checkpoints(&checkpoint.checkpoints)?;
     }
     let queue: Arc<dyn Queue> = Arc::new(queue);
-    let store: Arc<dyn ConfigStore> = Arc::new(LocalStore::open(&config.store_dir())?);
+    let local_store = Arc::new(LocalStore::open(&config.store_dir())?);
+    let peer_client = crate::tls::peer_client(config.tls.as_ref().and_then(|t| t.ca.as_deref()))?;
+    let cluster = Cluster::start(
+        &config.node_name,
+        config.cluster.clone(),
+        local_store,
+        peer_client,
+    )
+    .await?;
+    let store: Arc<dyn ConfigStore> = cluster.clone();
 
     let (indexer, indexer_control) = Indexer::new(
         index.clone(),
@@ -69,8 +79,8 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
 
     let allowlist =
         Allowlist::new(config.collect.allowed_paths.clone()).context("collect.allowed_paths")?;
-    bootstrap(&*store, &config, &allowlist).await?;
     let supervisor = Supervisor::new(
+        &config.node_name,
         store.clone(),
         queue.clone(),
         allowlist,
@@ -81,7 +91,21 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         },
     );
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
-    let supervisor_task = tokio::spawn(supervisor.clone().run(shutdown_rx));
+    let supervisor_task = tokio::spawn(supervisor.clone().run(shutdown_rx.clone()));
+    {
+        let supervisor = supervisor.clone();
+        cluster.set_summary(Box::new(move || {
+            let statuses = supervisor.statuses();
+            let lines = statuses.iter().map(|(_, s)| s.lines_read).sum();
+            let refused = statuses
+                .iter()
+                .filter(|(_, s)| s.state == "refused" || s.state == "error")
+                .map(|(c, s)| (c.name.clone(), s.error.clone().unwrap_or_default()))
+                .collect();
+            (statuses.len(), lines, refused)
+        }));
+    }
+    let heartbeat_task = tokio::spawn(cluster.clone().heartbeats(shutdown_rx));
 
     let auth = Arc::new(Auth::new(
         store.clone(),
@@ -90,8 +114,28 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
             login_attempts_per_minute: config.auth.login_attempts_per_minute,
         },
     ));
-    bootstrap_admin(&auth, &config).await?;
-    let cluster_secret = ClusterSecret::load_or_create(&*store).await?;
+    // A node that is alone settles on its own (no network needed) before it serves, so its
+    // first requests find the admin and the offline changes; a member of a larger cluster (or
+    // one joining) needs the network, so it settles in the background.
+    if cluster.is_alone() && cluster.members().0.contains(&cluster.id) {
+        cluster.settle().await;
+        bootstrap(&*store, &config, &supervisor).await?;
+        bootstrap_admin(&auth, &config).await?;
+    } else {
+        let (cluster, store, config, supervisor) = (
+            cluster.clone(),
+            store.clone(),
+            config.clone(),
+            supervisor.clone(),
+        );
+        tokio::spawn(async move {
+            cluster.settle().await;
+            if let Err(err) = bootstrap(&*store, &config, &supervisor).await {
+                warn!(error = %format!("{err:#}"), "first-start bootstrap failed");
+            }
+        });
+    }
+    let cluster_secret = cluster.secret.clone();
     let state = AppState {
         config: config.clone(),
         store,
@@ -103,6 +147,7 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         metrics,
         auth,
         cluster_secret,
+        cluster: cluster.clone(),
         audit: Auditor::new(queue.clone()),
         search_permits: Arc::new(tokio::sync::Semaphore::new(config.api.search_concurrency)),
     };
@@ -157,6 +202,8 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     info!("shutting down: stopping runners, then the indexer");
     let _ = shutdown_tx.send(true);
     let _ = supervisor_task.await;
+    let _ = heartbeat_task.await;
+    cluster.shutdown().await;
     indexer_control.stop();
     queue.close();
     tokio::task::spawn_blocking(move || indexer_thread.join())
@@ -199,11 +246,13 @@ async fn bootstrap_admin(auth: &Auth, config: &NodeConfig) -> anyhow::Result<()>
 async fn bootstrap(
     store: &dyn ConfigStore,
     config: &NodeConfig,
-    allowlist: &Allowlist,
+    supervisor: &Supervisor,
 ) -> anyhow::Result<()> {
-    if store.get(BOOTSTRAP_KEY)?.is_some() {
+    let key = format!("{BOOTSTRAP_KEY}/{}", config.node_name);
+    if store.get(&key)?.is_some() || store.get(BOOTSTRAP_KEY)?.is_some() {
         return Ok(());
     }
+    let allowlist = supervisor.allowlist();
     if config.collect.default_runner {
         let default = serde_json::json!({
             "name": "default",
@@ -214,7 +263,7 @@ async fn bootstrap(
         match RunnerConfig::parse(&default, allowlist) {
             Ok(_) => {
                 store
-                    .put(&runner_key("default"), default, Some(0))
+                    .put(&supervisor.key("default"), default, Some(0))
                     .await
                     .ok();
                 info!("created the default runner for /var/log/*.log");
@@ -222,9 +271,7 @@ async fn bootstrap(
             Err(err) => info!(reason = %err, "not creating the default runner"),
         }
     }
-    store
-        .put(BOOTSTRAP_KEY, "{\"done\":true}".into(), None)
-        .await?;
+    store.put(&key, "{\"done\":true}".into(), None).await?;
     Ok(())
 }
 

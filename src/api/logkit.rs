@@ -13,7 +13,7 @@ use super::runners::{keep_masked_secrets, mask_secrets, parse_body};
 use super::{ApiError, AppState};
 use crate::auth::Principal;
 use crate::collect::parse::{LineContext, Parser};
-use crate::collect::{RUNNER_PREFIX, RunnerConfig, RunnerStatus, runner_key};
+use crate::collect::{RunnerConfig, RunnerStatus};
 
 fn ok(data: Value) -> Response {
     Json(json!({"code": "L200", "data": data})).into_response()
@@ -83,7 +83,7 @@ fn logkit_status(config: &RunnerConfig, status: &RunnerStatus) -> Value {
 fn stored(state: &AppState, name: &str) -> Result<(RunnerConfig, u64), ApiError> {
     let entry = state
         .store
-        .get(&runner_key(name))?
+        .get(&state.supervisor.key(name))?
         .ok_or_else(|| ApiError::NotFound(format!("runner {name:?} does not exist")))?;
     let config =
         serde_json::from_str(&entry.value).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -98,9 +98,9 @@ pub async fn runners(State(state): State<AppState>) -> Response {
     respond((|| {
         let names: Vec<Value> = state
             .store
-            .list(RUNNER_PREFIX)?
+            .list(state.supervisor.prefix())?
             .into_iter()
-            .map(|e| Value::String(e.key[RUNNER_PREFIX.len()..].to_string()))
+            .map(|e| Value::String(e.key[state.supervisor.prefix().len()..].to_string()))
             .collect();
         Ok(Value::Array(names))
     })())
@@ -160,10 +160,13 @@ fn errors_of(status: &RunnerStatus) -> Value {
 pub async fn configs(State(state): State<AppState>) -> Response {
     respond((|| {
         let mut map = Map::new();
-        for entry in state.store.list(RUNNER_PREFIX)? {
+        for entry in state.store.list(state.supervisor.prefix())? {
             let mut config: Value = serde_json::from_str(&entry.value).unwrap_or(Value::Null);
             mask_secrets(&mut config);
-            map.insert(entry.key[RUNNER_PREFIX.len()..].to_string(), config);
+            map.insert(
+                entry.key[state.supervisor.prefix().len()..].to_string(),
+                config,
+            );
         }
         Ok(Value::Object(map))
     })())
@@ -203,7 +206,7 @@ pub async fn create(
         let json = serde_json::to_string(&config).expect("config serializes");
         state
             .store
-            .put(&runner_key(&name), json, Some(0))
+            .put(&state.supervisor.key(&name), json, Some(0))
             .await
             .map_err(|err| match err {
                 crate::cluster::StoreError::Conflict { .. } => {
@@ -238,7 +241,7 @@ pub async fn replace(
         let json = serde_json::to_string(&config).expect("config serializes");
         state
             .store
-            .put(&runner_key(&name), json, Some(revision))
+            .put(&state.supervisor.key(&name), json, Some(revision))
             .await?;
         state
             .audit
@@ -255,7 +258,7 @@ pub async fn delete(
     Path(name): Path<String>,
 ) -> Response {
     let result = async {
-        match state.store.delete(&runner_key(&name)).await? {
+        match state.store.delete(&state.supervisor.key(&name)).await? {
             Some(_) => {
                 state
                     .audit
@@ -287,7 +290,7 @@ async fn set_state(
     let json = serde_json::to_string(&config).expect("config serializes");
     state
         .store
-        .put(&runner_key(name), json, Some(revision))
+        .put(&state.supervisor.key(name), json, Some(revision))
         .await?;
     state
         .audit

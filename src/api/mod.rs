@@ -3,11 +3,12 @@
 //! `{"error": {"code", "message"}}`.
 //!
 //! Every route needs a session cookie or an API token except `/health`, the login call and the
-//! UI's entry page (and `/metrics` when `metrics.public = true`). The router is built from the
+//! UI's entry page and assets (and `/metrics` when `metrics.public = true`). The router is built from the
 //! table, so a route cannot exist without a declared role; a test walks the table.
 
 mod access;
 mod audit;
+mod cluster;
 mod ingest;
 mod logkit;
 mod runners;
@@ -15,6 +16,7 @@ mod search;
 mod stream;
 mod system;
 mod users;
+mod web;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,6 +57,7 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     pub audit: Auditor,
     pub cluster_secret: crate::auth::ClusterSecret,
+    pub cluster: Arc<crate::cluster::Cluster>,
     /// Bounds concurrent searches (`api.search_concurrency`).
     pub search_permits: Arc<tokio::sync::Semaphore>,
 }
@@ -77,7 +80,9 @@ pub fn route_table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
     };
     vec![
         row(Method::GET,    "/health",                         Public,      get(system::health)),
-        row(Method::GET,    "/",                               Public,      get(system::index_page)),
+        row(Method::GET,    "/",                               Public,      get(web::index_page)),
+        // The UI's scripts and styles carry no data; its data comes from the API.
+        row(Method::GET,    "/assets/{*path}",                 Public,      get(web::asset)),
         row(Method::POST,   "/api/v1/login",                   Public,      post(users::login).layer(DefaultBodyLimit::max(16 * 1024))),
         row(Method::GET,    "/metrics",                        Metrics,     get(system::metrics)),
         row(Method::POST,   "/api/v1/logout",                  R(Reader),   post(users::logout)),
@@ -108,6 +113,18 @@ pub fn route_table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         row(Method::GET,    "/api/v1/audit",                   R(Admin),    get(audit::list)),
         row(Method::GET,    "/api/v1/cluster/token",           R(Admin),    get(system::cluster_token)),
         row(Method::GET,    "/internal/v1/ping",               Cluster,     get(system::internal_ping)),
+        row(Method::POST,   "/internal/raft/append",           Cluster,     post(cluster::raft_append).layer(internal_limit())),
+        row(Method::POST,   "/internal/raft/vote",             Cluster,     post(cluster::raft_vote)),
+        row(Method::POST,   "/internal/raft/snapshot",         Cluster,     post(cluster::raft_snapshot).layer(internal_limit())),
+        row(Method::POST,   "/internal/v1/store/txn",          Cluster,     post(cluster::store_txn)),
+        row(Method::POST,   "/internal/v1/cluster/join",       Cluster,     post(cluster::join)),
+        row(Method::POST,   "/internal/v1/cluster/remove",     Cluster,     post(cluster::internal_remove)),
+        row(Method::POST,   "/internal/v1/heartbeat",          Cluster,     post(cluster::heartbeat)),
+        row(Method::GET,    "/api/v1/cluster/nodes",           R(Reader),   get(cluster::nodes)),
+        row(Method::PUT,    "/api/v1/cluster/nodes/{name}/tag", R(Operator), put(cluster::set_tag)),
+        row(Method::DELETE, "/api/v1/cluster/nodes/{name}",    R(Admin),    delete(cluster::remove_node)),
+        row(Method::POST,   "/api/v1/cluster/join",            R(Admin),    post(cluster::join_running)),
+        row(Method::POST,   "/api/v1/cluster/leave",           R(Admin),    post(cluster::leave)),
         row(Method::POST,   "/api/v1/ingest/{runner}",         R(Operator), post(ingest::lines)),
         row(Method::GET,    "/logkit/version",                 R(Reader),   get(logkit::version)),
         row(Method::GET,    "/logkit/runners",                 R(Reader),   get(logkit::runners)),
@@ -132,6 +149,11 @@ pub fn route_table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         row(Method::PUT,    "/_bulk",                          R(Operator), put(ingest::bulk)),
         row(Method::PUT,    "/{index}/_bulk",                  R(Operator), put(ingest::bulk)),
     ]
+}
+
+/// Raft appends and snapshots carry whole config stores: the ingest cap, not the API's.
+fn internal_limit() -> DefaultBodyLimit {
+    DefaultBodyLimit::max(64 * 1024 * 1024)
 }
 
 pub fn app(state: AppState) -> Router {
@@ -253,6 +275,7 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::Conflict { .. } => ApiError::Conflict(err.to_string()),
+            StoreError::Unavailable(_) => ApiError::Unavailable(err.to_string()),
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::{ApiError, AppState};
 use crate::auth::Principal;
-use crate::collect::{RUNNER_PREFIX, RunnerConfig, RunnerStatus, runner_key};
+use crate::collect::{RunnerConfig, RunnerStatus};
 
 /// What a secret looks like when a config is read back.
 pub const MASK: &str = "******";
@@ -109,10 +109,16 @@ pub(super) fn parse_body(state: &AppState, body: &str) -> Result<RunnerConfig, A
 }
 
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<RunnerView>>, ApiError> {
-    let entries = state.store.list(RUNNER_PREFIX)?;
+    let entries = state.store.list(state.supervisor.prefix())?;
     let views = entries
         .iter()
-        .map(|entry| view(&state, &entry.key[RUNNER_PREFIX.len()..], &entry.value))
+        .map(|entry| {
+            view(
+                &state,
+                &entry.key[state.supervisor.prefix().len()..],
+                &entry.value,
+            )
+        })
         .collect();
     Ok(Json(views))
 }
@@ -121,7 +127,7 @@ pub async fn get(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<RunnerView>, ApiError> {
-    match state.store.get(&runner_key(&name))? {
+    match state.store.get(&state.supervisor.key(&name))? {
         Some(entry) => Ok(Json(view(&state, &name, &entry.value))),
         None => Err(ApiError::NotFound(format!(
             "runner {name:?} does not exist"
@@ -139,7 +145,7 @@ pub async fn create(
     // Compare-and-set on "absent": two creates of the same name cannot both win.
     state
         .store
-        .put(&runner_key(&config.name), json.clone(), Some(0))
+        .put(&state.supervisor.key(&config.name), json.clone(), Some(0))
         .await
         .map_err(|err| match err {
             crate::cluster::StoreError::Conflict { .. } => ApiError::Conflict(format!(
@@ -163,7 +169,7 @@ pub async fn replace(
 ) -> Result<Json<RunnerView>, ApiError> {
     let mut body_json: Value = serde_json::from_str(&body)
         .map_err(|err| ApiError::BadRequest(format!("invalid runner config: {err}")))?;
-    if let Some(stored) = state.store.get(&runner_key(&name))? {
+    if let Some(stored) = state.store.get(&state.supervisor.key(&name))? {
         let stored: Value = serde_json::from_str(&stored.value).unwrap_or_default();
         keep_masked_secrets(&mut body_json, &stored);
     }
@@ -177,7 +183,7 @@ pub async fn replace(
     let json = serde_json::to_string(&config).expect("config serializes");
     state
         .store
-        .put(&runner_key(&name), json.clone(), None)
+        .put(&state.supervisor.key(&name), json.clone(), None)
         .await?;
     state
         .audit
@@ -191,7 +197,7 @@ pub async fn delete(
     Extension(principal): Extension<Principal>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    match state.store.delete(&runner_key(&name)).await? {
+    match state.store.delete(&state.supervisor.key(&name)).await? {
         Some(_) => {
             state
                 .audit

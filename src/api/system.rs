@@ -1,16 +1,12 @@
-//! Health, metrics, node status, indexer pause/resume and the UI's entry page.
+//! Health, metrics, node status and indexer pause/resume.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri, header};
-use axum::response::{Html, IntoResponse};
+use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
-use super::{ApiError, AppState};
-
-#[derive(rust_embed::Embed)]
-#[folder = "web/"]
-struct WebAssets;
+use super::AppState;
 
 pub async fn health() -> Json<Value> {
     Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
@@ -64,19 +60,6 @@ pub async fn pause_indexer(State(state): State<AppState>) -> Json<Value> {
 pub async fn resume_indexer(State(state): State<AppState>) -> Json<Value> {
     state.indexer.resume();
     Json(json!({"paused": false}))
-}
-
-/// The UI's entry page; Elasticsearch clients asking for JSON get the info document instead.
-pub async fn index_page(
-    State(state): State<AppState>,
-    headers: axum::http::HeaderMap,
-) -> Result<axum::response::Response, ApiError> {
-    if let Some(info) = super::ingest::es_info(&headers, &state.config.node_name) {
-        return Ok(info);
-    }
-    let page = WebAssets::get("index.html")
-        .ok_or_else(|| ApiError::Internal("index.html is not embedded".into()))?;
-    Ok(Html(page.data.into_owned()).into_response())
 }
 
 pub async fn not_found(uri: Uri) -> (StatusCode, Json<Value>) {

@@ -13,7 +13,7 @@ use super::access::session_cookie;
 use super::{ApiError, AppState, SESSION_COOKIE};
 use crate::auth::{Principal, Role};
 
-fn parse_json<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, ApiError> {
+pub(super) fn parse_json<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, ApiError> {
     serde_json::from_str(body)
         .map_err(|err| ApiError::BadRequest(format!("invalid request body: {err}")))
 }

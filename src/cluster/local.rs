@@ -1,11 +1,18 @@
-//! [`ConfigStore`] on sled, for a single node.
+//! The key-value engine on sled: entries with revisions, transactions, prefix watch. It is the
+//! Raft state machine's storage ([`super::state_machine`]), and on its own a [`ConfigStore`]
+//! for unit tests.
 //!
 //! ```text
-//! store/            sled database
-//!   kv/<key>     -> {"value": "...", "mod_revision": n}
-//!   meta/revision -> u64 BE, the store revision
+//! store/                 sled database (default tree)
+//!   kv/<key>          -> {"value": "...", "mod_revision": n}
+//!   meta/revision     -> u64 BE, the store revision
+//!   meta/raft_applied -> JSON {last_applied, membership}: where the state machine is
 //! ```
+//!
+//! A transaction's entries, the new revision and the Raft applied pointer go in one sled batch,
+//! flushed before the call returns: the state machine never runs ahead of or behind its pointer.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -13,15 +20,27 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
-use super::{BoxFuture, ConfigStore, KvEntry, StoreError, Watch, WatchEvent};
+use super::{
+    BoxFuture, ConfigStore, Conflict, KvEntry, Op, StoreError, TxnResult, Watch, WatchEvent,
+};
 
 const REVISION_KEY: &[u8] = b"meta/revision";
+const APPLIED_KEY: &[u8] = b"meta/raft_applied";
 const KV_PREFIX: &str = "kv/";
 
 #[derive(Serialize, Deserialize)]
 struct Stored {
     value: String,
     mod_revision: u64,
+}
+
+/// The whole store at one point: what a Raft snapshot carries.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Dump {
+    pub revision: u64,
+    pub entries: Vec<KvEntry>,
+    /// The Raft applied pointer (opaque JSON here; see `state_machine`).
+    pub applied: Option<serde_json::Value>,
 }
 
 pub struct LocalStore {
@@ -50,6 +69,11 @@ impl LocalStore {
         })
     }
 
+    /// The sled database, for the Raft log trees that live next to the state machine.
+    pub fn db(&self) -> &sled::Db {
+        &self.db
+    }
+
     fn decode(key: &[u8], value: &[u8]) -> Result<KvEntry, StoreError> {
         let key = String::from_utf8_lossy(&key[KV_PREFIX.len()..]).into_owned();
         let stored: Stored = serde_json::from_slice(value).map_err(|err| StoreError::Corrupt {
@@ -63,62 +87,168 @@ impl LocalStore {
         })
     }
 
-    fn write(
+    fn encode(value: &str, mod_revision: u64) -> Vec<u8> {
+        serde_json::to_vec(&Stored {
+            value: value.to_string(),
+            mod_revision,
+        })
+        .expect("stored entry serializes")
+    }
+
+    /// The Raft applied pointer stored with the data.
+    pub fn applied(&self) -> Result<Option<serde_json::Value>, StoreError> {
+        match self.db.get(APPLIED_KEY)? {
+            Some(bytes) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|err| StoreError::Corrupt {
+                        key: "meta/raft_applied".into(),
+                        reason: err.to_string(),
+                    })
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Apply a transaction: every compare-and-set is checked first; then all operations are
+    /// written at one new revision (or nothing if a check fails), together with `applied`
+    /// (the Raft pointer) when given, in one flushed batch.
+    pub fn apply_txn(
         &self,
-        key: &str,
-        value: Option<String>,
-        expected: Option<u64>,
-    ) -> Result<Option<u64>, StoreError> {
+        ops: &[Op],
+        applied: Option<&serde_json::Value>,
+    ) -> Result<TxnResult, StoreError> {
         let mut revision = self.write_lock.lock().expect("store lock");
-        let db_key = format!("{KV_PREFIX}{key}");
-        let current = match self.db.get(&db_key)? {
-            Some(bytes) => Some(Self::decode(db_key.as_bytes(), &bytes)?),
-            None => None,
-        };
-        if let Some(expected) = expected {
-            let found = current.as_ref().map(|e| e.mod_revision).unwrap_or(0);
-            if found != expected {
-                return Err(StoreError::Conflict {
+        let mut batch = sled::Batch::default();
+        if let Some(applied) = applied {
+            batch.insert(APPLIED_KEY, serde_json::to_vec(applied).expect("json"));
+        }
+        // Current values, with earlier operations of this transaction visible to later ones.
+        let mut current: BTreeMap<&str, Option<u64>> = BTreeMap::new();
+        for op in ops {
+            let key = op.key();
+            let found = match current.get(key) {
+                Some(found) => *found,
+                None => self.get(key)?.map(|e| e.mod_revision),
+            };
+            if let Some(expected) = op.expected()
+                && found.unwrap_or(0) != expected
+            {
+                let conflict = Conflict {
                     key: key.to_string(),
                     expected,
-                    found,
+                    found: found.unwrap_or(0),
+                };
+                self.db.apply_batch(batch)?;
+                self.db.flush()?;
+                return Ok(TxnResult {
+                    revision: None,
+                    conflict: Some(conflict),
                 });
             }
-        }
-        if value.is_none() && current.is_none() {
-            return Ok(None);
+            let after = match op {
+                Op::Put { .. } => Some(u64::MAX),
+                Op::Delete { .. } => None,
+            };
+            current.insert(key, after);
         }
         let next = *revision + 1;
-        let mut batch = sled::Batch::default();
-        batch.insert(REVISION_KEY, &next.to_be_bytes());
-        let event = match value {
-            Some(value) => {
-                let stored = serde_json::to_vec(&Stored {
-                    value: value.clone(),
-                    mod_revision: next,
-                })
-                .expect("stored entry serializes");
-                batch.insert(db_key.as_bytes(), stored);
-                WatchEvent::Put(KvEntry {
-                    key: key.to_string(),
-                    value,
-                    mod_revision: next,
-                })
-            }
-            None => {
-                batch.remove(db_key.as_bytes());
-                WatchEvent::Delete {
-                    key: key.to_string(),
-                    revision: next,
+        let mut events = Vec::new();
+        let mut exists: BTreeMap<&str, bool> = BTreeMap::new();
+        for op in ops {
+            let key = op.key();
+            let db_key = format!("{KV_PREFIX}{key}");
+            let existed = match exists.get(key) {
+                Some(existed) => *existed,
+                None => self.db.contains_key(&db_key)?,
+            };
+            match op {
+                Op::Put { value, .. } => {
+                    batch.insert(db_key.as_bytes(), Self::encode(value, next));
+                    exists.insert(key, true);
+                    events.push(WatchEvent::Put(KvEntry {
+                        key: key.to_string(),
+                        value: value.clone(),
+                        mod_revision: next,
+                    }));
+                }
+                Op::Delete { .. } => {
+                    if existed {
+                        batch.remove(db_key.as_bytes());
+                        exists.insert(key, false);
+                        events.push(WatchEvent::Delete {
+                            key: key.to_string(),
+                            revision: next,
+                        });
+                    }
                 }
             }
-        };
+        }
+        if events.is_empty() {
+            self.db.apply_batch(batch)?;
+            self.db.flush()?;
+            return Ok(TxnResult::default());
+        }
+        batch.insert(REVISION_KEY, &next.to_be_bytes());
         self.db.apply_batch(batch)?;
         self.db.flush()?;
         *revision = next;
-        // No receivers is fine: nobody is watching yet.
-        let _ = self.events.send(event);
-        Ok(Some(next))
+        for event in events {
+            // No receivers is fine: nobody is watching yet.
+            let _ = self.events.send(event);
+        }
+        Ok(TxnResult {
+            revision: Some(next),
+            conflict: None,
+        })
+    }
+
+    /// Record the Raft pointer alone (membership entries and blanks change no data).
+    pub fn set_applied(&self, applied: &serde_json::Value) -> Result<(), StoreError> {
+        let _guard = self.write_lock.lock().expect("store lock");
+        self.db
+            .insert(APPLIED_KEY, serde_json::to_vec(applied).expect("json"))?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Everything, consistently (for a Raft snapshot).
+    pub fn dump(&self) -> Result<Dump, StoreError> {
+        let revision = self.write_lock.lock().expect("store lock");
+        Ok(Dump {
+            revision: *revision,
+            entries: self.list("")?,
+            applied: self.applied()?,
+        })
+    }
+
+    /// Replace everything with `dump` (a Raft snapshot being installed); watchers get
+    /// [`WatchEvent::Reset`].
+    pub fn restore(&self, dump: &Dump) -> Result<(), StoreError> {
+        let mut revision = self.write_lock.lock().expect("store lock");
+        let mut batch = sled::Batch::default();
+        for item in self.db.scan_prefix(KV_PREFIX) {
+            let (key, _) = item?;
+            batch.remove(key);
+        }
+        for entry in &dump.entries {
+            batch.insert(
+                format!("{KV_PREFIX}{}", entry.key).as_bytes(),
+                Self::encode(&entry.value, entry.mod_revision),
+            );
+        }
+        batch.insert(REVISION_KEY, &dump.revision.to_be_bytes());
+        match &dump.applied {
+            Some(applied) => batch.insert(APPLIED_KEY, serde_json::to_vec(applied).expect("json")),
+            None => batch.remove(APPLIED_KEY),
+        }
+        self.db.apply_batch(batch)?;
+        self.db.flush()?;
+        *revision = dump.revision;
+        let _ = self.events.send(WatchEvent::Reset {
+            revision: dump.revision,
+        });
+        Ok(())
     }
 }
 
@@ -148,14 +278,28 @@ impl ConfigStore for LocalStore {
         expected_revision: Option<u64>,
     ) -> BoxFuture<'a, Result<u64, StoreError>> {
         Box::pin(async move {
-            let revision =
-                tokio::task::block_in_place(|| self.write(key, Some(value), expected_revision))?;
-            Ok(revision.expect("a put always writes"))
+            let op = Op::Put {
+                key: key.to_string(),
+                value,
+                expected: expected_revision,
+            };
+            let result = tokio::task::block_in_place(|| self.apply_txn(&[op], None))?;
+            Ok(result.into_result()?.expect("a put always writes"))
         })
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<u64>, StoreError>> {
-        Box::pin(async move { tokio::task::block_in_place(|| self.write(key, None, None)) })
+        Box::pin(async move {
+            let op = Op::Delete {
+                key: key.to_string(),
+                expected: None,
+            };
+            tokio::task::block_in_place(|| self.apply_txn(&[op], None))?.into_result()
+        })
+    }
+
+    fn txn<'a>(&'a self, ops: Vec<Op>) -> BoxFuture<'a, Result<TxnResult, StoreError>> {
+        Box::pin(async move { tokio::task::block_in_place(|| self.apply_txn(&ops, None)) })
     }
 
     fn watch(&self, prefix: &str) -> Result<Watch, StoreError> {
@@ -216,5 +360,47 @@ mod tests {
             .map(|e| e.key)
             .collect();
         assert_eq!(keys, vec!["runners/b"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_transaction_is_all_or_nothing_at_one_revision() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(dir.path()).unwrap();
+        let r1 = store.put("a", "1".into(), None).await.unwrap();
+        let put = |key: &str, expected| Op::Put {
+            key: key.into(),
+            value: "2".into(),
+            expected,
+        };
+        // One failed check: nothing written.
+        let result = store
+            .txn(vec![put("b", Some(0)), put("a", Some(r1 + 7))])
+            .await
+            .unwrap();
+        assert_eq!(result.conflict.unwrap().key, "a");
+        assert!(store.get("b").unwrap().is_none());
+        assert_eq!(store.revision(), r1);
+        // All checks pass: one revision for all.
+        let result = store
+            .txn(vec![put("b", Some(0)), put("a", Some(r1))])
+            .await
+            .unwrap();
+        let revision = result.revision.unwrap();
+        assert_eq!(revision, r1 + 1);
+        assert_eq!(store.get("a").unwrap().unwrap().mod_revision, revision);
+        assert_eq!(store.get("b").unwrap().unwrap().mod_revision, revision);
+        // Dump and restore into another store: same entries, same revisions.
+        let dump = store.dump().unwrap();
+        let other_dir = tempfile::tempdir().unwrap();
+        let other = LocalStore::open(other_dir.path()).unwrap();
+        other.put("stale", "x".into(), None).await.unwrap();
+        let mut watch = other.watch("").unwrap();
+        other.restore(&dump).unwrap();
+        assert!(matches!(
+            watch.next().await.unwrap(),
+            WatchEvent::Reset { .. }
+        ));
+        assert_eq!(other.list("").unwrap(), store.list("").unwrap());
+        assert_eq!(other.revision(), revision);
     }
 }

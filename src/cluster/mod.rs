@@ -1,9 +1,10 @@
 //! The control plane's key-value store: runner configs (and later node records, users,
 //! deployments) with revisions and prefix watch — the subset of etcd the seeds use.
 //!
-//! [`ConfigStore`] is what the rest of the node sees. This issue implements it on sled for a
-//! single node ([`LocalStore`]); the Raft store replaces it in a cluster, and an etcd adapter
-//! can sit behind the same trait.
+//! [`ConfigStore`] is what the rest of the node sees. [`Cluster`] implements it with Raft: reads
+//! come from this node's state machine (a [`LocalStore`], the key-value engine on sled), writes
+//! go through the Raft log. An etcd adapter can sit behind the same trait. [`OfflineStore`] is
+//! the CLI's view while the node is stopped.
 //!
 //! # Semantics
 //!
@@ -15,6 +16,8 @@
 //!   two. A receiver that lags behind gets `RecvError::Lagged` and must watch again.
 
 mod local;
+mod member;
+pub mod raft;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -22,7 +25,10 @@ use std::pin::Pin;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
-pub use local::LocalStore;
+pub use local::{Dump, LocalStore};
+pub use member::{
+    Cluster, Heartbeat, JoinRequest, NODE_PREFIX, NodeRecord, NodeView, OfflineStore, Summary,
+};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -37,7 +43,15 @@ pub struct KvEntry {
 #[derive(Debug, Clone, PartialEq)]
 pub enum WatchEvent {
     Put(KvEntry),
-    Delete { key: String, revision: u64 },
+    Delete {
+        key: String,
+        revision: u64,
+    },
+    /// The whole store was replaced (a Raft snapshot was installed, e.g. when this node joined
+    /// a cluster): watchers must list again.
+    Reset {
+        revision: u64,
+    },
 }
 
 impl WatchEvent {
@@ -45,12 +59,13 @@ impl WatchEvent {
         match self {
             WatchEvent::Put(entry) => &entry.key,
             WatchEvent::Delete { key, .. } => key,
+            WatchEvent::Reset { .. } => "",
         }
     }
     pub fn revision(&self) -> u64 {
         match self {
             WatchEvent::Put(entry) => entry.mod_revision,
-            WatchEvent::Delete { revision, .. } => *revision,
+            WatchEvent::Delete { revision, .. } | WatchEvent::Reset { revision } => *revision,
         }
     }
 }
@@ -67,6 +82,9 @@ impl Watch {
     pub async fn next(&mut self) -> Result<WatchEvent, broadcast::error::RecvError> {
         loop {
             let event = self.events.recv().await?;
+            if matches!(event, WatchEvent::Reset { .. }) {
+                return Ok(event);
+            }
             if event.key().starts_with(&self.prefix) && event.revision() > self.revision {
                 return Ok(event);
             }
@@ -86,6 +104,73 @@ pub enum StoreError {
         expected: u64,
         found: u64,
     },
+    /// The cluster could not take the write (no leader reachable, not a member yet, ...).
+    #[error("the cluster cannot take this write now: {0}")]
+    Unavailable(String),
+}
+
+/// One operation of a transaction ([`ConfigStore::txn`]). `expected` is a compare-and-set
+/// condition on the key's `mod_revision` (0 = the key must not exist).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
+pub enum Op {
+    Put {
+        key: String,
+        value: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expected: Option<u64>,
+    },
+    Delete {
+        key: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expected: Option<u64>,
+    },
+}
+
+impl Op {
+    pub fn key(&self) -> &str {
+        match self {
+            Op::Put { key, .. } | Op::Delete { key, .. } => key,
+        }
+    }
+    pub fn expected(&self) -> Option<u64> {
+        match self {
+            Op::Put { expected, .. } | Op::Delete { expected, .. } => *expected,
+        }
+    }
+}
+
+/// The outcome of a transaction that was applied (possibly as a no-op).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TxnResult {
+    /// The revision of the transaction; `None` when it changed nothing (deletes of absent keys).
+    pub revision: Option<u64>,
+    /// Set when a compare-and-set failed: then nothing was written.
+    pub conflict: Option<Conflict>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conflict {
+    pub key: String,
+    pub expected: u64,
+    pub found: u64,
+}
+
+impl TxnResult {
+    pub fn into_result(self) -> Result<Option<u64>, StoreError> {
+        match self.conflict {
+            Some(Conflict {
+                key,
+                expected,
+                found,
+            }) => Err(StoreError::Conflict {
+                key,
+                expected,
+                found,
+            }),
+            None => Ok(self.revision),
+        }
+    }
 }
 
 pub trait ConfigStore: Send + Sync + 'static {
@@ -101,6 +186,9 @@ pub trait ConfigStore: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<u64, StoreError>>;
     /// Delete a key; returns the revision of the delete, or `None` if the key did not exist.
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<u64>, StoreError>>;
+    /// Apply all operations atomically at one revision, or none of them if a compare-and-set
+    /// fails.
+    fn txn<'a>(&'a self, ops: Vec<Op>) -> BoxFuture<'a, Result<TxnResult, StoreError>>;
     fn watch(&self, prefix: &str) -> Result<Watch, StoreError>;
     fn revision(&self) -> u64;
 }

@@ -18,16 +18,23 @@ use super::runner::{RunnerHandle, RunnerSettings, RunnerStatus};
 use crate::cluster::{ConfigStore, WatchEvent};
 use crate::queue::Queue;
 
-/// Store prefix of runner configs: `runners/<name>`.
+/// Store prefix of runner configs: `runners/<node>/<name>`.
 pub const RUNNER_PREFIX: &str = "runners/";
 
-pub fn runner_key(name: &str) -> String {
-    format!("{RUNNER_PREFIX}{name}")
+/// The store prefix of one node's runner configs.
+pub fn node_runner_prefix(node: &str) -> String {
+    format!("{RUNNER_PREFIX}{node}/")
+}
+
+pub fn runner_key(node: &str, name: &str) -> String {
+    format!("{RUNNER_PREFIX}{node}/{name}")
 }
 
 pub struct Supervisor {
     store: Arc<dyn ConfigStore>,
     queue: Arc<dyn Queue>,
+    /// `runners/<this node>/`: the configs this node runs.
+    prefix: String,
     allowlist: Allowlist,
     settings: RunnerSettings,
     runners: Mutex<BTreeMap<String, RunnerHandle>>,
@@ -35,6 +42,7 @@ pub struct Supervisor {
 
 impl Supervisor {
     pub fn new(
+        node: &str,
         store: Arc<dyn ConfigStore>,
         queue: Arc<dyn Queue>,
         allowlist: Allowlist,
@@ -43,10 +51,21 @@ impl Supervisor {
         Arc::new(Supervisor {
             store,
             queue,
+            prefix: node_runner_prefix(node),
             allowlist,
             settings,
             runners: Mutex::new(BTreeMap::new()),
         })
+    }
+
+    /// The store prefix of this node's runner configs.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The store key of this node's runner `name`.
+    pub fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
     }
 
     pub fn allowlist(&self) -> &Allowlist {
@@ -56,7 +75,7 @@ impl Supervisor {
     /// Reconcile until `shutdown` fires, then stop every runner.
     pub async fn run(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         'watch: loop {
-            let mut watch = match self.store.watch(RUNNER_PREFIX) {
+            let mut watch = match self.store.watch(&self.prefix) {
                 Ok(watch) => watch,
                 Err(err) => {
                     error!(error = %err, "cannot watch runner configs; retrying");
@@ -67,7 +86,7 @@ impl Supervisor {
             let desired: BTreeMap<String, String> = watch
                 .entries
                 .drain(..)
-                .map(|entry| (entry.key[RUNNER_PREFIX.len()..].to_string(), entry.value))
+                .map(|entry| (entry.key[self.prefix.len()..].to_string(), entry.value))
                 .collect();
             let this = self.clone();
             let _ = tokio::task::spawn_blocking(move || this.reconcile_all(desired)).await;
@@ -75,14 +94,18 @@ impl Supervisor {
                 tokio::select! {
                     event = watch.next() => match event {
                         Ok(WatchEvent::Put(entry)) => {
-                            let name = entry.key[RUNNER_PREFIX.len()..].to_string();
+                            let name = entry.key[self.prefix.len()..].to_string();
                             let this = self.clone();
                             let _ = tokio::task::spawn_blocking(move || this.apply(&name, Some(entry.value))).await;
                         }
                         Ok(WatchEvent::Delete { key, .. }) => {
-                            let name = key[RUNNER_PREFIX.len()..].to_string();
+                            let name = key[self.prefix.len()..].to_string();
                             let this = self.clone();
                             let _ = tokio::task::spawn_blocking(move || this.apply(&name, None)).await;
+                        }
+                        Ok(WatchEvent::Reset { .. }) => {
+                            info!("the config store was replaced (snapshot installed); reconciling from a fresh list");
+                            continue 'watch;
                         }
                         Err(RecvError::Lagged(missed)) => {
                             warn!(missed, "runner config watch lagged; reconciling from a fresh list");

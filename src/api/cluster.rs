@@ -1,0 +1,195 @@
+//! The cluster over HTTP: Raft's RPCs and node-to-node calls under `/internal/*` (cluster
+//! secret), and the operator's view under `/api/v1/cluster/*` (nodes, tags, join, leave,
+//! remove).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::users::parse_json as parse_body;
+use super::{ApiError, AppState};
+use crate::cluster::raft::TypeConfig;
+use crate::cluster::{ConfigStore, Heartbeat, JoinRequest, NODE_PREFIX, NodeRecord, Op};
+
+fn internal(err: anyhow::Error) -> ApiError {
+    ApiError::Unavailable(format!("{err:#}"))
+}
+
+// ---- Raft RPCs ---------------------------------------------------------------------------
+
+pub async fn raft_append(
+    State(state): State<AppState>,
+    Json(request): Json<AppendEntriesRequest<TypeConfig>>,
+) -> Json<Value> {
+    let result = state.cluster.raft().append_entries(request).await;
+    Json(serde_json::to_value(result).expect("json"))
+}
+
+pub async fn raft_vote(
+    State(state): State<AppState>,
+    Json(request): Json<VoteRequest<u64>>,
+) -> Json<Value> {
+    let result = state.cluster.raft().vote(request).await;
+    Json(serde_json::to_value(result).expect("json"))
+}
+
+pub async fn raft_snapshot(
+    State(state): State<AppState>,
+    Json(request): Json<InstallSnapshotRequest<TypeConfig>>,
+) -> Json<Value> {
+    let result = state.cluster.raft().install_snapshot(request).await;
+    Json(serde_json::to_value(result).expect("json"))
+}
+
+// ---- node to node --------------------------------------------------------------------------
+
+/// A write forwarded by a follower to this node (the leader).
+pub async fn store_txn(
+    State(state): State<AppState>,
+    Json(ops): Json<Vec<Op>>,
+) -> Result<Json<Value>, ApiError> {
+    let result = state.cluster.write(ops).await?;
+    Ok(Json(serde_json::to_value(result).expect("json")))
+}
+
+pub async fn join(
+    State(state): State<AppState>,
+    Json(request): Json<JoinRequest>,
+) -> Result<Json<Value>, ApiError> {
+    state
+        .cluster
+        .handle_join(request)
+        .await
+        .map(Json)
+        .map_err(|e| ApiError::BadRequest(format!("{e:#}")))
+}
+
+#[derive(Deserialize)]
+pub struct RemoveBody {
+    name: String,
+}
+
+pub async fn internal_remove(
+    State(state): State<AppState>,
+    Json(body): Json<RemoveBody>,
+) -> Result<Json<Value>, ApiError> {
+    state
+        .cluster
+        .remove_node(&body.name)
+        .await
+        .map(Json)
+        .map_err(|e| ApiError::BadRequest(format!("{e:#}")))
+}
+
+pub async fn heartbeat(State(state): State<AppState>, Json(beat): Json<Heartbeat>) -> Json<Value> {
+    state.cluster.receive_heartbeat(beat);
+    Json(json!({"ok": true}))
+}
+
+// ---- operators -----------------------------------------------------------------------------
+
+pub async fn nodes(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let nodes = state.cluster.view()?;
+    let leader = state
+        .cluster
+        .leader()
+        .and_then(|id| nodes.iter().find(|n| n.raft_id == id).map(|n| n.id.clone()));
+    Ok(Json(
+        json!({"leader": leader, "self": state.cluster.name, "nodes": nodes}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TagBody {
+    tag: String,
+}
+
+/// Set a node's tag (a Raft write).
+pub async fn set_tag(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    body: String,
+) -> Result<Json<Value>, ApiError> {
+    let TagBody { tag } = parse_body(&body)?;
+    set_node_tag(&*state.store, &name, &tag).await?;
+    Ok(Json(json!({"node": name, "tag": tag})))
+}
+
+/// Set a node's tag, compare-and-set on its record.
+pub async fn set_node_tag(store: &dyn ConfigStore, name: &str, tag: &str) -> Result<(), ApiError> {
+    if tag.len() > 128 || tag.chars().any(|c| c.is_control()) {
+        return Err(ApiError::BadRequest(
+            "tag must be at most 128 characters, without control characters".into(),
+        ));
+    }
+    let key = format!("{NODE_PREFIX}{name}");
+    for _ in 0..5 {
+        let entry = store
+            .get(&key)?
+            .ok_or_else(|| ApiError::NotFound(format!("no node named {name:?}")))?;
+        let mut record: NodeRecord = serde_json::from_str(&entry.value)
+            .map_err(|e| ApiError::Internal(format!("{key}: {e}")))?;
+        record.tag = tag.to_string();
+        let value = serde_json::to_string(&record).expect("json");
+        match store.put(&key, value, Some(entry.mod_revision)).await {
+            Ok(_) => return Ok(()),
+            Err(crate::cluster::StoreError::Conflict { .. }) => continue,
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Err(ApiError::Conflict(format!(
+        "{key} kept changing; try again"
+    )))
+}
+
+pub async fn remove_node(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    state
+        .cluster
+        .remove_node(&name)
+        .await
+        .map(Json)
+        .map_err(|e| ApiError::BadRequest(format!("{e:#}")))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JoinBody {
+    peer: String,
+    token: String,
+}
+
+/// `lograft cluster join` against a running node that is still alone.
+pub async fn join_running(
+    State(state): State<AppState>,
+    body: String,
+) -> Result<Json<Value>, ApiError> {
+    let JoinBody { peer, token } = parse_body(&body)?;
+    if !(peer.starts_with("http://") || peer.starts_with("https://")) {
+        return Err(ApiError::BadRequest(format!(
+            "peer {peer:?} is not a URL like \"https://10.0.0.1:7700\""
+        )));
+    }
+    state
+        .cluster
+        .join_running(&peer, &token)
+        .await
+        .map_err(internal)?;
+    Ok(Json(json!({"joined": peer, "node": state.cluster.name})))
+}
+
+/// `lograft cluster leave`: this node leaves (its record and runner configs go with it).
+pub async fn leave(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let name = state.cluster.name.clone();
+    state
+        .cluster
+        .remove_node(&name)
+        .await
+        .map(Json)
+        .map_err(|e| ApiError::BadRequest(format!("{e:#}")))
+}
