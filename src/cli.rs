@@ -109,8 +109,8 @@ pub enum ClusterCommand {
         #[arg(long)]
         peer: String,
         /// The cluster token (`lograft cluster token` on a member).
-        #[arg(long = "join-token", visible_alias = "cluster-token")]
-        token: String,
+        #[arg(long, visible_alias = "cluster-token")]
+        join_token: String,
     },
     /// The node at --url leaves the cluster (its runner configs are deleted).
     Leave,

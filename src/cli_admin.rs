@@ -272,11 +272,11 @@ pub fn cluster(command: ClusterCommand, target: Target) -> anyhow::Result<ExitCo
             let value = via.call(reqwest::Method::GET, "/api/v1/cluster/token", None)?;
             println!("{}", value["token"].as_str().unwrap_or_default());
         }
-        (ClusterCommand::Join { peer, token }, Via::Online { .. }) => {
+        (ClusterCommand::Join { peer, join_token }, Via::Online { .. }) => {
             let value = via.call(
                 reqwest::Method::POST,
                 "/api/v1/cluster/join",
-                Some(json!({"peer": peer, "token": token})),
+                Some(json!({"peer": peer, "token": join_token})),
             )?;
             println!(
                 "node {} joined the cluster of {peer}",

@@ -15,17 +15,18 @@ use crate::auth::Principal;
 use crate::collect::parse::{LineContext, Parser};
 use crate::collect::{RunnerConfig, RunnerStatus};
 
-fn ok(data: Value) -> Response {
+pub(super) fn ok(data: Value) -> Response {
     Json(json!({"code": "L200", "data": data})).into_response()
 }
 
 /// logkit-style errors: an `L<status>` code and a message.
-fn fail(err: ApiError) -> Response {
+pub(super) fn fail(err: ApiError) -> Response {
     let status = match &err {
         ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
         ApiError::NotFound(_) => StatusCode::NOT_FOUND,
         ApiError::Conflict(_) => StatusCode::CONFLICT,
         ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+        ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     let message = match &err {
@@ -39,7 +40,7 @@ fn fail(err: ApiError) -> Response {
         .into_response()
 }
 
-fn respond(result: Result<Value, ApiError>) -> Response {
+pub(super) fn respond(result: Result<Value, ApiError>) -> Response {
     match result {
         Ok(data) => ok(data),
         Err(err) => fail(err),
@@ -107,13 +108,18 @@ pub async fn runners(State(state): State<AppState>) -> Response {
 }
 
 pub async fn status_all(State(state): State<AppState>) -> Response {
+    ok(status_map(&state))
+}
+
+/// This node's runners in logkit's status shape, by name.
+pub(super) fn status_map(state: &AppState) -> Value {
     let map: Map<String, Value> = state
         .supervisor
         .statuses()
         .iter()
         .map(|(config, status)| (config.name.clone(), logkit_status(config, status)))
         .collect();
-    ok(Value::Object(map))
+    Value::Object(map)
 }
 
 pub async fn status_one(State(state): State<AppState>, Path(name): Path<String>) -> Response {
@@ -181,7 +187,7 @@ pub async fn config(State(state): State<AppState>, Path(name): Path<String>) -> 
 }
 
 /// The body with `name` taken from the path (logkit sends it either way).
-fn body_with_name(body: &str, name: &str) -> Result<Value, ApiError> {
+pub(super) fn body_with_name(body: &str, name: &str) -> Result<Value, ApiError> {
     let mut value: Value = serde_json::from_str(body)
         .map_err(|err| ApiError::BadRequest(format!("invalid runner config: {err}")))?;
     match value.as_object_mut() {

@@ -11,6 +11,7 @@ mod audit;
 mod cluster;
 mod ingest;
 mod logkit;
+mod logkit_cluster;
 mod runners;
 mod search;
 mod stream;
@@ -144,6 +145,23 @@ pub fn route_table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         row(Method::GET,    "/logkit/parser/usages",           R(Reader),   get(logkit::usages)),
         row(Method::POST,   "/logkit/reader/check",            R(Reader),   post(logkit::check)),
         row(Method::POST,   "/logkit/parser/check",            R(Reader),   post(logkit::check)),
+        row(Method::GET,    "/logkit/cluster/ismaster",        R(Reader),   get(logkit_cluster::is_master)),
+        row(Method::POST,   "/logkit/cluster/register",        R(Operator), post(logkit_cluster::register)),
+        row(Method::GET,    "/logkit/cluster/slaves",          R(Reader),   get(logkit_cluster::slaves)),
+        row(Method::DELETE, "/logkit/cluster/slaves",          R(Admin),    delete(logkit_cluster::delete_slaves)),
+        row(Method::POST,   "/logkit/cluster/slaves/tag",      R(Operator), post(logkit_cluster::slaves_tag)),
+        row(Method::POST,   "/logkit/cluster/tag",             R(Operator), post(logkit_cluster::own_tag)),
+        row(Method::GET,    "/logkit/cluster/runners",         R(Reader),   get(logkit_cluster::runners)),
+        row(Method::GET,    "/logkit/cluster/status",          R(Reader),   get(logkit_cluster::status)),
+        row(Method::GET,    "/logkit/cluster/config/{name}",   R(Reader),   get(logkit_cluster::config)),
+        row(Method::GET,    "/logkit/cluster/configs",         R(Reader),   get(logkit_cluster::configs)),
+        row(Method::POST,   "/logkit/cluster/configs/{name}",  R(Operator), post(logkit_cluster::create)),
+        row(Method::PUT,    "/logkit/cluster/configs/{name}",  R(Operator), put(logkit_cluster::replace)),
+        row(Method::DELETE, "/logkit/cluster/configs/{name}",  R(Operator), delete(logkit_cluster::delete)),
+        row(Method::POST,   "/logkit/cluster/configs/{name}/start", R(Operator), post(logkit_cluster::start)),
+        row(Method::POST,   "/logkit/cluster/configs/{name}/stop",  R(Operator), post(logkit_cluster::stop)),
+        row(Method::POST,   "/logkit/cluster/configs/{name}/reset", R(Operator), post(logkit_cluster::reset)),
+        row(Method::GET,    "/internal/v1/logkit/status",      Cluster,     get(logkit_cluster::internal_status)),
         row(Method::POST,   "/_bulk",                          R(Operator), post(ingest::bulk)),
         row(Method::POST,   "/{index}/_bulk",                  R(Operator), post(ingest::bulk)),
         row(Method::PUT,    "/_bulk",                          R(Operator), put(ingest::bulk)),

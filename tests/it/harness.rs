@@ -36,11 +36,73 @@ impl Node {
     /// A node whose allowlist is its own `logs/` folder. `extra_config` is appended to the TOML
     /// (sections `[queue]`, `[index]` ... may be given; `[collect]` keys go in `collect_extra`).
     pub fn new(collect_extra: &str, extra_config: &str) -> Node {
+        Node::named("test-node", collect_extra, extra_config)
+    }
+
+    /// A node of a test cluster: named `name`, tagged `tag`, with short heartbeat intervals
+    /// (`ok` within 2 s, `bad` within 4 s, `lost` after). With `join`, it joins that member's
+    /// cluster on its first start and uses that member's admin token.
+    pub fn member(name: &str, tag: &str, join: Option<&Node>, extra_config: &str) -> Node {
+        let mut cluster = format!(
+            "[cluster]\ntag = \"{tag}\"\nheartbeat_interval = \"500ms\"\nbad_after = \"2s\"\nlost_after = \"4s\"\n"
+        );
+        let mut token = String::new();
+        if let Some(member) = join {
+            let secret = member.cli(
+                &[
+                    "cluster",
+                    "token",
+                    "--url",
+                    &member.url(""),
+                    "--token",
+                    &member.token,
+                ],
+                "",
+            );
+            cluster.push_str(&format!(
+                "join = \"{}\"\njoin_token = \"{secret}\"\n",
+                member.url("")
+            ));
+            token = member.token.clone();
+        }
+        let mut node = Node::named(name, "", &format!("{extra_config}\n{cluster}"));
+        node.token = token;
+        node
+    }
+
+    /// Wait until this node's API answers with the cluster's admin token and lists `members`
+    /// nodes (a joining node has caught up).
+    pub fn wait_members(&self, members: usize) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(response) = self
+                .request(reqwest::Method::GET, "/api/v1/cluster/nodes")
+                .send()
+                && response.status().is_success()
+            {
+                let value: Value = response.json().unwrap();
+                if value["nodes"].as_array().map(Vec::len) == Some(members)
+                    && value["leader"].is_string()
+                {
+                    return value;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not see {members} members; log:\n{}",
+                self.url(""),
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn named(name: &str, collect_extra: &str, extra_config: &str) -> Node {
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(root.path().join("logs")).unwrap();
         let port = free_port();
         let config = format!(
-            "data_dir = \"{data}\"\nlisten = \"127.0.0.1:{port}\"\nnode_name = \"test-node\"\n\
+            "data_dir = \"{data}\"\nlisten = \"127.0.0.1:{port}\"\nnode_name = \"{name}\"\n\
              [collect]\nallowed_paths = [\"{logs}/**\"]\ndefault_runner = false\n\
              partial_line_timeout = \"1s\"\nscan_interval = \"200ms\"\n{collect_extra}\n{extra_config}\n",
             data = root.path().join("data").display(),

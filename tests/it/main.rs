@@ -4,6 +4,7 @@
 mod harness;
 
 mod auth;
+mod cluster;
 mod collect;
 mod crash;
 mod errors;

@@ -47,3 +47,34 @@ pub type LogId = openraft::LogId<NodeId>;
 pub type Vote = openraft::Vote<NodeId>;
 pub type StorageError = openraft::StorageError<NodeId>;
 pub type StoredMembership = openraft::StoredMembership<NodeId, openraft::BasicNode>;
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use openraft::testing::{StoreBuilder, Suite};
+
+    use super::log_store::LogStore;
+    use super::state_machine::StateMachine;
+    use super::{StorageError, TypeConfig};
+    use crate::cluster::LocalStore;
+
+    /// A fresh sled store in a temp dir per test; the dir lives as long as the stores.
+    struct SledBuilder;
+
+    impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for SledBuilder {
+        async fn build(&self) -> Result<(tempfile::TempDir, LogStore, StateMachine), StorageError> {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let store = Arc::new(LocalStore::open(dir.path()).expect("store"));
+            let logs = LogStore::open(store.db()).expect("log store");
+            let sm = StateMachine::open(store).expect("state machine");
+            Ok((dir, logs, sm))
+        }
+    }
+
+    /// openraft's storage conformance suite against the sled log and state machine.
+    #[test]
+    fn openraft_storage_suite() {
+        Suite::test_all(SledBuilder).expect("storage suite");
+    }
+}

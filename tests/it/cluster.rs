@@ -1,0 +1,460 @@
+//! The cluster with real node processes on loopback: join, runner configs by tag through the
+//! logkit cluster API, a killed leader, a restart of every node, a node that goes down, a
+//! config a node refuses, and joining a running node from the CLI.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::harness::Node;
+
+fn poll<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The first node, then the others joining it; every node sees all of them.
+fn cluster(specs: &[(&str, &str)]) -> Vec<Node> {
+    let mut nodes: Vec<Node> = Vec::new();
+    for (name, tag) in specs {
+        let mut node = Node::member(name, tag, nodes.first(), "");
+        node.start();
+        nodes.push(node);
+    }
+    for node in &nodes {
+        node.wait_members(nodes.len());
+    }
+    nodes
+}
+
+fn logkit(node: &Node, method: &str, path: &str, body: &str) -> Value {
+    let (status, value) = node.send(method, path, body);
+    assert_eq!(status, 200, "{method} {path}: {value}");
+    assert_eq!(value["code"], "L200", "{method} {path}: {value}");
+    value
+}
+
+fn names(value: &Value) -> BTreeSet<String> {
+    value["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The runners a node has started (its own per-node logkit API).
+fn running(node: &Node) -> BTreeSet<String> {
+    let (_, value) = node.get("/logkit/status");
+    value["data"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+fn ingest(node: &Node, runner: &str, lines: &str) -> u16 {
+    node.send("POST", &format!("/api/v1/ingest/{runner}"), lines)
+        .0
+}
+
+#[test]
+fn three_nodes_runners_by_tag_refusals_and_search_from_any_node() {
+    let nodes = cluster(&[("alpha", "web"), ("beta", "web"), ("gamma", "db")]);
+    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+
+    // One leader, two voters; logkit says every voter is a master.
+    let view = a.wait_members(3);
+    let roles: Vec<&str> = view["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        roles.iter().filter(|r| **r == "leader").count(),
+        1,
+        "{view}"
+    );
+    assert_eq!(roles.iter().filter(|r| **r == "voter").count(), 2, "{view}");
+    assert_eq!(
+        logkit(c, "GET", "/logkit/cluster/ismaster", "")["data"],
+        true
+    );
+    let slaves = logkit(b, "GET", "/logkit/cluster/slaves?tag=web", "");
+    let urls: BTreeSet<String> = slaves["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["url"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(urls, set(&[&a.url(""), &b.url("")]));
+
+    // Configs by tag (sent to a follower or the leader alike) and by URL.
+    let http_runner = json!({"reader": {"mode": "http"}, "parser": {"type": "raw"}}).to_string();
+    logkit(
+        b,
+        "POST",
+        "/logkit/cluster/configs/web-in?tag=web",
+        &http_runner,
+    );
+    let c_file = json!({
+        "reader": {"mode": "file", "log_path": c.logs().join("db.log").to_str().unwrap(), "read_from": "oldest"},
+        "parser": {"type": "raw"},
+    })
+    .to_string();
+    logkit(
+        a,
+        "POST",
+        &format!("/logkit/cluster/configs/db-file?url={}", c.url("")),
+        &c_file,
+    );
+    // A path only alpha's allowlist permits, applied to both web nodes: beta refuses it.
+    let a_file = json!({
+        "reader": {"mode": "file", "log_path": a.logs().join("web.log").to_str().unwrap()},
+        "parser": {"type": "raw"},
+    })
+    .to_string();
+    logkit(
+        c,
+        "POST",
+        "/logkit/cluster/configs/web-file?tag=web",
+        &a_file,
+    );
+    // A second create of the same name is refused, and nothing is half-written.
+    let (status, value) = c.send(
+        "POST",
+        "/logkit/cluster/configs/web-in?tag=web",
+        &http_runner,
+    );
+    assert_eq!(status, 409, "{value}");
+    assert_eq!(value["code"], "L409", "{value}");
+    let (status, value) = c.send(
+        "POST",
+        "/logkit/cluster/configs/x?tag=nosuchtag",
+        &http_runner,
+    );
+    assert_eq!(status, 404, "{value}");
+
+    assert_eq!(
+        names(&logkit(a, "GET", "/logkit/cluster/runners?tag=web", "")),
+        set(&["web-file", "web-in"])
+    );
+    assert_eq!(
+        names(&logkit(a, "GET", "/logkit/cluster/runners?tag=db", "")),
+        set(&["db-file"])
+    );
+    // Each node starts exactly its own runners.
+    poll("alpha's runners", || {
+        (running(a) == set(&["web-file", "web-in"])).then_some(())
+    });
+    poll("beta's runners", || {
+        (running(b) == set(&["web-file", "web-in"])).then_some(())
+    });
+    poll("gamma's runners", || {
+        (running(c) == set(&["db-file"])).then_some(())
+    });
+
+    // Beta refuses web-file, and the cluster status says so and why.
+    let refusal = poll("beta's refusal in cluster status", || {
+        let status = logkit(
+            c,
+            "GET",
+            &format!("/logkit/cluster/status?url={}", b.url("")),
+            "",
+        );
+        let runner = status["data"][b.url("")]["status"]["web-file"].clone();
+        (runner["state"] == "refused").then_some(runner)
+    });
+    assert!(
+        refusal["error"].as_str().unwrap().contains("allow"),
+        "{refusal}"
+    );
+    let status = logkit(b, "GET", "/logkit/cluster/status?tag=web", "");
+    assert_eq!(
+        status["data"][a.url("")]["status"]["web-file"]["state"],
+        "running",
+        "{status}"
+    );
+    let config = logkit(a, "GET", "/logkit/cluster/config/db-file?tag=db", "");
+    assert_eq!(config["data"]["name"], "db-file");
+    let configs = logkit(a, "GET", "/logkit/cluster/configs?tag=db", "");
+    assert!(
+        configs["data"][c.url("")]["configs"]["db-file"].is_object(),
+        "{configs}"
+    );
+
+    // Logs written on each node, found by a search on any node.
+    assert_eq!(ingest(a, "web-in", "clusterline from-alpha\n"), 200);
+    assert_eq!(ingest(b, "web-in", "clusterline from-beta\n"), 200);
+    assert_eq!(
+        ingest(c, "web-in", "clusterline nowhere\n"),
+        404,
+        "gamma has no web-in runner"
+    );
+    std::fs::write(c.logs().join("db.log"), "clusterline from-gamma\n").unwrap();
+    std::fs::write(a.logs().join("web.log"), "clusterline from-alpha-file\n").unwrap();
+    for node in &nodes {
+        node.wait_for_count("clusterline", 4);
+        let mut lines = node.search_all("clusterline");
+        lines.sort();
+        assert_eq!(
+            lines,
+            vec![
+                "clusterline from-alpha",
+                "clusterline from-alpha-file",
+                "clusterline from-beta",
+                "clusterline from-gamma"
+            ]
+        );
+    }
+
+    // Stop, start, reset and delete by tag.
+    logkit(a, "POST", "/logkit/cluster/configs/web-in/stop?tag=web", "");
+    poll("web-in stopped on beta", || {
+        let (_, value) = b.get("/logkit/status");
+        (value["data"]["web-in"]["runningStatus"] == "stopped").then_some(())
+    });
+    logkit(
+        a,
+        "POST",
+        "/logkit/cluster/configs/web-in/start?tag=web",
+        "",
+    );
+    poll("web-in running again on beta", || {
+        let (_, value) = b.get("/logkit/status");
+        (value["data"]["web-in"]["runningStatus"] == "running").then_some(())
+    });
+    logkit(b, "DELETE", "/logkit/cluster/configs/web-file?tag=web", "");
+    poll("web-file gone from alpha", || {
+        (running(a) == set(&["web-in"])).then_some(())
+    });
+
+    // Tags: by the master API and by the slave API.
+    logkit(
+        a,
+        "POST",
+        &format!("/logkit/cluster/slaves/tag?url={}", c.url("")),
+        r#"{"tag":"web"}"#,
+    );
+    logkit(b, "POST", "/logkit/cluster/tag", r#"{"tag":"edge"}"#);
+    let slaves = logkit(c, "GET", "/logkit/cluster/slaves?tag=web", "");
+    let urls: BTreeSet<String> = slaves["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["url"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(urls, set(&[&a.url(""), &c.url("")]));
+}
+
+fn leader(node: &Node) -> String {
+    poll("a leader", || {
+        let (status, value) = node.get("/api/v1/cluster/nodes");
+        (status == 200)
+            .then(|| value["leader"].as_str().map(str::to_string))
+            .flatten()
+    })
+}
+
+/// Create http runner `name` on `node` through its own runner API; true when acknowledged.
+fn write(node: &Node, name: &str) -> bool {
+    let body = json!({"name": name, "reader": {"mode": "http"}, "parser": {"type": "raw"}});
+    for _ in 0..50 {
+        let (status, _) = node.send("POST", "/api/v1/runners", &body.to_string());
+        match status {
+            201 => return true,
+            // A retry of a write that did land.
+            409 => return true,
+            _ => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+    false
+}
+
+fn runner_names(node: &Node, of: &Node) -> BTreeSet<String> {
+    let (_, value) = node.get(&format!("/logkit/cluster/runners?url={}", of.url("")));
+    value["data"]
+        .as_array()
+        .map(|a| a.iter().map(|v| v.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn leader_killed_then_every_node_restarted_and_no_acknowledged_write_is_lost() {
+    let mut nodes = cluster(&[("n1", "t"), ("n2", "t"), ("n3", "t")]);
+    let mut acknowledged = BTreeSet::new();
+    for i in 0..10 {
+        let node = &nodes[i % 3];
+        let name = format!("w{i}");
+        assert!(write(node, &name), "write {name} before the kill");
+        acknowledged.insert(name);
+    }
+
+    // SIGKILL the leader; a new one is elected and writes continue through the survivors.
+    let old = leader(&nodes[0]);
+    let old_index = ["n1", "n2", "n3"].iter().position(|n| *n == old).unwrap();
+    nodes[old_index].kill();
+    let survivors: Vec<usize> = (0..3).filter(|i| *i != old_index).collect();
+    let new = poll("a new leader", || {
+        let (status, value) = nodes[survivors[0]].get("/api/v1/cluster/nodes");
+        let leader = value["leader"].as_str().unwrap_or("").to_string();
+        (status == 200 && !leader.is_empty() && leader != old).then_some(leader)
+    });
+    assert_ne!(new, old);
+    for i in 10..20 {
+        let node = &nodes[survivors[i % 2]];
+        let name = format!("w{i}");
+        if write(node, &name) {
+            acknowledged.insert(name);
+        }
+    }
+    assert_eq!(acknowledged.len(), 20, "every write was acknowledged");
+
+    // The old leader comes back and catches up.
+    nodes[old_index].start();
+    poll("the old leader caught up", || {
+        let mut have = BTreeSet::new();
+        for node in &nodes {
+            have.extend(runner_names(&nodes[old_index], node));
+        }
+        have.is_superset(&acknowledged).then_some(())
+    });
+
+    // Every node restarted: configs and membership survive.
+    for node in nodes.iter_mut() {
+        node.stop();
+    }
+    for node in nodes.iter_mut() {
+        node.start();
+    }
+    for node in &nodes {
+        let view = node.wait_members(3);
+        let mut have = BTreeSet::new();
+        for other in &nodes {
+            have.extend(runner_names(node, other));
+        }
+        assert!(have.is_superset(&acknowledged), "{have:?}: {view}");
+    }
+    // Still writable after the restart.
+    assert!(write(&nodes[1], "after-restart"));
+}
+
+#[test]
+fn a_stopped_node_goes_bad_then_lost() {
+    let mut nodes = cluster(&[("s1", "x"), ("s2", "x"), ("s3", "x")]);
+    let status_of = |node: &Node, name: &str| -> String {
+        let value = logkit(node, "GET", "/logkit/cluster/slaves", "");
+        value["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .map(|s| s["status"].as_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    poll("s3 ok", || {
+        (status_of(&nodes[0], "s3") == "ok").then_some(())
+    });
+    nodes[2].kill();
+    poll("s3 bad", || {
+        (status_of(&nodes[0], "s3") == "bad").then_some(())
+    });
+    poll("s3 lost", || {
+        (status_of(&nodes[1], "s3") == "lost").then_some(())
+    });
+    // Its runner status is reported as unreachable, not as a failure of the whole call.
+    let status = logkit(&nodes[0], "GET", "/logkit/cluster/status", "");
+    assert!(
+        status["data"][nodes[2].url("")]["error"]
+            .as_str()
+            .unwrap()
+            .contains("lost"),
+        "{status}"
+    );
+    // Removing the dead node takes it out of the membership.
+    let (code, value) = nodes[0].send("DELETE", "/api/v1/cluster/nodes/s3", "");
+    assert_eq!(code, 200, "{value}");
+    nodes[0].wait_members(2);
+    nodes[1].wait_members(2);
+}
+
+#[test]
+fn a_running_lone_node_joins_from_the_cli_and_keeps_its_runners() {
+    let mut first = Node::member("first", "a", None, "");
+    first.start();
+    let mut lone = Node::member("lone", "b", None, "");
+    lone.start();
+    lone.add_runner(
+        &json!({"name": "mine", "reader": {"mode": "http"}, "parser": {"type": "raw"}}).to_string(),
+    );
+    let secret = first.cli(
+        &[
+            "cluster",
+            "token",
+            "--url",
+            &first.url(""),
+            "--token",
+            &first.token,
+        ],
+        "",
+    );
+    let out = lone.cli(
+        &[
+            "cluster",
+            "join",
+            "--peer",
+            &first.url(""),
+            "--join-token",
+            &secret,
+            "--url",
+            &lone.url(""),
+            "--token",
+            &lone.token,
+        ],
+        "",
+    );
+    assert!(out.contains("joined"), "{out}");
+    // From now on the cluster's users and tokens apply on the joined node.
+    lone.token = first.token.clone();
+    let view = lone.wait_members(2);
+    let role = view["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == "lone")
+        .map(|n| n["role"].clone())
+        .unwrap();
+    assert!(role == "voter" || role == "leader", "{view}");
+    poll("lone keeps its runner", || {
+        (runner_names(&first, &lone) == set(&["mine"])).then_some(())
+    });
+    poll("lone runs it", || {
+        (running(&lone) == set(&["mine"])).then_some(())
+    });
+    let status = first.cli(
+        &[
+            "cluster",
+            "status",
+            "--url",
+            &first.url(""),
+            "--token",
+            &first.token,
+        ],
+        "",
+    );
+    assert!(
+        status.contains("lone") && status.contains("first"),
+        "{status}"
+    );
+}
