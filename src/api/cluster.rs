@@ -96,9 +96,13 @@ pub async fn nodes(State(state): State<AppState>) -> Result<Json<Value>, ApiErro
         .cluster
         .leader()
         .and_then(|id| nodes.iter().find(|n| n.raft_id == id).map(|n| n.id.clone()));
-    Ok(Json(
-        json!({"leader": leader, "self": state.cluster.name, "nodes": nodes}),
-    ))
+    Ok(Json(json!({
+        "leader": leader,
+        "self": state.cluster.name,
+        // The config store revision this node has applied: equal on every node once caught up.
+        "revision": state.store.revision(),
+        "nodes": nodes,
+    })))
 }
 
 #[derive(Deserialize)]

@@ -192,6 +192,31 @@ impl Cluster {
         };
         let secret = ClusterSecret::new(secret);
         let sm = StateMachine::open(store.clone())?;
+        if fresh {
+            // Every node's state must be exactly its Raft log (a joining node replays the log
+            // from the start): data from before the cluster becomes writes through Raft, like
+            // offline changes, and the state machine starts empty at revision 0.
+            let dump = store.dump()?;
+            if !dump.entries.is_empty() || dump.revision != 0 {
+                let mut ops: Vec<Op> = dump
+                    .entries
+                    .into_iter()
+                    .map(|entry| Op::Put {
+                        key: entry.key,
+                        value: entry.value,
+                        expected: None,
+                    })
+                    .collect();
+                info!(
+                    entries = ops.len(),
+                    "moving this node's existing config into the cluster log"
+                );
+                ops.extend(Self::pending(&local)?);
+                local.insert("pending", serde_json::to_vec(&ops)?)?;
+                local.flush()?;
+                sm.wipe()?;
+            }
+        }
         let network = Network {
             client: client.clone(),
             secret: secret.clone(),
@@ -1079,5 +1104,53 @@ impl ConfigStore for OfflineStore {
 
     fn revision(&self) -> u64 {
         self.store.revision()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> ClusterConfig {
+        crate::config::NodeConfig::default().cluster
+    }
+
+    /// A data dir from before the cluster: runner configs under `runners/<name>` and the secret
+    /// in the store. Opening it makes a one-node cluster that keeps both.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_single_node_data_dir_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let old = LocalStore::open(dir.path()).unwrap();
+            old.put("runners/web", "{\"name\":\"web\"}".into(), None)
+                .await
+                .unwrap();
+            old.put("auth/users/admin", "{}".into(), None)
+                .await
+                .unwrap();
+            old.put(crate::auth::CLUSTER_SECRET_KEY, "\"lgc_old\"".into(), None)
+                .await
+                .unwrap();
+        }
+        let store = Arc::new(LocalStore::open(dir.path()).unwrap());
+        let cluster = Cluster::start("n1", config(), store, reqwest::Client::new())
+            .await
+            .unwrap();
+        assert!(cluster.is_alone());
+        cluster.settle().await;
+        assert_eq!(cluster.secret.reveal(), "lgc_old");
+        assert!(cluster.get("runners/web").unwrap().is_none());
+        assert_eq!(
+            cluster.get("runners/n1/web").unwrap().unwrap().value,
+            "{\"name\":\"web\"}"
+        );
+        assert!(cluster.get("auth/users/admin").unwrap().is_some());
+        let record: NodeRecord =
+            serde_json::from_str(&cluster.get("nodes/n1").unwrap().unwrap().value).unwrap();
+        assert_eq!(record.id, cluster.id);
+        // Writes go through Raft and land in the state machine.
+        let revision = cluster.put("x", "1".into(), Some(0)).await.unwrap();
+        assert_eq!(cluster.get("x").unwrap().unwrap().mod_revision, revision);
+        cluster.shutdown().await;
     }
 }

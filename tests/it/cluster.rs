@@ -346,8 +346,26 @@ fn leader_killed_then_every_node_restarted_and_no_acknowledged_write_is_lost() {
         }
         assert!(have.is_superset(&acknowledged), "{have:?}: {view}");
     }
-    // Still writable after the restart.
+    // Still writable after the restart, and every node ends at the same revision with the
+    // same entries.
     assert!(write(&nodes[1], "after-restart"));
+    poll("the same revision everywhere", || {
+        let revisions: BTreeSet<u64> = nodes
+            .iter()
+            .map(|n| {
+                n.get("/api/v1/cluster/nodes").1["revision"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect();
+        (revisions.len() == 1).then_some(())
+    });
+    let configs: Vec<Value> = nodes
+        .iter()
+        .map(|n| n.get("/logkit/cluster/configs").1["data"].clone())
+        .collect();
+    assert_eq!(configs[0], configs[1]);
+    assert_eq!(configs[1], configs[2]);
 }
 
 #[test]
@@ -391,7 +409,8 @@ fn a_stopped_node_goes_bad_then_lost() {
 
 #[test]
 fn a_running_lone_node_joins_from_the_cli_and_keeps_its_runners() {
-    let mut first = Node::member("first", "a", None, "");
+    // One voter: the node that joins is a learner.
+    let mut first = Node::member_with("first", "a", None, "", "voters = 1");
     first.start();
     let mut lone = Node::member("lone", "b", None, "");
     lone.start();
@@ -435,7 +454,7 @@ fn a_running_lone_node_joins_from_the_cli_and_keeps_its_runners() {
         .find(|n| n["id"] == "lone")
         .map(|n| n["role"].clone())
         .unwrap();
-    assert!(role == "voter" || role == "leader", "{view}");
+    assert_eq!(role, "learner", "{view}");
     poll("lone keeps its runner", || {
         (runner_names(&first, &lone) == set(&["mine"])).then_some(())
     });
@@ -454,7 +473,40 @@ fn a_running_lone_node_joins_from_the_cli_and_keeps_its_runners() {
         "",
     );
     assert!(
-        status.contains("lone") && status.contains("first"),
+        status.contains("lone") && status.contains("learner"),
         "{status}"
+    );
+    // Tag from the CLI (a learner's write is forwarded to the leader), then leave.
+    lone.cli(
+        &[
+            "cluster",
+            "tag",
+            "edge",
+            "--url",
+            &lone.url(""),
+            "--token",
+            &lone.token,
+        ],
+        "",
+    );
+    poll("lone tagged edge on first", || {
+        let value = logkit(&first, "GET", "/logkit/cluster/slaves?tag=edge", "");
+        (value["data"].as_array().unwrap().len() == 1).then_some(())
+    });
+    lone.cli(
+        &[
+            "cluster",
+            "leave",
+            "--url",
+            &lone.url(""),
+            "--token",
+            &lone.token,
+        ],
+        "",
+    );
+    first.wait_members(1);
+    assert!(
+        runner_names(&first, &lone).is_empty(),
+        "its runner configs went with it"
     );
 }

@@ -43,8 +43,19 @@ impl Node {
     /// (`ok` within 2 s, `bad` within 4 s, `lost` after). With `join`, it joins that member's
     /// cluster on its first start and uses that member's admin token.
     pub fn member(name: &str, tag: &str, join: Option<&Node>, extra_config: &str) -> Node {
+        Node::member_with(name, tag, join, extra_config, "")
+    }
+
+    /// [`Node::member`] with more `[cluster]` keys (e.g. `voters = 1`).
+    pub fn member_with(
+        name: &str,
+        tag: &str,
+        join: Option<&Node>,
+        extra_config: &str,
+        cluster_keys: &str,
+    ) -> Node {
         let mut cluster = format!(
-            "[cluster]\ntag = \"{tag}\"\nheartbeat_interval = \"500ms\"\nbad_after = \"2s\"\nlost_after = \"4s\"\n"
+            "[cluster]\ntag = \"{tag}\"\nheartbeat_interval = \"500ms\"\nbad_after = \"2s\"\nlost_after = \"4s\"\n{cluster_keys}\n"
         );
         let mut token = String::new();
         if let Some(member) = join {

@@ -48,12 +48,13 @@ impl StateMachine {
         Ok(StateMachine { store, snapshots })
     }
 
-    /// Forget the snapshot and the applied pointer, keep nothing of the data either (a node
-    /// joining a cluster takes the cluster's state).
+    /// Forget the data, the snapshot and the applied pointer, back to revision 0: the state
+    /// of a node whose Raft log is empty (a node joining a cluster replays the cluster's log or
+    /// installs its snapshot, and must end at the same revisions).
     pub fn wipe(&self) -> Result<(), crate::cluster::StoreError> {
         self.snapshots.clear()?;
         self.store.restore(&Dump {
-            revision: self.store.dump()?.revision,
+            revision: 0,
             entries: Vec::new(),
             applied: None,
         })
