@@ -724,7 +724,8 @@ impl Cluster {
         *self.summary.lock().expect("summary lock") = Some(summary);
     }
 
-    fn own_beat(&self) -> Heartbeat {
+    /// This node's heartbeat. `advance` moves the ingest-rate window (when it is sent).
+    fn own_beat(&self, advance: bool) -> Heartbeat {
         let (runners, lines, refused) = match &*self.summary.lock().expect("summary lock") {
             Some(summary) => summary(),
             None => (0, 0, BTreeMap::new()),
@@ -738,7 +739,7 @@ impl Cluster {
             _ => 0.0,
         };
         // Keep the window at least one interval long.
-        if last.is_none_or(|(at, _)| now - at >= self.config.heartbeat_interval) {
+        if advance && last.is_none_or(|(at, _)| now - at >= self.config.heartbeat_interval) {
             *last = Some((now, lines));
         }
         Heartbeat {
@@ -771,7 +772,7 @@ impl Cluster {
                 _ = shutdown.changed() => return,
             }
             let Ok(nodes) = self.nodes() else { continue };
-            let beat = self.own_beat();
+            let beat = self.own_beat(true);
             let sends = nodes.into_iter().filter(|n| n.name != self.name).map(|node| {
                 let request = self
                     .client
@@ -794,8 +795,11 @@ impl Cluster {
         if name == self.name {
             return "ok";
         }
-        let heard = self.heard.lock().expect("heard lock");
-        match heard.get(name) {
+        self.status_from(self.heard.lock().expect("heard lock").get(name))
+    }
+
+    fn status_from(&self, heard: Option<&Heard>) -> &'static str {
+        match heard {
             Some(h) if h.at.elapsed() < self.config.bad_after => "ok",
             Some(h) if h.at.elapsed() < self.config.lost_after => "bad",
             _ => "lost",
@@ -806,7 +810,7 @@ impl Cluster {
     pub fn view(&self) -> Result<Vec<NodeView>, StoreError> {
         let (voters, learners) = self.members();
         let leader = self.leader();
-        let own = self.own_beat_peek();
+        let own = self.own_beat(false);
         let heard = self.heard.lock().expect("heard lock");
         let mut views = Vec::new();
         for record in self.nodes()? {
@@ -831,11 +835,7 @@ impl Cluster {
             let status = if is_self {
                 "ok"
             } else {
-                match heard.get(&record.name) {
-                    Some(h) if h.at.elapsed() < self.config.bad_after => "ok",
-                    Some(h) if h.at.elapsed() < self.config.lost_after => "bad",
-                    _ => "lost",
-                }
+                self.status_from(heard.get(&record.name))
             };
             let beat = beat.unwrap_or_default();
             views.push(NodeView {
@@ -854,28 +854,6 @@ impl Cluster {
             });
         }
         Ok(views)
-    }
-
-    /// This node's summary without moving the ingest-rate window.
-    fn own_beat_peek(&self) -> Heartbeat {
-        let (runners, lines, refused) = match &*self.summary.lock().expect("summary lock") {
-            Some(summary) => summary(),
-            None => (0, 0, BTreeMap::new()),
-        };
-        let ingest_rate = match *self.last_beat.lock().expect("beat lock") {
-            Some((at, before)) if at.elapsed() > Duration::ZERO => {
-                lines.saturating_sub(before) as f64 / at.elapsed().as_secs_f64()
-            }
-            _ => 0.0,
-        };
-        Heartbeat {
-            name: self.name.clone(),
-            id: self.id,
-            url: self.url.clone(),
-            runners,
-            ingest_rate,
-            refused,
-        }
     }
 
     pub async fn shutdown(&self) {

@@ -87,10 +87,11 @@ fn every_route_refuses_anonymous_and_too_weak_callers() {
                 .header(lograft::api::CLUSTER_SECRET_HEADER, &secret)
                 .send()
                 .unwrap();
-            assert_eq!(
-                with_secret.status().as_u16(),
-                200,
-                "{method} {path} with the cluster secret"
+            // Past the door (a call without its parameters or body is refused as such).
+            let status = with_secret.status().as_u16();
+            assert!(
+                status != 401 && status != 403 && status < 500,
+                "{method} {path} with the cluster secret: {status}"
             );
             continue;
         }
