@@ -18,3 +18,4 @@ mod search;
 mod security_paths;
 mod stream;
 mod tls;
+mod ui;

@@ -1,0 +1,97 @@
+// nodes.js — the Cluster page's data: nodes (GET /api/v1/cluster/nodes) and, per node, its
+// runners through logkit's cluster API (`/logkit/cluster/...?url=<node url>`, seed 000). A node
+// without the cluster API (404) is shown as a cluster of one, using its own logkit API
+// (`/logkit/status`, `/logkit/configs/...`), so the page works on a single node too.
+
+import { api, logkit, queryString } from './api.js';
+
+/** `{mode: 'cluster'|'single', leader, nodes: [...]}` */
+export async function loadNodes() {
+  try {
+    const body = await api('/api/v1/cluster/nodes');
+    return { mode: 'cluster', leader: body.leader ?? null, nodes: Array.isArray(body.nodes) ? body.nodes : [] };
+  } catch (err) {
+    if (err.status !== 404) throw err;
+  }
+  const status = await api('/api/v1/status');
+  const runners = Array.isArray(status.runners) ? status.runners.length : 0;
+  return {
+    mode: 'single',
+    leader: null,
+    nodes: [
+      {
+        id: status.node || 'this node',
+        url: location.origin,
+        tag: '',
+        version: status.version || '',
+        status: 'ok',
+        role: 'single',
+        last_heartbeat: null,
+        runners,
+        ingest_rate: null,
+        self: true,
+      },
+    ],
+  };
+}
+
+const encode = encodeURIComponent;
+
+/** Runner operations on one node, or on every node with a tag (`{tag}`). */
+export class NodeTarget {
+  /** `mode`: 'cluster' or 'single'; `where`: `{url}` or `{tag}`. */
+  constructor(mode, where) {
+    this.mode = mode;
+    this.where = where;
+  }
+
+  get local() {
+    return this.mode === 'single';
+  }
+
+  path(clusterPath, localPath) {
+    return this.local ? localPath : `${clusterPath}${queryString(this.where)}`;
+  }
+
+  /** `{runnerName: logkitStatus}`; throws with the node's error when it did not answer. */
+  async statuses() {
+    if (this.local) return (await logkit('/logkit/status')) || {};
+    const data = (await logkit(this.path('/logkit/cluster/status'))) || {};
+    const entry = data[this.where.url] || Object.values(data)[0] || {};
+    if (entry.error) throw new Error(String(entry.error));
+    return entry.status || {};
+  }
+
+  /** `start`, `stop` or `reset`. */
+  action(name, verb) {
+    return logkit(this.path(`/logkit/cluster/configs/${encode(name)}/${verb}`, `/logkit/configs/${encode(name)}/${verb}`), {
+      method: 'POST',
+    });
+  }
+
+  remove(name) {
+    return logkit(this.path(`/logkit/cluster/configs/${encode(name)}`, `/logkit/configs/${encode(name)}`), { method: 'DELETE' });
+  }
+
+  config(name) {
+    return logkit(this.path(`/logkit/cluster/config/${encode(name)}`, `/logkit/configs/${encode(name)}`));
+  }
+
+  /** Create (POST) or replace (PUT) a runner config. */
+  save(name, config, replace) {
+    return logkit(this.path(`/logkit/cluster/configs/${encode(name)}`, `/logkit/configs/${encode(name)}`), {
+      method: replace ? 'PUT' : 'POST',
+      body: config,
+    });
+  }
+
+  setTag(tag) {
+    return logkit(`/logkit/cluster/slaves/tag${queryString(this.where)}`, { method: 'POST', body: { tag } });
+  }
+}
+
+/** Try a parser config on sample lines (POST /logkit/parser/parse). */
+export async function tryParser(parser, sample) {
+  const data = await logkit('/logkit/parser/parse', { method: 'POST', body: { ...parser, sampleLog: sample } });
+  return (data && data.SamplePoints) || [];
+}
