@@ -16,7 +16,7 @@
 use std::time::Duration;
 
 use axum::Extension;
-use axum::extract::{Path, Query, State};
+use axum::extract::{MatchedPath, Path, Query, State};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -417,54 +417,31 @@ pub async fn delete(
     respond(result.await)
 }
 
-async fn set_state(
-    state: AppState,
-    principal: Principal,
-    name: String,
-    filter: Filter,
-    action: &'static str,
+/// `start`, `stop` and `reset` (the last segment of the route): a change of the desired
+/// state on every matching node that has the runner.
+pub async fn set_state(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    matched: MatchedPath,
+    Path(name): Path<String>,
+    Query(filter): Query<Filter>,
 ) -> axum::response::Response {
+    let action = matched.as_str().rsplit('/').next().unwrap_or_default().to_string();
     let result = async {
         change_each(&state, &filter, &name, |mut config| {
-            match action {
+            match action.as_str() {
                 "start" => config.stopped = false,
                 "stop" => config.stopped = true,
-                _ => config.reset_epoch += 1,
+                "reset" => config.reset_epoch += 1,
+                other => return Err(ApiError::NotFound(format!("no action {other:?}"))),
             }
             Ok(config)
         })
         .await?;
-        audit(&state, &principal, action, &name, &filter).await;
+        audit(&state, &principal, &action, &name, &filter).await;
         Ok(Value::Null)
     };
     respond(result.await)
-}
-
-pub async fn start(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    Path(name): Path<String>,
-    Query(filter): Query<Filter>,
-) -> axum::response::Response {
-    set_state(state, principal, name, filter, "start").await
-}
-
-pub async fn stop(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    Path(name): Path<String>,
-    Query(filter): Query<Filter>,
-) -> axum::response::Response {
-    set_state(state, principal, name, filter, "stop").await
-}
-
-pub async fn reset(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    Path(name): Path<String>,
-    Query(filter): Query<Filter>,
-) -> axum::response::Response {
-    set_state(state, principal, name, filter, "reset").await
 }
 
 #[derive(Deserialize)]

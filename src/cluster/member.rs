@@ -72,17 +72,8 @@ pub struct Heartbeat {
     pub refused: BTreeMap<String, String>,
 }
 
-/// A join request, sent by the joining node to any member.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct JoinRequest {
-    pub id: NodeId,
-    pub name: String,
-    pub url: String,
-    #[serde(default)]
-    pub tag: String,
-    #[serde(default)]
-    pub version: String,
-}
+/// A join request (sent by the joining node to any member) is the record it asks for.
+pub type JoinRequest = NodeRecord;
 
 /// A node as the API shows it.
 #[derive(Debug, Clone, Serialize)]
