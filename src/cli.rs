@@ -42,8 +42,6 @@ pub enum Command {
     Cluster {
         #[command(subcommand)]
         command: ClusterCommand,
-        #[command(flatten)]
-        target: Target,
     },
     /// Manage API tokens (on a running node with --url/--token, or offline with --config).
     Token {
@@ -98,29 +96,53 @@ pub enum UserCommand {
 #[derive(Debug, Subcommand)]
 pub enum ClusterCommand {
     /// Print the cluster token (the secret node-to-node calls carry; joining nodes need it).
-    Token,
+    Token {
+        #[command(flatten)]
+        target: Target,
+    },
     /// Nodes with their role, status, tag, version and last heartbeat.
-    Status,
+    Status {
+        #[command(flatten)]
+        target: Target,
+    },
     /// Make the running node at --url (still alone) join the cluster of PEER. Its one-node
-    /// state is replaced by the cluster's; its own runner configs are kept. The admin token
-    /// for --url comes from LOGRAFT_TOKEN.
+    /// state is replaced by the cluster's; its own runner configs are kept. (A node that has
+    /// not started yet joins with `[cluster] join` and `join_token` in its config instead.)
     Join {
         /// URL of any member, e.g. https://10.0.0.1:7700.
         #[arg(long)]
         peer: String,
         /// The cluster token (`lograft cluster token` on a member).
-        #[arg(long, visible_alias = "cluster-token")]
-        join_token: String,
+        #[arg(long, env = "LOGRAFT_JOIN_TOKEN", hide_env_values = true)]
+        token: String,
+        /// The node that joins. Default http://127.0.0.1:7700.
+        #[arg(long, env = "LOGRAFT_URL")]
+        url: Option<String>,
+        /// An admin API token of the node that joins.
+        #[arg(long, env = "LOGRAFT_TOKEN", hide_env_values = true)]
+        admin_token: Option<String>,
+        /// PEM CA to verify an https:// node against (besides the system roots).
+        #[arg(long, env = "LOGRAFT_CA")]
+        ca: Option<PathBuf>,
     },
     /// The node at --url leaves the cluster (its runner configs are deleted).
-    Leave,
+    Leave {
+        #[command(flatten)]
+        target: Target,
+    },
     /// Remove a node (e.g. a dead one) from the cluster.
-    Remove { node: String },
+    Remove {
+        node: String,
+        #[command(flatten)]
+        target: Target,
+    },
     /// Set a node's tag (default: the node at --url).
     Tag {
         tag: String,
         #[arg(long)]
         node: Option<String>,
+        #[command(flatten)]
+        target: Target,
     },
 }
 
@@ -162,7 +184,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tail(args) => crate::cli_search::tail(args),
         Command::User { command, target } => crate::cli_admin::user(command, target),
         Command::Token { command, target } => crate::cli_admin::token(command, target),
-        Command::Cluster { command, target } => crate::cli_admin::cluster(command, target),
+        Command::Cluster { command } => crate::cli_admin::cluster(command),
         Command::Config {
             command: ConfigCommand::Check { file },
         } => {

@@ -259,49 +259,68 @@ pub fn token(command: TokenCommand, target: Target) -> anyhow::Result<ExitCode> 
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn cluster(command: ClusterCommand, target: Target) -> anyhow::Result<ExitCode> {
-    let via = Via::open(target)?;
-    match (command, &via) {
-        (ClusterCommand::Token, Via::Offline(_, _, store)) => {
-            let secret = store
-                .cluster_secret()?
-                .context("no cluster secret yet: it is generated when the node first starts")?;
-            println!("{secret}");
+pub fn cluster(command: ClusterCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        ClusterCommand::Token { target } => {
+            let via = Via::open(target)?;
+            match &via {
+                Via::Offline(_, _, store) => {
+                    let secret = store.cluster_secret()?.context(
+                        "no cluster secret yet: it is generated when the node first starts",
+                    )?;
+                    println!("{secret}");
+                }
+                Via::Online { .. } => {
+                    let value = via.call(reqwest::Method::GET, "/api/v1/cluster/token", None)?;
+                    println!("{}", value["token"].as_str().unwrap_or_default());
+                }
+            }
         }
-        (ClusterCommand::Token, Via::Online { .. }) => {
-            let value = via.call(reqwest::Method::GET, "/api/v1/cluster/token", None)?;
-            println!("{}", value["token"].as_str().unwrap_or_default());
-        }
-        (ClusterCommand::Join { peer, join_token }, Via::Online { .. }) => {
+        ClusterCommand::Join {
+            peer,
+            token,
+            url,
+            admin_token,
+            ca,
+        } => {
+            let via = Via::open(Target {
+                config: None,
+                data_dir: None,
+                url,
+                token: admin_token,
+                ca,
+            })?;
             let value = via.call(
                 reqwest::Method::POST,
                 "/api/v1/cluster/join",
-                Some(json!({"peer": peer, "token": join_token})),
+                Some(json!({"peer": peer, "token": token})),
             )?;
             println!(
                 "node {} joined the cluster of {peer}",
                 value["node"].as_str().unwrap_or_default()
             );
         }
-        (ClusterCommand::Status, Via::Online { .. }) => {
-            let value = via.call(reqwest::Method::GET, "/api/v1/cluster/nodes", None)?;
+        ClusterCommand::Status { target } => {
+            let value =
+                online(target)?.call(reqwest::Method::GET, "/api/v1/cluster/nodes", None)?;
             print_nodes(&value);
         }
-        (ClusterCommand::Leave, Via::Online { .. }) => {
-            via.call(reqwest::Method::POST, "/api/v1/cluster/leave", None)?;
+        ClusterCommand::Leave { target } => {
+            online(target)?.call(reqwest::Method::POST, "/api/v1/cluster/leave", None)?;
             println!(
                 "this node left the cluster; stop it, or start it on a fresh data dir to begin again"
             );
         }
-        (ClusterCommand::Remove { node }, Via::Online { .. }) => {
-            via.call(
+        ClusterCommand::Remove { node, target } => {
+            online(target)?.call(
                 reqwest::Method::DELETE,
                 &format!("/api/v1/cluster/nodes/{node}"),
                 None,
             )?;
             println!("removed {node} from the cluster");
         }
-        (ClusterCommand::Tag { tag, node }, Via::Online { .. }) => {
+        ClusterCommand::Tag { tag, node, target } => {
+            let via = online(target)?;
             let node = match node {
                 Some(node) => node,
                 None => {
@@ -316,13 +335,18 @@ pub fn cluster(command: ClusterCommand, target: Target) -> anyhow::Result<ExitCo
             )?;
             println!("{node} is tagged {tag:?}");
         }
-        (_, Via::Offline(..)) => {
-            bail!(
-                "this cluster command needs the running node: use --url (and LOGRAFT_TOKEN); a node joins on its first start with [cluster] join and join_token in its config"
-            );
-        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Cluster commands other than `token` need the running node.
+fn online(target: Target) -> anyhow::Result<Via> {
+    if target.config.is_some() || target.data_dir.is_some() {
+        bail!(
+            "this cluster command needs the running node: use --url (and LOGRAFT_TOKEN); a node joins on its first start with [cluster] join and join_token in its config"
+        );
+    }
+    Via::open(target)
 }
 
 fn print_nodes(value: &Value) {
