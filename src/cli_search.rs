@@ -151,12 +151,13 @@ pub fn search(args: SearchArgs) -> anyhow::Result<ExitCode> {
         .request(path, &params)?
         .text()
         .context("reading the response")?;
+    let value: Value = serde_json::from_str(&body).context("unexpected response")?;
+    warn_partial(&value["nodes"]);
     if args.json {
         println!("{body}");
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = std::io::stdout().lock();
-    let value: Value = serde_json::from_str(&body).context("unexpected response")?;
     match kind {
         "top" => {
             for entry in value["values"].as_array().into_iter().flatten() {
@@ -224,6 +225,18 @@ pub fn search(args: SearchArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A search over several nodes that some did not answer: say so on stderr (results are
+/// partial).
+fn warn_partial(nodes: &Value) {
+    for failed in nodes["failed"].as_array().into_iter().flatten() {
+        eprintln!(
+            "-- partial results: node {} did not answer: {}",
+            printable(failed["node"].as_str().unwrap_or("?")),
+            printable(failed["error"].as_str().unwrap_or(""))
+        );
+    }
+}
+
 pub fn tail(args: TailArgs) -> anyhow::Result<ExitCode> {
     let mut remote = args.remote;
     // A live stream has no overall deadline.
@@ -263,6 +276,18 @@ pub fn tail(args: TailArgs) -> anyhow::Result<ExitCode> {
         let mut out = std::io::stdout().lock();
         match event.as_str() {
             "dropped" => writeln!(out, "-- {data} lines skipped: this terminal fell behind")?,
+            // Over several nodes: which did not answer, and which stopped or came back.
+            "nodes" => warn_partial(&serde_json::from_str(data).unwrap_or(Value::Null)),
+            "node_failed" | "node_back" => {
+                let value: Value = serde_json::from_str(data).unwrap_or(Value::Null);
+                let node = printable(value["node"].as_str().unwrap_or("?"));
+                match value["error"].as_str() {
+                    Some(error) => {
+                        eprintln!("-- node {node} stopped answering: {}", printable(error))
+                    }
+                    None => eprintln!("-- node {node} is back"),
+                }
+            }
             _ if args.json => writeln!(out, "{data}")?,
             _ => {
                 if let Ok(hit) = serde_json::from_str::<Hit>(data) {

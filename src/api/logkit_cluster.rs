@@ -426,7 +426,12 @@ pub async fn set_state(
     Path(name): Path<String>,
     Query(filter): Query<Filter>,
 ) -> axum::response::Response {
-    let action = matched.as_str().rsplit('/').next().unwrap_or_default().to_string();
+    let action = matched
+        .as_str()
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
     let result = async {
         change_each(&state, &filter, &name, |mut config| {
             match action.as_str() {

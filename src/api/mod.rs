@@ -9,6 +9,7 @@
 mod access;
 mod audit;
 mod cluster;
+mod fanout;
 mod ingest;
 mod logkit;
 mod logkit_cluster;
@@ -114,6 +115,15 @@ pub fn route_table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         row(Method::GET,    "/api/v1/audit",                   R(Admin),    get(audit::list)),
         row(Method::GET,    "/api/v1/cluster/token",           R(Admin),    get(system::cluster_token)),
         row(Method::GET,    "/internal/v1/ping",               Cluster,     get(system::internal_ping)),
+        // Search across nodes: another node asks this node's index (`fanout`).
+        row(Method::GET,    "/internal/v1/search",             Cluster,     get(search::internal_search)),
+        row(Method::GET,    "/internal/v1/histogram",          Cluster,     get(search::internal_histogram)),
+        row(Method::GET,    "/internal/v1/top",                Cluster,     get(search::internal_top)),
+        row(Method::POST,   "/internal/v1/top/counts",         Cluster,     post(search::internal_top_counts)),
+        row(Method::GET,    "/internal/v1/stats",              Cluster,     get(search::internal_stats)),
+        row(Method::GET,    "/internal/v1/fields",             Cluster,     get(search::internal_fields)),
+        row(Method::GET,    "/internal/v1/context",            Cluster,     get(search::internal_context)),
+        row(Method::GET,    "/internal/v1/tail",               Cluster,     get(stream::internal_tail)),
         row(Method::POST,   "/internal/raft/append",           Cluster,     post(cluster::raft_append).layer(internal_limit())),
         row(Method::POST,   "/internal/raft/vote",             Cluster,     post(cluster::raft_vote)),
         row(Method::POST,   "/internal/raft/snapshot",         Cluster,     post(cluster::raft_snapshot).layer(internal_limit())),

@@ -1,5 +1,6 @@
 //! Streaming responses: `GET /api/v1/export` (every match as NDJSON or CSV) and
-//! `GET /api/v1/tail` (matches as they are indexed, as Server-Sent Events).
+//! `GET /api/v1/tail` (matches as they are indexed, as Server-Sent Events), over every node of
+//! the cluster (`fanout`); `/internal/v1/tail` is one node's tail for another node.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -7,13 +8,14 @@ use std::time::Duration;
 use axum::Extension;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{HeaderName, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
+use super::fanout::{self, InternalFlags, Selection, TailItem};
 use super::{ApiError, ApiQuery, AppState};
 use crate::auth::{Principal, Role};
 use crate::search::{self, Hit, SearchParams};
@@ -59,10 +61,15 @@ fn csv_row(hit: &Hit) -> String {
         + "\r\n"
 }
 
+/// Every match, newest first, from every selected node (`?nodes=`), merged by time. Nodes that
+/// fail at the start are named in the `x-lograft-nodes-failed` header (JSON, like `nodes.failed`
+/// in searches) and left out; a node that fails in the middle ends the stream with an error, so
+/// an incomplete export never looks complete.
 pub async fn export(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     ApiQuery(params): ApiQuery<ExportParams>,
+    ApiQuery(selection): ApiQuery<Selection>,
 ) -> Result<Response, ApiError> {
     let csv = match params.format.as_deref().unwrap_or("ndjson") {
         "ndjson" => false,
@@ -73,53 +80,53 @@ pub async fn export(
             )));
         }
     };
-    let permit = super::search::search_permit(&state).await?;
-    let mut page = SearchParams {
+    let search = SearchParams {
         q: params.q,
         from: params.from,
         to: params.to,
-        limit: Some(2000),
+        limit: None,
         cursor: None,
         hide_audit: principal.role < Role::Admin,
     };
-    // The first page is fetched before answering, so a bad query is a 400, not a broken stream.
-    let first = {
-        let (state, page) = (state.clone(), page.clone());
-        tokio::task::spawn_blocking(move || search::search(&state.index, &state.queries, &page))
-            .await??
-    };
+    // The first page of every node is fetched before answering, so a bad query is a 400, not a
+    // broken stream.
+    let (mut merge, report) = fanout::export(state, search, selection).await?;
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-    tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        let mut current = first;
+    tokio::spawn(async move {
+        let mut chunk = String::new();
         if csv {
-            let header = "ts,node,runner,path,level,message,fields\r\n";
-            if tx.blocking_send(Ok(Bytes::from(header))).is_err() {
-                return;
-            }
+            chunk.push_str("ts,node,runner,path,level,message,fields\r\n");
         }
         loop {
-            let mut chunk = String::new();
-            for hit in &current.hits {
-                if csv {
-                    chunk.push_str(&csv_row(hit));
-                } else {
-                    chunk.push_str(&serde_json::to_string(hit).expect("hit serializes"));
-                    chunk.push('\n');
+            match merge.next().await {
+                Ok(Some(hit)) => {
+                    if csv {
+                        chunk.push_str(&csv_row(&hit));
+                    } else {
+                        chunk.push_str(&serde_json::to_string(&hit).expect("hit serializes"));
+                        chunk.push('\n');
+                    }
+                    // A client that went away ends the export.
+                    if chunk.len() >= EXPORT_CHUNK
+                        && tx
+                            .send(Ok(Bytes::from(std::mem::take(&mut chunk))))
+                            .await
+                            .is_err()
+                    {
+                        return;
+                    }
                 }
-            }
-            // A client that went away ends the export.
-            if tx.blocking_send(Ok(Bytes::from(chunk))).is_err() {
-                return;
-            }
-            let Some(cursor) = current.cursor.take() else {
-                return;
-            };
-            page.cursor = Some(cursor);
-            match search::search(&state.index, &state.queries, &page) {
-                Ok(next) => current = next,
+                Ok(None) => {
+                    if !chunk.is_empty() {
+                        let _ = tx.send(Ok(Bytes::from(chunk))).await;
+                    }
+                    return;
+                }
                 Err(err) => {
-                    let _ = tx.blocking_send(Err(std::io::Error::other(err.to_string())));
+                    if !chunk.is_empty() && tx.send(Ok(Bytes::from(chunk))).await.is_err() {
+                        return;
+                    }
+                    let _ = tx.send(Err(std::io::Error::other(err))).await;
                     return;
                 }
             }
@@ -133,6 +140,7 @@ pub async fn export(
     } else {
         ("application/x-ndjson", "lograft-export.ndjson")
     };
+    let failed = serde_json::to_string(&report.failed).expect("failures serialize");
     Ok((
         [
             (header::CONTENT_TYPE, content_type.to_string()),
@@ -140,10 +148,35 @@ pub async fn export(
                 header::CONTENT_DISPOSITION,
                 format!("attachment; filename=\"{file}\""),
             ),
+            (
+                HeaderName::from_static("x-lograft-nodes-queried"),
+                report.queried.to_string(),
+            ),
+            (
+                HeaderName::from_static("x-lograft-nodes-failed"),
+                header_text(&failed),
+            ),
         ],
         body,
     )
         .into_response())
+}
+
+/// Bytes of export rows sent at once.
+const EXPORT_CHUNK: usize = 256 * 1024;
+
+/// Text safe in a header value: visible ASCII and spaces (other characters become `?`).
+fn header_text(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c == ' ' || c.is_ascii_graphic() {
+                c
+            } else {
+                '?'
+            }
+        })
+        .take(4096)
+        .collect()
 }
 
 #[derive(Debug, Deserialize)]
@@ -155,19 +188,104 @@ pub struct TailParams {
 const TAIL_BUFFER: usize = 256;
 const TAIL_POLL: Duration = Duration::from_millis(250);
 
-/// Live tail: `event: hit` per matching line as it is indexed. A client that reads too slowly
-/// misses lines and gets `event: dropped` with how many; it never slows ingestion (the tail
-/// only reads committed index data, and never waits on the client).
+/// Live tail: `event: hit` per matching line as it is indexed, on every selected node
+/// (`?nodes=`). A client that reads too slowly misses lines and gets `event: dropped` with how
+/// many; it never slows ingestion (the tail only reads committed index data, and never waits on
+/// the client). Over several nodes, the first event is `nodes` (`{queried, failed}`, as in
+/// searches); a node whose stream fails later is announced by `node_failed` (`{node, error}`),
+/// followed again while it is not lost, and `node_back` (`{node}`) says it is back.
 pub async fn tail(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     ApiQuery(params): ApiQuery<TailParams>,
+    ApiQuery(selection): ApiQuery<Selection>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let q = params.q.unwrap_or_default();
     state.queries.parse(&q)?; // a bad query is a 400 before the stream starts
-    let (tx, rx) = mpsc::channel::<Event>(TAIL_BUFFER);
-    let mut after = state.indexer.committed_seq();
     let hide_audit = principal.role < Role::Admin;
+    let plan = fanout::plan(&state, selection.nodes.as_deref())?;
+    let (tx, rx) = mpsc::channel::<TailItem>(TAIL_BUFFER);
+    if plan.report.queried > 1 {
+        let _ = tx.try_send(TailItem::Nodes(plan.report.clone()));
+    }
+    for target in plan.targets {
+        if target.local {
+            spawn_local_tail(state.clone(), q.clone(), hide_audit, tx.clone());
+        } else {
+            fanout::spawn_remote_tail(
+                state.clone(),
+                target,
+                q.clone(),
+                !hide_audit,
+                tx.clone(),
+                false,
+            );
+        }
+    }
+    // Lost nodes are followed too, from the moment they are heard from again.
+    for failed in &plan.report.failed {
+        if let Ok(nodes) = state.cluster.nodes()
+            && let Some(record) = nodes.into_iter().find(|n| n.name == failed.node)
+        {
+            let target = fanout::Target {
+                name: record.name,
+                url: record.url,
+                local: false,
+            };
+            fanout::spawn_remote_tail(
+                state.clone(),
+                target,
+                q.clone(),
+                !hide_audit,
+                tx.clone(),
+                true,
+            );
+        }
+    }
+    drop(tx);
+    Ok(Sse::new(tail_events(rx)).keep_alive(KeepAlive::default()))
+}
+
+/// `/internal/v1/tail`: this node's lines only, for another node's tail. Keep-alives are
+/// frequent so the follower notices a dead stream (`fanout::TAIL_IDLE`).
+pub async fn internal_tail(
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<TailParams>,
+    ApiQuery(flags): ApiQuery<InternalFlags>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let q = params.q.unwrap_or_default();
+    state.queries.parse(&q)?;
+    let (tx, rx) = mpsc::channel::<TailItem>(TAIL_BUFFER);
+    spawn_local_tail(state, q, !flags.audit, tx);
+    Ok(Sse::new(tail_events(rx)).keep_alive(KeepAlive::new().interval(Duration::from_secs(5))))
+}
+
+fn json(value: &impl serde::Serialize) -> String {
+    serde_json::to_string(value).expect("serializes")
+}
+
+fn tail_events(rx: mpsc::Receiver<TailItem>) -> impl Stream<Item = Result<Event, Infallible>> {
+    futures_util::stream::unfold(rx, |mut rx| async move {
+        let item = rx.recv().await?;
+        let event = match item {
+            TailItem::Hit(hit) => Event::default().event("hit").data(json(&hit)),
+            TailItem::Dropped(count) => Event::default().event("dropped").data(count.to_string()),
+            TailItem::Nodes(report) => Event::default().event("nodes").data(json(&report)),
+            TailItem::NodeFailed(failed) => {
+                Event::default().event("node_failed").data(json(&failed))
+            }
+            TailItem::NodeBack(node) => Event::default()
+                .event("node_back")
+                .data(json(&serde_json::json!({ "node": node }))),
+        };
+        Some((Ok(event), rx))
+    })
+}
+
+/// This node's matching lines as they are indexed, into `tx` (shared with other nodes' lines
+/// in a tail over several nodes), until the client goes away.
+fn spawn_local_tail(state: AppState, q: String, hide_audit: bool, tx: mpsc::Sender<TailItem>) {
+    let mut after = state.indexer.committed_seq();
     tokio::spawn(async move {
         let mut dropped = 0u64;
         loop {
@@ -189,45 +307,20 @@ pub async fn tail(
             .await;
             let Ok(Ok(found)) = found else { continue };
             // Tell the client what it missed as soon as it has room again.
-            let flush_dropped = |dropped: &mut u64| {
-                if *dropped == 0 {
-                    return true;
-                }
-                match tx.try_send(Event::default().event("dropped").data(dropped.to_string())) {
-                    Ok(()) => {
-                        *dropped = 0;
-                        true
-                    }
-                    Err(mpsc::error::TrySendError::Full(_)) => true,
-                    Err(mpsc::error::TrySendError::Closed(_)) => false,
-                }
-            };
-            if !flush_dropped(&mut dropped) {
+            if !fanout::flush_dropped(&tx, &mut dropped) {
                 return;
             }
             for (seq, hit) in found {
                 after = after.max(seq);
-                if !flush_dropped(&mut dropped) {
+                if !fanout::send_or_count(&tx, TailItem::Hit(Box::new(hit)), &mut dropped) {
                     return;
                 }
-                let event = Event::default()
-                    .event("hit")
-                    .data(serde_json::to_string(&hit).expect("hit serializes"));
-                match tx.try_send(event) {
-                    Ok(()) => {}
-                    Err(mpsc::error::TrySendError::Full(_)) => dropped += 1,
-                    Err(mpsc::error::TrySendError::Closed(_)) => return,
-                }
             }
-            if !flush_dropped(&mut dropped) {
+            if !fanout::flush_dropped(&tx, &mut dropped) {
                 return;
             }
         }
     });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|event| (Ok(event), rx))
-    });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
 #[cfg(test)]

@@ -7,15 +7,20 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use tantivy::Term;
 use tantivy::aggregation::agg_req::Aggregations;
-use tantivy::aggregation::intermediate_agg_result::IntermediateAggregationResults;
+pub use tantivy::aggregation::intermediate_agg_result::IntermediateAggregationResults;
 use tantivy::aggregation::{
     AggContextParams, AggregationLimitsGuard, DistributedAggregationCollector,
 };
+use tantivy::collector::Count;
+use tantivy::columnar::NumericalValue;
+use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
+use tantivy::schema::IndexRecordOption;
 use tantivy::tokenizer::TokenizerManager;
 
 use super::{QueryBuilder, SearchError, SearchParams, resolve_range};
-use crate::index::IndexStore;
+use crate::index::{Fields, IndexStore};
 
 /// Fields whose values can be aggregated, besides `fields.<name>`.
 const KEYWORD_FIELDS: [&str; 4] = ["level", "runner", "node", "path"];
@@ -79,7 +84,7 @@ pub struct FieldsResponse {
 }
 
 /// The aggregatable path of a user-facing field name, or a 400 naming the allowed ones.
-fn field_path(field: Option<&str>) -> Result<String, SearchError> {
+pub fn field_path(field: Option<&str>) -> Result<String, SearchError> {
     let field = field.map(str::trim).unwrap_or("");
     let valid_json = field
         .strip_prefix("fields.")
@@ -94,13 +99,14 @@ fn field_path(field: Option<&str>) -> Result<String, SearchError> {
     })
 }
 
-/// Run one aggregation request over every partition the range touches and merge the results.
-fn aggregate(
+/// Run one aggregation request over every partition the range touches and merge the partial
+/// results (`None` when no partition overlaps the range).
+fn aggregate_partial(
     store: &IndexStore,
     builder: &QueryBuilder,
     params: &AggParams,
     request: Value,
-) -> Result<Value, SearchError> {
+) -> Result<(Aggregations, Option<IntermediateAggregationResults>), SearchError> {
     let (from, to) = resolve_range(params.from.as_deref(), params.to.as_deref())?;
     let query = builder.in_range(
         builder.parse(params.q.as_deref().unwrap_or(""))?,
@@ -108,13 +114,7 @@ fn aggregate(
         to,
         params.hide_audit,
     );
-    let aggregations: Aggregations =
-        serde_json::from_value(request).map_err(|err| SearchError::BadParam {
-            param: "field",
-            value: String::new(),
-            reason: err.to_string(),
-        })?;
-    let limits = || AggregationLimitsGuard::new(Some(256 * 1024 * 1024), Some(65_000));
+    let aggregations = parse_request(request)?;
     let mut merged: Option<IntermediateAggregationResults> = None;
     for partition in store.overlapping(from, to) {
         let collector = DistributedAggregationCollector::from_aggs(
@@ -130,6 +130,33 @@ fn aggregate(
             None => merged = Some(partial),
         }
     }
+    Ok((aggregations, merged))
+}
+
+fn parse_request(request: Value) -> Result<Aggregations, SearchError> {
+    serde_json::from_value(request).map_err(|err| SearchError::BadParam {
+        param: "field",
+        value: String::new(),
+        reason: err.to_string(),
+    })
+}
+
+fn limits() -> AggregationLimitsGuard {
+    AggregationLimitsGuard::new(Some(256 * 1024 * 1024), Some(65_000))
+}
+
+/// The final result of merged partial results, as JSON (`Null` when there are none).
+fn finalize(
+    aggregations: Aggregations,
+    partials: impl IntoIterator<Item = IntermediateAggregationResults>,
+) -> Result<Value, SearchError> {
+    let mut merged: Option<IntermediateAggregationResults> = None;
+    for partial in partials {
+        match &mut merged {
+            Some(total) => total.merge_fruits(partial)?,
+            None => merged = Some(partial),
+        }
+    }
     let Some(merged) = merged else {
         return Ok(Value::Null);
     };
@@ -137,15 +164,39 @@ fn aggregate(
     Ok(serde_json::to_value(results).unwrap_or(Value::Null))
 }
 
+/// Run one aggregation request over every partition the range touches and merge the results.
+fn aggregate(
+    store: &IndexStore,
+    builder: &QueryBuilder,
+    params: &AggParams,
+    request: Value,
+) -> Result<Value, SearchError> {
+    let (aggregations, partial) = aggregate_partial(store, builder, params, request)?;
+    finalize(aggregations, partial)
+}
+
 pub fn top(
     store: &IndexStore,
     builder: &QueryBuilder,
     params: &AggParams,
 ) -> Result<TopResponse, SearchError> {
+    top_with_bound(store, builder, params).map(|(top, _)| top)
+}
+
+/// [`top`], with tantivy's upper bound of the error on the counts listed: 0 when every listed
+/// count is exact (no segment had to leave terms out before the partial results were merged).
+pub fn top_with_bound(
+    store: &IndexStore,
+    builder: &QueryBuilder,
+    params: &AggParams,
+) -> Result<(TopResponse, u64), SearchError> {
     let started = Instant::now();
     let field = field_path(params.field.as_deref())?;
-    let size = params.size.unwrap_or(10).clamp(1, 1000);
-    let request = json!({"top": {"terms": {"field": field, "size": size, "segment_size": (size * 10).max(100)}}});
+    let size = params.size.unwrap_or(10).clamp(1, MAX_TOP);
+    let request = json!({"top": {"terms": {
+        "field": field, "size": size, "segment_size": (size * 10).max(100),
+        "show_term_doc_count_error": true,
+    }}});
     let results = aggregate(store, builder, params, request)?;
     let values = results["top"]["buckets"]
         .as_array()
@@ -156,11 +207,139 @@ pub fn top(
             count: bucket["doc_count"].as_u64().unwrap_or(0),
         })
         .collect();
-    Ok(TopResponse {
-        field,
-        values,
-        other: results["top"]["sum_other_doc_count"].as_u64().unwrap_or(0),
-        took_ms: started.elapsed().as_millis() as u64,
+    let bound = results["top"]["doc_count_error_upper_bound"]
+        .as_u64()
+        .unwrap_or(0);
+    Ok((
+        TopResponse {
+            field,
+            values,
+            other: results["top"]["sum_other_doc_count"].as_u64().unwrap_or(0),
+            took_ms: started.elapsed().as_millis() as u64,
+        },
+        bound,
+    ))
+}
+
+/// The most values `top` lists.
+pub const MAX_TOP: usize = 1000;
+
+/// The exact number of matching documents with each of `values` in `params.field` (top values
+/// across nodes: the counts of candidate values, exactly). Values are compared as the index
+/// stores them: text exactly, numbers by their normalized numeric value (`200` and `200.0` are
+/// one value), and `0`/`1` also count `false`/`true` (top values list booleans as 0 and 1).
+pub fn count_values(
+    store: &IndexStore,
+    builder: &QueryBuilder,
+    params: &AggParams,
+    values: &[Value],
+) -> Result<Vec<u64>, SearchError> {
+    let field = field_path(params.field.as_deref())?;
+    let (from, to) = resolve_range(params.from.as_deref(), params.to.as_deref())?;
+    let base = builder.in_range(
+        builder.parse(params.q.as_deref().unwrap_or(""))?,
+        from,
+        to,
+        params.hide_audit,
+    );
+    let partitions = store.overlapping(from, to);
+    let searchers: Vec<_> = partitions.iter().map(|p| p.reader.searcher()).collect();
+    let mut counts = Vec::with_capacity(values.len());
+    for value in values {
+        let terms = value_terms(&builder.fields, &field, value);
+        if terms.is_empty() {
+            counts.push(0);
+            continue;
+        }
+        let matches_value: Box<dyn Query> = Box::new(BooleanQuery::new(
+            terms
+                .into_iter()
+                .map(|term| {
+                    let query: Box<dyn Query> =
+                        Box::new(TermQuery::new(term, IndexRecordOption::Basic));
+                    (Occur::Should, query)
+                })
+                .collect(),
+        ));
+        let query = BooleanQuery::new(vec![
+            (Occur::Must, base.box_clone()),
+            (Occur::Must, matches_value),
+        ]);
+        let mut count = 0u64;
+        for searcher in &searchers {
+            count += searcher.search(&query, &Count)? as u64;
+        }
+        counts.push(count);
+    }
+    Ok(counts)
+}
+
+/// The index terms a value of `field` (as `top` lists it) is stored as.
+fn value_terms(fields: &Fields, field: &str, value: &Value) -> Vec<Term> {
+    let keyword = match field {
+        "level" => Some(fields.level),
+        "runner" => Some(fields.runner),
+        "node" => Some(fields.node),
+        "path" => Some(fields.path),
+        _ => None,
+    };
+    if let Some(keyword) = keyword {
+        return match value {
+            Value::String(text) => vec![Term::from_field_text(keyword, text)],
+            _ => Vec::new(),
+        };
+    }
+    let Some(path) = field.strip_prefix("fields.") else {
+        return Vec::new();
+    };
+    let json = || Term::from_field_json_path(fields.fields, path, false);
+    let mut terms = Vec::new();
+    match value {
+        Value::String(text) => {
+            let mut term = json();
+            term.append_type_and_str(text);
+            terms.push(term);
+        }
+        Value::Bool(flag) => {
+            let mut term = json();
+            term.append_type_and_fast_value(*flag);
+            terms.push(term);
+        }
+        Value::Number(number) => {
+            let numerical = if let Some(int) = number.as_i64() {
+                NumericalValue::I64(int)
+            } else if let Some(unsigned) = number.as_u64() {
+                NumericalValue::U64(unsigned)
+            } else {
+                NumericalValue::F64(number.as_f64().unwrap_or(f64::NAN))
+            };
+            let mut term = json();
+            match numerical.normalize() {
+                NumericalValue::I64(int) => {
+                    term.append_type_and_fast_value(int);
+                    if int == 0 || int == 1 {
+                        let mut flag = json();
+                        flag.append_type_and_fast_value(int == 1);
+                        terms.push(flag);
+                    }
+                }
+                NumericalValue::U64(unsigned) => term.append_type_and_fast_value(unsigned),
+                NumericalValue::F64(float) if float.is_finite() => {
+                    term.append_type_and_fast_value(float)
+                }
+                NumericalValue::F64(_) => return terms,
+            }
+            terms.push(term);
+        }
+        _ => {}
+    }
+    terms
+}
+
+fn stats_request(field: &str) -> Value {
+    json!({
+        "stats": {"stats": {"field": field}},
+        "percentiles": {"percentiles": {"field": field, "percents": [50.0, 90.0, 99.0], "keyed": true}}
     })
 }
 
@@ -170,12 +349,37 @@ pub fn stats(
     params: &AggParams,
 ) -> Result<StatsResponse, SearchError> {
     let started = Instant::now();
+    let (field, partial) = stats_partial(store, builder, params)?;
+    let mut response = stats_merged(&field, partial)?;
+    response.took_ms = started.elapsed().as_millis() as u64;
+    Ok(response)
+}
+
+/// This node's partial result of [`stats`] (count, sum, min, max and the percentile sketch),
+/// to merge with other nodes' in [`stats_merged`] exactly as tantivy merges partitions; `None`
+/// when no document has a value. It travels as JSON: every node's sketch must go through JSON
+/// (this node's too) so that their configurations compare equal when merged.
+pub fn stats_partial(
+    store: &IndexStore,
+    builder: &QueryBuilder,
+    params: &AggParams,
+) -> Result<(String, Option<IntermediateAggregationResults>), SearchError> {
     let field = field_path(params.field.as_deref())?;
-    let request = json!({
-        "stats": {"stats": {"field": field}},
-        "percentiles": {"percentiles": {"field": field, "percents": [50.0, 90.0, 99.0], "keyed": true}}
-    });
-    let results = aggregate(store, builder, params, request)?;
+    let (_, partial) = aggregate_partial(store, builder, params, stats_request(&field))?;
+    // Without values the percentile sketch holds infinities, which JSON cannot carry.
+    let partial = match partial {
+        Some(partial) if stats_merged(&field, [partial.clone()])?.count > 0 => Some(partial),
+        _ => None,
+    };
+    Ok((field, partial))
+}
+
+/// The stats of merged partial results (`took_ms` left at 0).
+pub fn stats_merged(
+    field: &str,
+    partials: impl IntoIterator<Item = IntermediateAggregationResults>,
+) -> Result<StatsResponse, SearchError> {
+    let results = finalize(parse_request(stats_request(field))?, partials)?;
     let stats = &results["stats"];
     let percentiles = ["50", "90", "99"]
         .iter()
@@ -185,14 +389,14 @@ pub fn stats(
         })
         .collect();
     Ok(StatsResponse {
-        field,
+        field: field.to_string(),
         count: stats["count"].as_u64().unwrap_or(0),
         min: stats["min"].as_f64(),
         max: stats["max"].as_f64(),
         avg: stats["avg"].as_f64(),
         sum: stats["sum"].as_f64(),
         percentiles,
-        took_ms: started.elapsed().as_millis() as u64,
+        took_ms: 0,
     })
 }
 
@@ -273,4 +477,180 @@ pub fn fields(
         fields,
         took_ms: started.elapsed().as_millis() as u64,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tantivy::schema::OwnedValue;
+    use tantivy::{DateTime, TantivyDocument};
+
+    /// A store with one partition holding `docs` (JSON `fields` per document), committed in
+    /// `segments` commits so segments can cut their term lists.
+    fn store_with(
+        docs: &[Value],
+        segments: usize,
+    ) -> (tempfile::TempDir, std::sync::Arc<IndexStore>) {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = IndexStore::open(dir.path(), "n").unwrap();
+        let ts = chrono::DateTime::parse_from_rfc3339("2026-01-15T10:00:00Z")
+            .unwrap()
+            .timestamp_micros();
+        let partition = store.partition(crate::index::day_of(ts)).unwrap();
+        let mut writer = partition
+            .index
+            .writer_with_num_threads(1, 15_000_000)
+            .unwrap();
+        let per_commit = docs.len().div_ceil(segments.max(1));
+        for (i, fields) in docs.iter().enumerate() {
+            let seq = i as u64 + 1;
+            let mut doc = TantivyDocument::new();
+            doc.add_date(
+                store.fields.ts,
+                DateTime::from_timestamp_micros(ts + i as i64),
+            );
+            doc.add_u64(
+                store.fields.sort,
+                crate::index::sort_key(ts + i as i64, seq),
+            );
+            doc.add_u64(store.fields.seq, seq);
+            doc.add_text(store.fields.node, "n");
+            doc.add_text(store.fields.runner, "app");
+            doc.add_text(store.fields.message, format!("line {seq}"));
+            doc.add_field_value(store.fields.fields, &OwnedValue::from(fields.clone()));
+            writer.add_document(doc).unwrap();
+            if (i + 1) % per_commit == 0 {
+                writer.commit().unwrap();
+            }
+        }
+        writer.commit().unwrap();
+        partition.reader.reload().unwrap();
+        (dir, store)
+    }
+
+    fn params(field: &str, size: Option<usize>) -> AggParams {
+        AggParams {
+            field: Some(field.into()),
+            size,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn counts_of_given_values_are_exact_for_text_numbers_and_booleans() {
+        let mut docs = Vec::new();
+        for i in 0..60u64 {
+            docs.push(
+                json!({"host": format!("h{}", i % 7), "status": 200 + (i % 3) * 100,
+                             "ratio": (i % 4) as f64 / 2.0, "ok": i % 5 == 0}),
+            );
+        }
+        let (_dir, store) = store_with(&docs, 3);
+        let builder = QueryBuilder::default();
+        let count = |field: &str, value: Value| {
+            count_values(&store, &builder, &params(field, None), &[value]).unwrap()[0]
+        };
+        let expect = |f: &dyn Fn(&Value) -> bool| docs.iter().filter(|d| f(d)).count() as u64;
+        assert_eq!(
+            count("fields.host", json!("h3")),
+            expect(&|d| d["host"] == "h3")
+        );
+        assert_eq!(
+            count("fields.status", json!(300)),
+            expect(&|d| d["status"] == 300)
+        );
+        assert_eq!(
+            count("fields.status", json!(300.0)),
+            expect(&|d| d["status"] == 300)
+        );
+        assert_eq!(
+            count("fields.ratio", json!(1.5)),
+            expect(&|d| d["ratio"] == 1.5)
+        );
+        assert_eq!(
+            count("fields.ratio", json!(1)),
+            expect(&|d| d["ratio"] == 1.0)
+        );
+        assert_eq!(
+            count("fields.ok", json!(true)),
+            expect(&|d| d["ok"] == true)
+        );
+        assert_eq!(count("fields.host", json!("nope")), 0);
+        assert_eq!(count("runner", json!("app")), 60);
+        assert_eq!(count("runner", json!(1)), 0);
+        // The values top lists are the values counted.
+        let (top, _) = top_with_bound(&store, &builder, &params("fields.ok", Some(5))).unwrap();
+        for value in &top.values {
+            assert_eq!(
+                count("fields.ok", value.value.clone()),
+                value.count,
+                "{top:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn top_reports_whether_its_counts_are_exact() {
+        // Many values spread over segments: segment lists are cut, counts may be short.
+        let docs: Vec<Value> = (0..3000u64)
+            .map(|i| json!({"user": format!("u{}", (i * 7919) % 400)}))
+            .collect();
+        let (_dir, store) = store_with(&docs, 6);
+        let builder = QueryBuilder::default();
+        let (top, bound) =
+            top_with_bound(&store, &builder, &params("fields.user", Some(5))).unwrap();
+        let listed: u64 = top.values.iter().map(|v| v.count).sum();
+        assert_eq!(
+            listed + top.other,
+            3000,
+            "listed and other account for every value"
+        );
+        if bound == 0 {
+            for value in &top.values {
+                let exact = count_values(
+                    &store,
+                    &builder,
+                    &params("fields.user", None),
+                    std::slice::from_ref(&value.value),
+                )
+                .unwrap()[0];
+                assert_eq!(exact, value.count);
+            }
+        }
+    }
+
+    #[test]
+    fn stats_partials_survive_json_and_merge_like_one_index() {
+        let docs_a: Vec<Value> = (0..100u64).map(|i| json!({"ms": i as f64})).collect();
+        let docs_b: Vec<Value> = (100..300u64).map(|i| json!({"ms": i as f64})).collect();
+        let all: Vec<Value> = docs_a.iter().chain(&docs_b).cloned().collect();
+        let builder = QueryBuilder::default();
+        let p = params("fields.ms", None);
+        let (_da, a) = store_with(&docs_a, 2);
+        let (_db, b) = store_with(&docs_b, 1);
+        let (_dall, one) = store_with(&all, 1);
+        let through_json = |store: &IndexStore| {
+            let (_, partial) = stats_partial(store, &builder, &p).unwrap();
+            let text = serde_json::to_string(&partial.unwrap()).unwrap();
+            serde_json::from_str::<IntermediateAggregationResults>(&text).unwrap()
+        };
+        let merged = stats_merged("fields.ms", [through_json(&a), through_json(&b)]).unwrap();
+        let single = stats(&one, &builder, &p).unwrap();
+        assert_eq!(merged.count, 300);
+        assert_eq!(merged.min, Some(0.0));
+        assert_eq!(merged.max, Some(299.0));
+        assert_eq!(merged.sum, single.sum);
+        assert_eq!(merged.avg, single.avg);
+        for p in ["50", "90", "99"] {
+            let (m, s) = (
+                merged.percentiles[p].unwrap(),
+                single.percentiles[p].unwrap(),
+            );
+            assert!((m - s).abs() <= s * 0.02, "p{p}: merged {m}, one index {s}");
+        }
+        // No values: no partial to send.
+        let (_de, empty) = store_with(&[], 1);
+        let (_, partial) = stats_partial(&empty, &builder, &p).unwrap();
+        assert!(partial.is_none());
+    }
 }

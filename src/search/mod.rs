@@ -7,6 +7,7 @@
 //! sort key of its last hit, so pages stay stable while new data arrives.
 
 pub mod aggregate;
+pub mod merge;
 mod time;
 
 use std::ops::Bound;
@@ -20,7 +21,7 @@ use tantivy::schema::Value;
 use tantivy::tokenizer::TokenizerManager;
 use tantivy::{DateTime, DocAddress, Order, Searcher, TantivyDocument, Term};
 
-pub use time::{parse_interval, parse_time};
+pub use time::{auto_interval, format_interval, parse_interval, parse_time};
 
 use crate::index::{Fields, IndexStore, Partition, schema};
 
@@ -355,21 +356,36 @@ pub fn format_micros(micros: i64) -> String {
         .unwrap_or_else(|| micros.to_string())
 }
 
+/// Parse a cursor returned by a previous page (the sort key of its last hit).
+pub fn parse_cursor(text: &str) -> Result<u64, SearchError> {
+    text.parse::<u64>().map_err(|_| SearchError::BadParam {
+        param: "cursor",
+        value: text.to_string(),
+        reason: "not a cursor returned by a previous page".into(),
+    })
+}
+
 /// Run a search on this node's partitions.
 pub fn search(
     store: &IndexStore,
     builder: &QueryBuilder,
     params: &SearchParams,
 ) -> Result<SearchResponse, SearchError> {
+    search_keyed(store, builder, params).map(|(response, _)| response)
+}
+
+/// [`search`], with the sort key of every hit (parallel to `hits`): what merging pages from
+/// several nodes orders by.
+pub fn search_keyed(
+    store: &IndexStore,
+    builder: &QueryBuilder,
+    params: &SearchParams,
+) -> Result<(SearchResponse, Vec<u64>), SearchError> {
     let started = Instant::now();
     let (from, to) = resolve_range(params.from.as_deref(), params.to.as_deref())?;
     let limit = params.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
     let cursor = match params.cursor.as_deref().filter(|c| !c.is_empty()) {
-        Some(text) => Some(text.parse::<u64>().map_err(|_| SearchError::BadParam {
-            param: "cursor",
-            value: text.to_string(),
-            reason: "not a cursor returned by a previous page".into(),
-        })?),
+        Some(text) => Some(parse_cursor(text)?),
         None => None,
     };
     let user_query = builder.parse(params.q.as_deref().unwrap_or(""))?;
@@ -420,14 +436,18 @@ pub fn search(
         .then(|| candidates.last().map(|(sort, _, _)| sort.to_string()))
         .flatten();
     metrics::counter!(crate::metrics::SEARCH_REQUESTS, "kind" => "search").increment(1);
-    Ok(SearchResponse {
-        total,
-        hits,
-        cursor: next_cursor,
-        from: format_micros(from),
-        to: format_micros(to),
-        took_ms: started.elapsed().as_millis() as u64,
-    })
+    let keys = candidates.iter().map(|(sort, _, _)| *sort).collect();
+    Ok((
+        SearchResponse {
+            total,
+            hits,
+            cursor: next_cursor,
+            from: format_micros(from),
+            to: format_micros(to),
+            took_ms: started.elapsed().as_millis() as u64,
+        },
+        keys,
+    ))
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

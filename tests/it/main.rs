@@ -5,6 +5,7 @@ mod harness;
 
 mod auth;
 mod cluster;
+mod cluster_search;
 mod collect;
 mod crash;
 mod errors;
