@@ -19,7 +19,7 @@
 //! Every `cluster.heartbeat_interval` each node tells every other node it is alive, with a
 //! summary of its runners. What a node heard is kept in memory only; a node's status is
 //! logkit's: `ok` heard within `cluster.bad_after` (30 s), `bad` within `cluster.lost_after`
-//! (60 s), `lost` after that or never.
+//! (60 s), `lost` after that (a node not heard from since this node started counts from then).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
@@ -122,6 +122,9 @@ pub struct Cluster {
     summary: Mutex<Option<Summary>>,
     /// (when, total lines) of the last heartbeat, for the ingest rate.
     last_beat: Mutex<Option<(Instant, u64)>>,
+    /// When this node started: a node it has not heard from yet counts as heard then (it
+    /// is not `lost` merely because this node just started).
+    started: Instant,
 }
 
 fn raft_config() -> anyhow::Result<Arc<openraft::Config>> {
@@ -255,6 +258,7 @@ impl Cluster {
             heard: Mutex::new(HashMap::new()),
             summary: Mutex::new(None),
             last_beat: Mutex::new(None),
+            started: Instant::now(),
         }))
     }
 
@@ -790,10 +794,13 @@ impl Cluster {
     }
 
     fn status_from(&self, heard: Option<&Heard>) -> &'static str {
-        match heard {
-            Some(h) if h.at.elapsed() < self.config.bad_after => "ok",
-            Some(h) if h.at.elapsed() < self.config.lost_after => "bad",
-            _ => "lost",
+        let silent = heard.map_or(self.started, |h| h.at).elapsed();
+        if silent < self.config.bad_after {
+            "ok"
+        } else if silent < self.config.lost_after {
+            "bad"
+        } else {
+            "lost"
         }
     }
 

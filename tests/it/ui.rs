@@ -1,6 +1,6 @@
 //! The web UI: its files are served with the right types and cache headers, and browser
 //! scenarios (tests/ui/*.mjs, playwright-core driving Debian's Chromium) run against a real node
-//! with log lines this test writes. See: issue 7.
+//! with log lines this test writes (the Cluster page: against a three-node cluster). See: issue 7.
 //!
 //! `scripts/test` installs Chromium and `npm ci --prefix tests/ui`; without them the browser
 //! tests fail with a message saying so (they are part of CI, never skipped). Screenshots land
@@ -300,4 +300,94 @@ fn ui_hostile_text_is_shown_as_text() {
     append_lines(&node.logs().join("hostile.log"), lines);
     node.wait_for_count("hostile", 9);
     run_script(&node, &password, "hostile.mjs", &[]);
+}
+
+/// A `logkit` call that must succeed (HTTP 200, code L200); returns its `data`.
+fn logkit_data(node: &Node, path: &str) -> serde_json::Value {
+    let (status, value) = node.get(path);
+    assert_eq!(status, 200, "GET {path}: {value}");
+    assert_eq!(value["code"], "L200", "GET {path}: {value}");
+    value["data"].clone()
+}
+
+#[test]
+fn cluster_page_runner_editor_and_node_status() {
+    // Three nodes: two tagged web, one db; the browser uses ui-a and its admin password.
+    let mut a = Node::member("ui-a", "web", None, "");
+    a.start();
+    let password = std::fs::read_to_string(a.data().join("initial-admin-password"))
+        .expect("the first start writes the admin password")
+        .trim()
+        .to_string();
+    let mut b = Node::member("ui-b", "web", Some(&a), "");
+    b.start();
+    let mut c = Node::member("ui-c", "db", Some(&a), "");
+    c.start();
+    for node in [&a, &b, &c] {
+        node.wait_members(3);
+    }
+    let nodes = serde_json::json!([
+        {"name": "ui-a", "url": a.url(""), "tag": "web"},
+        {"name": "ui-b", "url": b.url(""), "tag": "web"},
+        {"name": "ui-c", "url": c.url(""), "tag": "db"},
+    ]);
+    let signals = tempfile::tempdir().unwrap();
+    let env = [
+        ("LOGRAFT_NODES", nodes.to_string()),
+        ("LOGRAFT_VERSION", env!("CARGO_PKG_VERSION").to_string()),
+        ("SIGNAL_DIR", signals.path().display().to_string()),
+    ];
+    // The script asks for ui-b to go down (file `kill-b`) once the runner and tag steps
+    // passed; ui-b is killed here and `b-killed` tells the script to watch it go bad, then lost.
+    std::thread::scope(|scope| {
+        let script = scope.spawn(|| run_script(&a, &password, "cluster.mjs", &env));
+        let ask = signals.path().join("kill-b");
+        while !ask.exists() && !script.is_finished() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if ask.exists() {
+            b.kill();
+            std::fs::write(signals.path().join("b-killed"), "").unwrap();
+        }
+        if let Err(panic) = script.join() {
+            std::panic::resume_unwind(panic);
+        }
+    });
+    assert!(
+        signals.path().join("b-killed").exists(),
+        "the script never asked for ui-b to go down"
+    );
+
+    // What the page did, seen through the API: the runner went to the web nodes only, the
+    // tag set in the table is the cluster's, and ui-b is lost.
+    let names =
+        |node: &Node| logkit_data(&a, &format!("/logkit/cluster/runners?url={}", node.url("")));
+    assert_eq!(names(&a), serde_json::json!(["uiweb"]));
+    assert_eq!(names(&b), serde_json::json!(["uiweb"]));
+    assert_eq!(names(&c), serde_json::json!([]));
+    let config = logkit_data(
+        &a,
+        &format!("/logkit/cluster/config/uiweb?url={}", a.url("")),
+    );
+    assert_eq!(config["reader"]["mode"], "http", "{config}");
+    assert_eq!(config["parser"]["type"], "json", "{config}");
+    let edge = logkit_data(&a, "/logkit/cluster/slaves?tag=edge");
+    let urls: Vec<&str> = edge
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|slave| slave["url"].as_str().unwrap())
+        .collect();
+    assert_eq!(urls, [c.url("").as_str()], "{edge}");
+    let slaves = logkit_data(&c, "/logkit/cluster/slaves");
+    let status = |name: &str| {
+        slaves
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|slave| slave["name"] == name)
+            .map(|slave| slave["status"].clone())
+    };
+    assert_eq!(status("ui-b"), Some("lost".into()), "{slaves}");
+    assert_eq!(status("ui-a"), Some("ok".into()), "{slaves}");
 }

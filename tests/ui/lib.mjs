@@ -113,9 +113,9 @@ export async function hitCount(page) {
   return Number(text.replace(/[^\d]/g, ''));
 }
 
-/** POST lines to a runner's ingest endpoint with the admin token. */
-export async function ingest(runner, lines) {
-  const response = await fetch(`${env.url}/api/v1/ingest/${runner}`, {
+/** POST lines to a runner's ingest endpoint with the admin token (on `url`'s node). */
+export async function ingest(runner, lines, url = env.url) {
+  const response = await fetch(`${url}/api/v1/ingest/${runner}`, {
     method: 'POST',
     headers: { Authorization: `Bearer ${env.token}` },
     body: lines.join('\n') + '\n',

@@ -52,8 +52,8 @@ export class ClusterPage {
           h(
             'tr',
             null,
-            ['', 'Node', 'URL', 'Role', 'Tag', 'Version', 'Last heartbeat', 'Runners', 'Lines/s', 'Select'].map((label) =>
-              h('th', { scope: 'col' }, label || h('span', { class: 'visually-hidden' }, 'Status')),
+            ['Status', 'Node', 'URL', 'Role', 'Tag', 'Version', 'Last heartbeat', 'Runners', 'Lines/s', 'Select'].map((label) =>
+              h('th', { scope: 'col' }, label),
             ),
           ),
         ),
@@ -123,7 +123,8 @@ export class ClusterPage {
     return h(
       'tr',
       { dataset: { node: node.id || '' } },
-      h('td', null, h('span', { class: `light light-${status}`, title: status, role: 'img', 'aria-label': `status ${status}` })),
+      // The word too, not only the light's colour: bad and lost differ by more than a hue.
+      h('td', { class: 'status-cell' }, h('span', { class: `light light-${status}`, 'aria-hidden': 'true' }), ` ${status}`),
       h('td', null, visibleText(node.id), node.self ? h('span', { class: 'badge' }, 'this node') : null),
       h('td', { class: 'mono' }, visibleText(node.url)),
       h('td', null, h('span', { class: `role role-${visibleText(node.role)}` }, visibleText(node.role || '–'))),
