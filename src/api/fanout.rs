@@ -337,6 +337,19 @@ impl Pairs {
     }
 }
 
+/// A node-to-node call's error with its causes, e.g. "error sending request for url (...):
+/// client error (Connect): tcp connect error: Connection refused (os error 111)".
+pub fn describe(err: &reqwest::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 fn remote_error(err: reqwest::Error, timeout: Duration) -> Failure {
     if err.is_timeout() {
         Failure::node(format!(

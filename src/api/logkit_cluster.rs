@@ -204,9 +204,9 @@ async fn node_status(state: &AppState, node: &NodeRecord) -> (Value, String) {
     match call {
         Ok(response) => match response.json::<Value>().await {
             Ok(value) => (value, String::new()),
-            Err(err) => (Value::Object(Map::new()), err.to_string()),
+            Err(err) => (Value::Object(Map::new()), super::fanout::describe(&err)),
         },
-        Err(err) => (Value::Object(Map::new()), err.to_string()),
+        Err(err) => (Value::Object(Map::new()), super::fanout::describe(&err)),
     }
 }
 

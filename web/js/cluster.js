@@ -65,9 +65,17 @@ export class ClusterPage {
     main.replaceChildren(this.element);
     // The join command names this node's URL, which the node list says.
     this.load().then(() => this.showJoin());
+    // Statuses change on their own (a node goes bad, then lost): refresh every 5 s, unless the
+    // tab is hidden, a dialog is open or the operator is typing in the page.
+    this.timer = setInterval(() => {
+      const typing = this.element.contains(document.activeElement) && document.activeElement.matches('input, textarea, select');
+      if (!document.hidden && !document.querySelector('dialog[open]') && !typing) this.load();
+    }, 5000);
   }
 
-  destroy() {}
+  destroy() {
+    clearInterval(this.timer);
+  }
 
   update() {
     this.load();
@@ -260,7 +268,10 @@ export class ClusterPage {
     }
     const self = this.state && this.state.nodes.find((node) => node.self);
     const peer = self && self.url ? self.url : location.origin;
-    const command = (shown) => `lograft cluster join --peer ${peer} --token ${shown ? token : '•'.repeat(12)}`;
+    const secret = (shown) => (shown ? token : '•'.repeat(12));
+    const config = (shown) => `[cluster]\njoin = "${peer}"\njoin_token = "${secret(shown)}"`;
+    const command = (shown) => `LOGRAFT_TOKEN=<its admin token> lograft cluster join --peer ${peer} --token ${secret(shown)}`;
+    const configCode = h('code', { id: 'join-config' }, config(false));
     const code = h('code', { id: 'join-command' }, command(false));
     const reveal = h('button', { type: 'button', class: 'btn', 'aria-pressed': 'false' }, 'Show token');
     reveal.addEventListener('click', () => {
@@ -268,11 +279,12 @@ export class ClusterPage {
       reveal.setAttribute('aria-pressed', String(shown));
       reveal.textContent = shown ? 'Hide token' : 'Show token';
       code.textContent = command(shown);
+      configCode.textContent = config(shown);
     });
-    const copy = h('button', { type: 'button', class: 'btn' }, 'Copy command');
+    const copy = h('button', { type: 'button', class: 'btn' }, 'Copy config');
     copy.addEventListener('click', async () => {
       try {
-        await navigator.clipboard.writeText(command(true));
+        await navigator.clipboard.writeText(config(true));
         toast('Copied.');
       } catch {
         toast('The browser refused the clipboard; show the token and copy it by hand.', 'error');
@@ -280,7 +292,9 @@ export class ClusterPage {
     });
     this.join.replaceChildren(
       h('h2', { id: 'join-title' }, 'Add a node'),
-      h('p', null, 'On the new machine, with lograft installed and stopped, run:'),
+      h('p', null, 'On the new machine, before lograft first starts, add to /etc/lograft/lograft.toml (and set cluster.advertise_url to the URL the other nodes reach it at):'),
+      h('pre', { class: 'command' }, configCode),
+      h('p', null, 'Or, on a node that already runs alone (its runner configs are kept; its users and tokens become the cluster\'s):'),
       h('pre', { class: 'command' }, code),
       h('div', { class: 'button-row' }, reveal, copy),
       h('p', { class: 'hint' }, 'The token is the cluster secret: anyone holding it can join nodes. Keep it out of chats and tickets.'),

@@ -12,7 +12,7 @@ export async function showContext(hit) {
   const title = hit.path ? `Context · ${visibleText(hit.path)}` : 'Context';
   modal(title, body, { wide: true });
   try {
-    const response = await api('/api/v1/context', { params: { id: hit.id, before: AROUND, after: AROUND } });
+    const response = await api('/api/v1/context', { params: { id: hit.id, node: hit.node, before: AROUND, after: AROUND } });
     const lines = response.lines || [];
     const list = h(
       'ol',
