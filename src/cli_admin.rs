@@ -66,10 +66,10 @@ impl Via {
                 .build()?;
             return Ok(Via::Offline(auth, runtime, store));
         }
-        let url = target
-            .url
-            .unwrap_or_else(|| "http://127.0.0.1:7700".to_string());
-        let Some(token) = target.token else {
+        let (mut url, mut token, mut ca) = (target.url, target.token, target.ca);
+        crate::cli_local::fill(&mut url, &mut token, &mut ca);
+        let url = url.unwrap_or_else(|| "http://127.0.0.1:7700".to_string());
+        let Some(token) = token else {
             bail!(
                 "give an admin API token with --token (or LOGRAFT_TOKEN), or act offline with --config"
             );
@@ -77,7 +77,7 @@ impl Via {
         Ok(Via::Online {
             url: url.trim_end_matches('/').to_string(),
             token,
-            client: crate::tls::blocking_client(target.ca.as_deref())?,
+            client: crate::tls::blocking_client(ca.as_deref())?,
         })
     }
 

@@ -12,9 +12,9 @@ use crate::search::{Hit, SearchResponse};
 /// Which node to ask, and with what credentials.
 #[derive(Debug, clap::Args)]
 pub struct Remote {
-    /// Node to ask.
-    #[arg(long, env = "LOGRAFT_URL", default_value = "http://127.0.0.1:7700")]
-    pub url: String,
+    /// Node to ask. Default: the node on this machine (its config and local token are read).
+    #[arg(long, env = "LOGRAFT_URL")]
+    pub url: Option<String>,
     /// API token (`lograft token create`).
     #[arg(long, env = "LOGRAFT_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
@@ -69,6 +69,15 @@ pub struct TailArgs {
 }
 
 impl Remote {
+    /// With no `--url`, the node on this machine and its local token.
+    fn resolve(&mut self) {
+        crate::cli_local::fill(&mut self.url, &mut self.token, &mut self.ca);
+    }
+
+    fn url(&self) -> &str {
+        self.url.as_deref().unwrap_or("http://127.0.0.1:7700")
+    }
+
     fn request(
         &self,
         path: &str,
@@ -76,14 +85,14 @@ impl Remote {
     ) -> anyhow::Result<reqwest::blocking::Response> {
         let client = crate::tls::blocking_client(self.ca.as_deref())?;
         let mut request = client
-            .get(format!("{}{path}", self.url.trim_end_matches('/')))
+            .get(format!("{}{path}", self.url().trim_end_matches('/')))
             .query(params);
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
         let response = request
             .send()
-            .with_context(|| format!("cannot reach lograft at {}", self.url))?;
+            .with_context(|| format!("cannot reach lograft at {}", self.url()))?;
         let status = response.status();
         if !status.is_success() {
             let body = response.text().unwrap_or_default();
@@ -126,7 +135,8 @@ fn print_hit(out: &mut impl Write, hit: &Hit, colour: bool) -> std::io::Result<(
     )
 }
 
-pub fn search(args: SearchArgs) -> anyhow::Result<ExitCode> {
+pub fn search(mut args: SearchArgs) -> anyhow::Result<ExitCode> {
+    args.remote.resolve();
     let mut params = vec![("q", args.query.clone()), ("from", args.from.clone())];
     if let Some(to) = &args.to {
         params.push(("to", to.clone()));
@@ -239,11 +249,15 @@ fn warn_partial(nodes: &Value) {
 
 pub fn tail(args: TailArgs) -> anyhow::Result<ExitCode> {
     let mut remote = args.remote;
+    remote.resolve();
     // A live stream has no overall deadline.
     let response = {
         let client = crate::tls::blocking_client(remote.ca.as_deref())?;
         let mut request = client
-            .get(format!("{}/api/v1/tail", remote.url.trim_end_matches('/')))
+            .get(format!(
+                "{}/api/v1/tail",
+                remote.url().trim_end_matches('/')
+            ))
             .query(&[("q", args.query.as_str())])
             .timeout(std::time::Duration::from_secs(365 * 86_400));
         if let Some(token) = remote.token.take() {
@@ -251,7 +265,7 @@ pub fn tail(args: TailArgs) -> anyhow::Result<ExitCode> {
         }
         let response = request
             .send()
-            .with_context(|| format!("cannot reach lograft at {}", remote.url))?;
+            .with_context(|| format!("cannot reach lograft at {}", remote.url()))?;
         if !response.status().is_success() {
             let status = response.status();
             let body: Value = response.json().unwrap_or(Value::Null);

@@ -18,6 +18,7 @@ pub mod api;
 pub mod auth;
 pub mod cli;
 mod cli_admin;
+mod cli_local;
 mod cli_search;
 pub mod cluster;
 pub mod collect;

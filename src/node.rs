@@ -121,17 +121,22 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         cluster.settle().await;
         bootstrap(&*store, &config, &supervisor).await?;
         bootstrap_admin(&auth, &config).await?;
+        ensure_cli_token(&auth, &config).await?;
     } else {
-        let (cluster, store, config, supervisor) = (
+        let (cluster, store, config, supervisor, auth) = (
             cluster.clone(),
             store.clone(),
             config.clone(),
             supervisor.clone(),
+            auth.clone(),
         );
         tokio::spawn(async move {
             cluster.settle().await;
             if let Err(err) = bootstrap(&*store, &config, &supervisor).await {
                 warn!(error = %format!("{err:#}"), "first-start bootstrap failed");
+            }
+            if let Err(err) = ensure_cli_token(&auth, &config).await {
+                warn!(error = %format!("{err:#}"), "could not write the local CLI token");
             }
         });
     }
@@ -219,25 +224,48 @@ async fn bootstrap_admin(auth: &Auth, config: &NodeConfig) -> anyhow::Result<()>
         return Ok(());
     };
     let path = config.data_dir.join("initial-admin-password");
-    {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&path)
-            .with_context(|| format!("writing {}", path.display()))?;
-        writeln!(file, "{password}")?;
-        file.sync_all()?;
-    }
+    write_private(&path, &password)?;
     warn!(
         user = "admin",
         password = %password,
         file = %path.display(),
         "created the first user; this password is shown once: change it with `lograft user passwd admin`"
     );
+    Ok(())
+}
+
+/// Keep an admin token for the CLI on this machine in `<data_dir>/cli-token` (0600), so
+/// `lograft search ...` needs no flags here. A token the cluster no longer knows (after a join,
+/// a revocation) is replaced, and older ones of this node are revoked.
+async fn ensure_cli_token(auth: &Auth, config: &NodeConfig) -> anyhow::Result<()> {
+    let path = config.data_dir.join(crate::cli_local::CLI_TOKEN_FILE);
+    if let Ok(text) = std::fs::read_to_string(&path)
+        && auth.verify_token(text.trim()).is_some()
+    {
+        return Ok(());
+    }
+    let name = format!("local-cli-{}", config.node_name);
+    for stale in auth.tokens()?.into_iter().filter(|t| t.name == name) {
+        auth.revoke_token(&stale.id).await.ok();
+    }
+    let (_, secret) = auth.create_token(&name, crate::auth::Role::Admin).await?;
+    write_private(&path, &secret)?;
+    Ok(())
+}
+
+/// Write a secret to a file only its owner can read, durably.
+fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    writeln!(file, "{text}")?;
+    file.sync_all()?;
     Ok(())
 }
 

@@ -103,6 +103,64 @@ fn time_ranges_histogram_and_cursor_pages() {
     );
 }
 
+/// On the node's machine the CLI needs no flags: it reads the node's config (here through
+/// LOGRAFT_CONFIG; packages use /etc/lograft/lograft.toml) and the token the node keeps in its
+/// data dir. That token file is private to the node's user.
+#[test]
+fn cli_on_the_nodes_machine_needs_no_flags() {
+    use std::os::unix::fs::PermissionsExt;
+    let node = node_with_events();
+    let token_file = node.data().join("cli-token");
+    let mode = std::fs::metadata(&token_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "cli-token mode {mode:o}");
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .env("LOGRAFT_CONFIG", node.config_path())
+            .env_remove("LOGRAFT_URL")
+            .env_remove("LOGRAFT_TOKEN")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let output = run(&[
+        "search",
+        "alpha",
+        "--from",
+        "2026-01-15",
+        "--to",
+        "2026-01-16",
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("2 of 2 matches"), "{stdout}");
+    let output = run(&["token", "list"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("local-cli-test-node"));
+    // The local token is never sent to a node the caller names.
+    let output = run(&[
+        "search",
+        "alpha",
+        "--url",
+        &node.url(""),
+        "--from",
+        "2026-01-15",
+    ]);
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("401"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 #[test]
 fn cli_search_prints_hits_and_reports_errors() {
     let node = node_with_events();
