@@ -27,6 +27,13 @@ pub const INDEX_PARTITIONS: &str = "lograft_index_partitions";
 pub const INDEX_BYTES: &str = "lograft_index_bytes";
 pub const INDEX_PARTITIONS_DROPPED: &str = "lograft_index_partitions_dropped_total";
 pub const SEARCH_REQUESTS: &str = "lograft_search_requests_total";
+/// Cluster nodes by `status` (`ok`, `bad`, `lost`) as this node sees them.
+pub const CLUSTER_NODES: &str = "lograft_cluster_nodes";
+/// 1 on the Raft leader, 0 elsewhere.
+pub const RAFT_LEADER: &str = "lograft_raft_is_leader";
+pub const RAFT_TERM: &str = "lograft_raft_term";
+/// The config store revision this node has applied (equal on every node once caught up).
+pub const CONFIG_REVISION: &str = "lograft_config_revision";
 
 /// Install the process-wide recorder. Safe to call more than once (later calls reuse it).
 pub fn install() -> PrometheusHandle {

@@ -766,6 +766,7 @@ impl Cluster {
                 _ = tick.tick() => {}
                 _ = shutdown.changed() => return,
             }
+            self.export_metrics();
             let Ok(nodes) = self.nodes() else { continue };
             let beat = self.own_beat(true);
             let sends = nodes.into_iter().filter(|n| n.name != self.name).map(|node| {
@@ -782,6 +783,28 @@ impl Cluster {
                 }
             });
             futures_util::future::join_all(sends).await;
+        }
+    }
+
+    /// Cluster gauges for `/metrics`, refreshed with every heartbeat.
+    fn export_metrics(&self) {
+        use crate::metrics as m;
+        let metrics = self.raft().metrics().borrow().clone();
+        metrics::gauge!(m::RAFT_LEADER).set(if metrics.state == ServerState::Leader {
+            1.0
+        } else {
+            0.0
+        });
+        metrics::gauge!(m::RAFT_TERM).set(metrics.current_term as f64);
+        metrics::gauge!(m::CONFIG_REVISION).set(self.store.revision() as f64);
+        if let Ok(nodes) = self.nodes() {
+            for status in ["ok", "bad", "lost"] {
+                let count = nodes
+                    .iter()
+                    .filter(|n| self.status_of(&n.name) == status)
+                    .count();
+                metrics::gauge!(m::CLUSTER_NODES, "status" => status).set(count as f64);
+            }
         }
     }
 

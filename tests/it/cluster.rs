@@ -400,6 +400,13 @@ fn a_stopped_node_goes_bad_then_lost() {
             .contains("lost"),
         "{status}"
     );
+    // And /metrics counts it.
+    poll("lost in metrics", || {
+        nodes[0]
+            .metrics()
+            .contains("lograft_cluster_nodes{status=\"lost\"} 1")
+            .then_some(())
+    });
     // Removing the dead node takes it out of the membership.
     let (code, value) = nodes[0].send("DELETE", "/api/v1/cluster/nodes/s3", "");
     assert_eq!(code, 200, "{value}");
