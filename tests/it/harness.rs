@@ -40,7 +40,7 @@ impl Node {
     }
 
     /// A node of a test cluster: named `name`, tagged `tag`, with short heartbeat intervals
-    /// (`ok` within 2 s, `bad` within 4 s, `lost` after). With `join`, it joins that member's
+    /// (`ok` within 3 s, `bad` within 6 s, `lost` after: wide enough for a loaded CI machine). With `join`, it joins that member's
     /// cluster on its first start and uses that member's admin token.
     pub fn member(name: &str, tag: &str, join: Option<&Node>, extra_config: &str) -> Node {
         Node::member_with(name, tag, join, extra_config, "")
@@ -55,7 +55,7 @@ impl Node {
         cluster_keys: &str,
     ) -> Node {
         let mut cluster = format!(
-            "[cluster]\ntag = \"{tag}\"\nheartbeat_interval = \"500ms\"\nbad_after = \"2s\"\nlost_after = \"4s\"\n{cluster_keys}\n"
+            "[cluster]\ntag = \"{tag}\"\nheartbeat_interval = \"500ms\"\nbad_after = \"3s\"\nlost_after = \"6s\"\n{cluster_keys}\n"
         );
         let mut token = String::new();
         if let Some(member) = join {
