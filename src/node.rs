@@ -227,9 +227,10 @@ async fn bootstrap_admin(auth: &Auth, config: &NodeConfig) -> anyhow::Result<()>
     write_private(&path, &password)?;
     warn!(
         user = "admin",
-        password = %password,
         file = %path.display(),
-        "created the first user; this password is shown once: change it with `lograft user passwd admin`"
+        "created the first user `admin`; its password is in {} (mode 0600, read it as root or \
+         the node's user); log in with it, then change it with `lograft user passwd admin`",
+        path.display()
     );
     Ok(())
 }

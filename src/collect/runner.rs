@@ -267,7 +267,7 @@ impl Runner {
         let allowlist = self.allowlist.clone();
         let filter = Box::new(move |canonical: &std::path::Path| allowlist.allows_file(canonical));
         let mut tailer = Tailer::new(&pattern, options, checkpoints, !seen_before, filter)?;
-        let _watcher = self.watch(tailer.watch_root());
+        let _watcher = self.watch(tailer.watch_root(), tailer.watch_recursive());
         self.set_state("running", None);
         info!(runner = %name, pattern = %pattern, "runner started");
 
@@ -505,7 +505,7 @@ impl Runner {
     }
 
     /// File events only make the runner scan sooner; the periodic scan stays the truth.
-    fn watch(&self, root: PathBuf) -> Option<notify::RecommendedWatcher> {
+    fn watch(&self, root: PathBuf, recursive: bool) -> Option<notify::RecommendedWatcher> {
         let wake = self.wake_tx.clone();
         let mut watcher =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
@@ -523,7 +523,12 @@ impl Runner {
                 }
             })
             .ok()?;
-        match watcher.watch(&root, RecursiveMode::Recursive) {
+        let mode = if recursive {
+            RecursiveMode::Recursive
+        } else {
+            RecursiveMode::NonRecursive
+        };
+        match watcher.watch(&root, mode) {
             Ok(()) => Some(watcher),
             Err(err) => {
                 info!(runner = %self.config.name, root = %root.display(), error = %err, "no file events; relying on the periodic scan");

@@ -420,6 +420,13 @@ impl Tailer {
 
     /// Directory to watch with inotify: the literal, non-glob prefix dir of the pattern
     /// (existing or not); for a plain path, its parent.
+    /// Whether file events must be watched below the root's own entries (a glob with `**` or
+    /// several levels). `/var/log/*.log` needs only `/var/log` itself, and a recursive watch
+    /// there would fail on directories the node may not read (`/var/log/private`).
+    pub fn watch_recursive(&self) -> bool {
+        matches!(self.walk_depth, Some(None)) || matches!(self.walk_depth, Some(Some(d)) if d > 1)
+    }
+
     pub fn watch_root(&self) -> PathBuf {
         match self.walk_depth {
             Some(_) => self.root.clone(),
@@ -1516,6 +1523,7 @@ mod tests {
         append(&d.path().join("a/b/deep.log"), "deep\n");
         append(&d.path().join("a/skip.txt"), "no\n");
         let mut t = tailer(&d.path().join("**/*.log"), fast(), vec![], false);
+        assert!(t.watch_recursive());
         assert_eq!(t.scan().len(), 2);
         let mut got = drain(&mut t);
         got.sort();
@@ -1524,6 +1532,9 @@ mod tests {
         let mut t = tailer(&d.path().join("*.log"), fast(), vec![], false);
         assert_eq!(t.scan().len(), 1);
         assert_eq!(t.watch_root(), d.path());
+        // One level: the root's own events suffice (no recursive watch into unreadable dirs).
+        assert!(!t.watch_recursive());
+        assert!(tailer(&d.path().join("*/x.log"), fast(), vec![], false).watch_recursive());
         assert!(matches!(
             Tailer::new("rel/*.log", fast(), vec![], false, allow()),
             Err(TailError::NotAbsolute(_))

@@ -206,6 +206,12 @@ fn first_admin_login_sessions_csrf_rate_limit_and_expiry() {
         .to_string();
     assert!(password.len() >= 16);
     assert!(node.log().contains("created the first user"));
+    // The log says where the password is, never the password (journals are widely readable).
+    assert!(node.log().contains("initial-admin-password"));
+    assert!(
+        !node.log().contains(&password),
+        "the password is in the log"
+    );
 
     let login = |user: &str, password: &str| {
         node.anonymous(Method::POST, "/api/v1/login")
