@@ -461,7 +461,7 @@ impl Cluster {
     async fn wait_applied(&self, revision: u64) {
         let deadline = Instant::now() + Duration::from_secs(5);
         while self.store.revision() < revision && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }
 
