@@ -317,6 +317,23 @@ impl Cluster {
                 );
             };
             self.send_join(&peer).await?;
+        } else if let Some(peers) = self.address_changed() {
+            // The others would keep sending Raft messages to the old address: tell them the
+            // new one through any member (it forwards to the leader).
+            let mut last = anyhow!("no other member to tell");
+            let mut told = false;
+            for peer in peers {
+                match self.send_join(&peer).await {
+                    Ok(()) => {
+                        told = true;
+                        break;
+                    }
+                    Err(err) => last = err,
+                }
+            }
+            if !told {
+                return Err(last.context("announcing this node's new address"));
+            }
         }
         self.raft()
             .wait(Some(Duration::from_secs(10)))
@@ -329,8 +346,46 @@ impl Cluster {
         Ok(())
     }
 
+    /// The other members' URLs when the membership has this node at another address than
+    /// `cluster.advertise_url` (its listen address or advertised URL changed).
+    fn address_changed(&self) -> Option<Vec<String>> {
+        let metrics = self.raft().metrics().borrow().clone();
+        let membership = metrics.membership_config.membership();
+        let recorded = membership.get_node(&self.id)?;
+        if recorded.addr == self.url {
+            return None;
+        }
+        let peers: Vec<String> = membership
+            .nodes()
+            .filter(|(id, _)| **id != self.id)
+            .map(|(_, node)| node.addr.clone())
+            .collect();
+        // Alone, this node is its own leader and updates itself (`register`).
+        (!peers.is_empty()).then_some(peers)
+    }
+
     /// Write `nodes/<name>` if it is missing or out of date (URL, version; the tag is kept).
     async fn register(&self) -> anyhow::Result<()> {
+        let recorded = self
+            .raft()
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .get_node(&self.id)
+            .map(|n| n.addr.clone());
+        if self.is_leader() && recorded.is_some_and(|addr| addr != self.url) {
+            let node = BasicNode {
+                addr: self.url.clone(),
+            };
+            self.raft()
+                .change_membership(
+                    ChangeMembers::SetNodes(BTreeMap::from([(self.id, node)])),
+                    true,
+                )
+                .await
+                .map_err(|e| anyhow!("recording this node's new address: {e}"))?;
+        }
         let key = format!("{NODE_PREFIX}{}", self.name);
         let existing = self.get(&key)?;
         let mut record = NodeRecord {
@@ -510,8 +565,13 @@ impl Cluster {
         }
         let (voters, learners) = self.members();
         let key = format!("{NODE_PREFIX}{}", request.name);
+        let mut tag = request.tag.clone();
         if let Some(entry) = self.get(&key)? {
             let existing: NodeRecord = serde_json::from_str(&entry.value)?;
+            if existing.id == request.id {
+                // A member announcing itself again (new address): its tag stays as set.
+                tag = existing.tag.clone();
+            }
             if existing.id != request.id
                 && (voters.contains(&existing.id) || learners.contains(&existing.id))
             {
@@ -523,20 +583,37 @@ impl Cluster {
             }
         }
         let raft = self.raft();
-        raft.add_learner(
-            request.id,
-            BasicNode {
-                addr: request.url.clone(),
-            },
-            true,
-        )
-        .await
-        .map_err(|e| anyhow!("adding {} as a learner: {e}", request.name))?;
+        let node = BasicNode {
+            addr: request.url.clone(),
+        };
+        if voters.contains(&request.id) || learners.contains(&request.id) {
+            // Already a member: only its address may have changed (a new IP or port).
+            let known = raft
+                .metrics()
+                .borrow()
+                .membership_config
+                .membership()
+                .get_node(&request.id)
+                .map(|n| n.addr.clone());
+            if known.as_deref() != Some(request.url.as_str()) {
+                raft.change_membership(
+                    ChangeMembers::SetNodes(BTreeMap::from([(request.id, node)])),
+                    true,
+                )
+                .await
+                .map_err(|e| anyhow!("changing the address of {}: {e}", request.name))?;
+                info!(node = %request.name, url = %request.url, "a member's address changed");
+            }
+        } else {
+            raft.add_learner(request.id, node, true)
+                .await
+                .map_err(|e| anyhow!("adding {} as a learner: {e}", request.name))?;
+        }
         let record = NodeRecord {
             id: request.id,
             name: request.name.clone(),
             url: request.url.clone(),
-            tag: request.tag.clone(),
+            tag,
             version: request.version.clone(),
         };
         self.put(&key, serde_json::to_string(&record)?, None)

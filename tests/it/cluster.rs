@@ -335,6 +335,16 @@ fn leader_killed_then_every_node_restarted_and_no_acknowledged_write_is_lost() {
     for node in nodes.iter_mut() {
         node.stop();
     }
+    // n3 comes back on another port: it tells the others its new address.
+    let (old_port, new_port) = (nodes[2].port, crate::harness::free_port());
+    let config = std::fs::read_to_string(nodes[2].config_path())
+        .unwrap()
+        .replace(
+            &format!("127.0.0.1:{old_port}"),
+            &format!("127.0.0.1:{new_port}"),
+        );
+    std::fs::write(nodes[2].config_path(), config).unwrap();
+    nodes[2].port = new_port;
     for node in nodes.iter_mut() {
         node.start();
     }
@@ -346,9 +356,19 @@ fn leader_killed_then_every_node_restarted_and_no_acknowledged_write_is_lost() {
         }
         assert!(have.is_superset(&acknowledged), "{have:?}: {view}");
     }
-    // Still writable after the restart, and every node ends at the same revision with the
-    // same entries.
+    let view = nodes[0].wait_members(3);
+    let n3 = view["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == "n3")
+        .unwrap()
+        .clone();
+    assert_eq!(n3["url"], nodes[2].url(""), "{view}");
+    // Still writable after the restart (also through the moved node), and every node ends at
+    // the same revision with the same entries.
     assert!(write(&nodes[1], "after-restart"));
+    assert!(write(&nodes[2], "after-move"));
     poll("the same revision everywhere", || {
         let revisions: BTreeSet<u64> = nodes
             .iter()
