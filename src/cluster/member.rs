@@ -141,6 +141,21 @@ fn raft_config() -> anyhow::Result<Arc<openraft::Config>> {
     Ok(Arc::new(config.validate().context("raft config")?))
 }
 
+/// Whether a URL's host is a loopback address (or `localhost`).
+fn is_loopback(url: &str) -> bool {
+    let Some(host) = reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+    else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 fn unavailable(err: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(err.to_string())
 }
@@ -522,8 +537,20 @@ impl Cluster {
 
     // ---- membership ----------------------------------------------------------------------
 
+    /// A node on another machine cannot reach this one at a loopback address.
+    fn check_advertised(&self, peer: &str) -> anyhow::Result<()> {
+        if is_loopback(&self.url) && !is_loopback(peer) {
+            bail!(
+                "this node would tell {peer} to reach it at {}, a loopback address: set cluster.advertise_url (and listen) to an address the other nodes can reach",
+                self.url
+            );
+        }
+        Ok(())
+    }
+
     /// Ask `peer` (any member) to add this node; it forwards to the leader.
     async fn send_join(&self, peer: &str) -> anyhow::Result<()> {
+        self.check_advertised(peer)?;
         let request = JoinRequest {
             id: self.id,
             name: self.name.clone(),
@@ -735,7 +762,8 @@ impl Cluster {
                 "this node is already in a cluster of several nodes: `lograft cluster leave` first"
             );
         }
-        // Check the peer and the token before dropping anything.
+        // Check the addresses, the peer and the token before dropping anything.
+        self.check_advertised(peer)?;
         let response = self
             .client
             .get(format!("{peer}/internal/v1/ping"))
@@ -1186,6 +1214,15 @@ impl ConfigStore for OfflineStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_urls() {
+        assert!(is_loopback("http://127.0.0.1:7700"));
+        assert!(is_loopback("https://localhost:7700"));
+        assert!(is_loopback("http://[::1]:7700"));
+        assert!(!is_loopback("https://10.0.0.2:7700"));
+        assert!(!is_loopback("https://logs.example.com"));
+    }
 
     fn config() -> ClusterConfig {
         crate::config::NodeConfig::default().cluster
