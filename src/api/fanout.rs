@@ -286,6 +286,22 @@ impl Failure {
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// This node's own part of a cluster call: the blocking search on this node's index (with its
+/// concurrency slot); a query it refuses stays a refusal.
+fn here<'a, T, F>(state: &AppState, search: F) -> BoxFuture<'a, Result<T, Failure>>
+where
+    T: Send + 'static,
+    F: FnOnce(
+            &crate::index::IndexStore,
+            &crate::search::QueryBuilder,
+        ) -> Result<T, crate::search::SearchError>
+        + Send
+        + 'static,
+{
+    let state = state.clone();
+    Box::pin(async move { local(state, search).await.map_err(Failure::local) })
+}
+
 /// Ask every target at once, each within the search timeout. Returns the answers (in target
 /// order) and the nodes that failed; a query this node refuses is the request's error.
 async fn gather<'a, T: Send + 'a>(
@@ -509,14 +525,9 @@ fn page<'a>(
     params: SearchParams,
 ) -> BoxFuture<'a, Result<InternalPage, Failure>> {
     if target.local {
-        let state = state.clone();
-        return Box::pin(async move {
-            let (response, sorts) = local(state, move |index, queries| {
-                search::search_keyed(index, queries, &params)
-            })
-            .await
-            .map_err(Failure::local)?;
-            Ok(InternalPage { response, sorts })
+        return here(state, move |index, queries| {
+            search::search_keyed(index, queries, &params)
+                .map(|(response, sorts)| InternalPage { response, sorts })
         });
     }
     let pairs = Pairs::default()
@@ -639,13 +650,8 @@ fn node_histogram<'a>(
     params: HistogramParams,
 ) -> BoxFuture<'a, Result<HistogramResponse, Failure>> {
     if target.local {
-        let state = state.clone();
-        return Box::pin(async move {
-            local(state, move |index, queries| {
-                search::histogram(index, queries, &params)
-            })
-            .await
-            .map_err(Failure::local)
+        return here(state, move |index, queries| {
+            search::histogram(index, queries, &params)
         });
     }
     let pairs = Pairs::default()
@@ -784,14 +790,9 @@ fn node_top<'a>(
     params: AggParams,
 ) -> BoxFuture<'a, Result<InternalTop, Failure>> {
     if target.local {
-        let state = state.clone();
-        return Box::pin(async move {
-            let (top, bound) = local(state, move |index, queries| {
-                aggregate::top_with_bound(index, queries, &params)
-            })
-            .await
-            .map_err(Failure::local)?;
-            Ok(InternalTop { top, bound })
+        return here(state, move |index, queries| {
+            aggregate::top_with_bound(index, queries, &params)
+                .map(|(top, bound)| InternalTop { top, bound })
         });
     }
     remote_get(state, target, "/internal/v1/top", agg_pairs(params))
@@ -803,15 +804,10 @@ fn node_counts<'a>(
     request: &'a CountsRequest,
 ) -> BoxFuture<'a, Result<CountsResponse, Failure>> {
     if target.local {
-        let state = state.clone();
         let request = request.clone();
-        return Box::pin(async move {
-            let counts = local(state, move |index, queries| {
-                aggregate::count_values(index, queries, &counts_params(&request), &request.values)
-            })
-            .await
-            .map_err(Failure::local)?;
-            Ok(CountsResponse { counts })
+        return here(state, move |index, queries| {
+            aggregate::count_values(index, queries, &counts_params(&request), &request.values)
+                .map(|counts| CountsResponse { counts })
         });
     }
     remote_post(state, target, "/internal/v1/top/counts", request)
@@ -933,14 +929,9 @@ fn node_stats<'a>(
     params: AggParams,
 ) -> BoxFuture<'a, Result<Option<StatsPartial>, Failure>> {
     if target.local {
-        let state = state.clone();
-        return Box::pin(async move {
-            let (_, partial) = local(state, move |index, queries| {
-                aggregate::stats_partial(index, queries, &params)
-            })
-            .await
-            .map_err(Failure::local)?;
-            Ok(partial.map(StatsPartial::Local))
+        return here(state, move |index, queries| {
+            aggregate::stats_partial(index, queries, &params)
+                .map(|(_, partial)| partial.map(StatsPartial::Local))
         });
     }
     Box::pin(async move {
@@ -1006,13 +997,8 @@ fn node_fields<'a>(
     params: AggParams,
 ) -> BoxFuture<'a, Result<FieldsResponse, Failure>> {
     if target.local {
-        let state = state.clone();
-        return Box::pin(async move {
-            local(state, move |index, queries| {
-                aggregate::fields(index, queries, &params)
-            })
-            .await
-            .map_err(Failure::local)
+        return here(state, move |index, queries| {
+            aggregate::fields(index, queries, &params)
         });
     }
     remote_get(state, target, "/internal/v1/fields", agg_pairs(params))
