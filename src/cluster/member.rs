@@ -332,7 +332,8 @@ impl Cluster {
                 );
             };
             self.send_join(&peer).await?;
-        } else if let Some(peers) = self.address_changed() {
+        } else if let Some(peers) = self.address_changed().filter(|_| !self.is_leader()) {
+            // (A leader records its own new address in `register`.)
             // The others would keep sending Raft messages to the old address: tell them the
             // new one through any member (it forwards to the leader).
             let mut last = anyhow!("no other member to tell");
