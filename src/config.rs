@@ -53,6 +53,8 @@ pub struct RawConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCluster {
+    /// `embedded` (Raft, the default) or `etcd` (`--features etcd`).
+    pub backend: Option<String>,
     /// The URL other nodes reach this node at. Default: `http(s)://<listen>`.
     pub advertise_url: Option<String>,
     /// On a fresh data dir, join the cluster of this node (a URL) instead of starting a new one.
@@ -132,6 +134,8 @@ pub struct RawCollect {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawQueue {
+    /// `embedded` (sled, the default) or `kafka` (needs a build with `--features kafka`).
+    pub backend: Option<String>,
     /// Cap on the bytes waiting in the queue. When reached, runners stop reading
     /// (the data stays in the files) until the indexer catches up. Default `64MiB`.
     pub max_bytes: Option<SizeValue>,
@@ -140,6 +144,8 @@ pub struct RawQueue {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawIndex {
+    /// `embedded` (tantivy, the default) or `elasticsearch` (`--features elasticsearch`).
+    pub backend: Option<String>,
     /// Commit new documents at least this often. Default `1s`.
     pub commit_interval: Option<String>,
     /// Day partitions older than this many days are dropped. Default 7; 0 keeps everything.
@@ -150,6 +156,13 @@ pub struct RawIndex {
     pub writer_memory: Option<SizeValue>,
     /// How often retention is applied. Default `60s`.
     pub retention_interval: Option<String>,
+    /// An event time later than the ingest time plus this is not believed: the record keeps
+    /// its ingest time and is flagged `future_time`. Default `1d`.
+    pub future_grace: Option<String>,
+    /// Most day partitions the index holds; a record for a new day beyond it is counted as
+    /// dropped (`reason="partition_cap"`). Default 1000. Each partition holds open files and
+    /// memory maps.
+    pub max_partitions: Option<u32>,
 }
 
 /// A size written as a number of bytes or a string with a unit (`"256MiB"`, `"1GB"`).
@@ -178,6 +191,7 @@ pub struct NodeConfig {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ClusterConfig {
+    pub backend: ClusterBackend,
     pub advertise_url: String,
     pub join: Option<String>,
     #[serde(skip_serializing)]
@@ -235,11 +249,13 @@ pub struct CollectConfig {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct QueueConfig {
+    pub backend: QueueBackend,
     pub max_bytes: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct IndexConfig {
+    pub backend: IndexBackend,
     #[serde(with = "duration_text")]
     pub commit_interval: Duration,
     pub retention_days: u32,
@@ -247,6 +263,54 @@ pub struct IndexConfig {
     pub writer_memory: u64,
     #[serde(with = "duration_text")]
     pub retention_interval: Duration,
+    #[serde(with = "duration_text")]
+    pub future_grace: Duration,
+    pub max_partitions: u32,
+}
+
+/// Which engine holds the queue (`[queue] backend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueBackend {
+    #[default]
+    Embedded,
+    Kafka,
+}
+
+/// Which engine holds the index (`[index] backend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum IndexBackend {
+    #[default]
+    Embedded,
+    Elasticsearch,
+}
+
+/// Which engine holds the config store and membership (`[cluster] backend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ClusterBackend {
+    #[default]
+    Embedded,
+    Etcd,
+}
+
+/// One of `choices` by name; the error lists them.
+fn parse_choice<T: Copy + Default>(
+    value: Option<String>,
+    choices: &[(&str, T)],
+) -> Result<T, String> {
+    let Some(value) = value else {
+        return Ok(T::default());
+    };
+    choices
+        .iter()
+        .find(|(name, _)| *name == value)
+        .map(|(_, choice)| *choice)
+        .ok_or_else(|| {
+            let names: Vec<String> = choices.iter().map(|(n, _)| format!("{n:?}")).collect();
+            format!("{value:?} is not one of {}", names.join(", "))
+        })
 }
 
 pub fn default_data_dir() -> PathBuf {
@@ -264,6 +328,7 @@ pub const DEFAULT_MAX_LINE_BYTES: u64 = 1024 * 1024;
 pub const DEFAULT_QUEUE_MAX_BYTES: u64 = 64 * 1024 * 1024;
 pub const DEFAULT_WRITER_MEMORY: u64 = 128 * 1024 * 1024;
 pub const DEFAULT_RETENTION_DAYS: u32 = 7;
+pub const DEFAULT_MAX_PARTITIONS: u32 = 1000;
 
 impl Default for NodeConfig {
     fn default() -> Self {
@@ -305,6 +370,13 @@ impl NodeConfig {
 
 impl RawConfig {
     pub fn resolve(self, file: &Path) -> anyhow::Result<NodeConfig> {
+        let config = self.resolve_keys(file)?;
+        crate::backends::check(&config)
+            .map_err(|(key, reason)| anyhow!("{}: {key}: {reason}", file.display()))?;
+        Ok(config)
+    }
+
+    fn resolve_keys(self, file: &Path) -> anyhow::Result<NodeConfig> {
         let err = |key: &str, reason: String| anyhow!("{}: {key}: {reason}", file.display());
 
         let listen = match self.listen {
@@ -366,6 +438,14 @@ impl RawConfig {
         }
 
         let queue = QueueConfig {
+            backend: parse_choice(
+                self.queue.backend,
+                &[
+                    ("embedded", QueueBackend::Embedded),
+                    ("kafka", QueueBackend::Kafka),
+                ],
+            )
+            .map_err(|reason| err("queue.backend", reason))?,
             max_bytes: parse_size_opt(self.queue.max_bytes, DEFAULT_QUEUE_MAX_BYTES)
                 .map_err(|reason| err("queue.max_bytes", reason))?,
         };
@@ -374,6 +454,14 @@ impl RawConfig {
         }
 
         let index = IndexConfig {
+            backend: parse_choice(
+                self.index.backend,
+                &[
+                    ("embedded", IndexBackend::Embedded),
+                    ("elasticsearch", IndexBackend::Elasticsearch),
+                ],
+            )
+            .map_err(|reason| err("index.backend", reason))?,
             commit_interval: parse_duration_opt(self.index.commit_interval, Duration::from_secs(1))
                 .map_err(|reason| err("index.commit_interval", reason))?,
             retention_days: self.index.retention_days.unwrap_or(DEFAULT_RETENTION_DAYS),
@@ -386,7 +474,13 @@ impl RawConfig {
                 Duration::from_secs(60),
             )
             .map_err(|reason| err("index.retention_interval", reason))?,
+            future_grace: parse_duration_opt(self.index.future_grace, Duration::from_secs(86_400))
+                .map_err(|reason| err("index.future_grace", reason))?,
+            max_partitions: self.index.max_partitions.unwrap_or(DEFAULT_MAX_PARTITIONS),
         };
+        if index.max_partitions == 0 {
+            return Err(err("index.max_partitions", "must be at least 1".into()));
+        }
         if index.retention_interval.is_zero() {
             return Err(err(
                 "index.retention_interval",
@@ -578,7 +672,16 @@ fn resolve_cluster(
     if lost_after <= bad_after {
         return Err(("lost_after", "must be longer than cluster.bad_after".into()));
     }
+    let backend = parse_choice(
+        raw.backend,
+        &[
+            ("embedded", ClusterBackend::Embedded),
+            ("etcd", ClusterBackend::Etcd),
+        ],
+    )
+    .map_err(|reason| ("backend", reason))?;
     Ok(ClusterConfig {
+        backend,
         advertise_url,
         join,
         join_token: raw.join_token,

@@ -16,6 +16,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod backends;
 pub mod cli;
 mod cli_admin;
 mod cli_local;
@@ -23,6 +24,7 @@ mod cli_search;
 pub mod cluster;
 pub mod collect;
 pub mod config;
+pub mod fsutil;
 pub mod index;
 pub mod metrics;
 pub mod node;
@@ -30,3 +32,4 @@ pub mod queue;
 pub mod record;
 pub mod search;
 pub mod tls;
+pub mod wire;

@@ -26,6 +26,15 @@ pub const INDEX_COMMIT_SECONDS: &str = "lograft_index_commit_seconds";
 pub const INDEX_PARTITIONS: &str = "lograft_index_partitions";
 pub const INDEX_BYTES: &str = "lograft_index_bytes";
 pub const INDEX_PARTITIONS_DROPPED: &str = "lograft_index_partitions_dropped_total";
+/// Records the index gave up on purpose, by `reason`: `retention` (event time older than the
+/// retention window: dropping it at once is what retention would do next) and
+/// `partition_cap` (a new day partition would exceed `index.max_partitions`).
+pub const INDEX_DROPPED: &str = "lograft_index_dropped_total";
+/// Records whose event time was later than ingest time + `index.future_grace`: indexed with
+/// the ingest time and flagged `future_time`.
+pub const INDEX_FUTURE_TIMES: &str = "lograft_index_future_times_total";
+/// Queue entries that could not be decoded, set aside in `<data_dir>/quarantine/`.
+pub const QUEUE_QUARANTINED: &str = "lograft_queue_quarantined_total";
 pub const SEARCH_REQUESTS: &str = "lograft_search_requests_total";
 /// Cluster nodes by `status` (`ok`, `bad`, `lost`) as this node sees them.
 pub const CLUSTER_NODES: &str = "lograft_cluster_nodes";

@@ -73,6 +73,8 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
             max_age_days: config.index.retention_days,
             max_bytes: config.index.retention_max_bytes,
             interval: config.index.retention_interval,
+            future_grace: config.index.future_grace,
+            max_partitions: config.index.max_partitions,
         },
     );
     let indexer_thread = indexer.spawn();

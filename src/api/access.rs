@@ -14,8 +14,7 @@ pub const SESSION_COOKIE: &str = "lograft_session";
 /// Browsers cannot add a custom header to a cross-site form post, so requiring it on
 /// state-changing cookie requests stops cross-site request forgery.
 pub const CSRF_HEADER: &str = "x-lograft-csrf";
-/// Header carrying the cluster secret on node-to-node calls.
-pub const CLUSTER_SECRET_HEADER: &str = "x-lograft-cluster-secret";
+pub use crate::wire::CLUSTER_SECRET_HEADER;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {

@@ -15,7 +15,7 @@ use crate::queue::Queue;
 use crate::record::{Record, now_micros};
 use crate::search::{self, SearchParams, SearchResponse};
 
-pub const AUDIT_RUNNER: &str = "_audit";
+pub use crate::record::AUDIT_RUNNER;
 
 #[derive(Clone)]
 pub struct Auditor {

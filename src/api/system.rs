@@ -42,6 +42,12 @@ pub async fn status(State(state): State<AppState>) -> Json<Value> {
             "docs_indexed": state.indexer.docs_indexed(),
             "commits": state.indexer.commits(),
             "last_error": state.indexer.last_error(),
+            "quarantined": state.indexer.quarantined(),
+            "future_times": state.indexer.future_times(),
+            "dropped": {
+                "retention": state.indexer.dropped().0,
+                "partition_cap": state.indexer.dropped().1,
+            },
         },
         "index": {
             "partitions": state.index.all().iter().map(|p| p.day.to_string()).collect::<Vec<_>>(),

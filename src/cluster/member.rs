@@ -37,9 +37,9 @@ use super::raft::network::Network;
 use super::raft::state_machine::StateMachine;
 use super::raft::{NodeId, Raft, Request};
 use super::{BoxFuture, ConfigStore, KvEntry, LocalStore, Op, StoreError, TxnResult, Watch};
-use crate::api::CLUSTER_SECRET_HEADER;
 use crate::auth::ClusterSecret;
 use crate::config::ClusterConfig;
+use crate::wire::CLUSTER_SECRET_HEADER;
 
 /// Store prefix of node records: `nodes/<name>`.
 pub const NODE_PREFIX: &str = "nodes/";

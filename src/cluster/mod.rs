@@ -15,6 +15,7 @@
 //!   as of, and a receiver of every later change under that prefix, with no gap between the
 //!   two. A receiver that lags behind gets `RecvError::Lagged` and must watch again.
 
+pub mod etcd;
 mod local;
 mod member;
 pub mod raft;

@@ -13,7 +13,7 @@ use anyhow::Context;
 use chrono::NaiveDate;
 use tantivy::schema::OwnedValue;
 use tantivy::{DateTime, IndexWriter, TantivyDocument};
-use tracing::{debug, error, info};
+use tracing::{debug, error, info, warn};
 
 use super::retention::{self, RetentionPolicy};
 use super::{IndexCheckpoint, IndexStore, day_of, payload_for, sort_key};
@@ -36,6 +36,13 @@ pub struct IndexerControl {
     docs_indexed: AtomicU64,
     commits: AtomicU64,
     last_error: Mutex<Option<String>>,
+    /// Queue entries that could not be decoded and were set aside (see [`Indexer::quarantine`]).
+    quarantined: AtomicU64,
+    /// Records dropped on purpose, by reason (also in `lograft_index_dropped_total`).
+    dropped_retention: AtomicU64,
+    dropped_partition_cap: AtomicU64,
+    /// Records whose event time was later than ingest + grace (kept with the ingest time).
+    future_times: AtomicU64,
 }
 
 impl IndexerControl {
@@ -63,6 +70,19 @@ impl IndexerControl {
     pub fn last_error(&self) -> Option<String> {
         self.last_error.lock().expect("error lock").clone()
     }
+    pub fn quarantined(&self) -> u64 {
+        self.quarantined.load(Ordering::Relaxed)
+    }
+    /// `(older than the retention window, beyond index.max_partitions)`.
+    pub fn dropped(&self) -> (u64, u64) {
+        (
+            self.dropped_retention.load(Ordering::Relaxed),
+            self.dropped_partition_cap.load(Ordering::Relaxed),
+        )
+    }
+    pub fn future_times(&self) -> u64 {
+        self.future_times.load(Ordering::Relaxed)
+    }
 }
 
 pub struct Indexer {
@@ -88,6 +108,14 @@ pub struct Indexer {
     chain_open: bool,
     retention: RetentionPolicy,
     last_retention: Option<Instant>,
+    /// The sequence each open partition's last commit covers: a record at or below it is
+    /// already in that partition and is never added again (after a failed commit, or after a
+    /// writer was closed early to stay within `MAX_OPEN_WRITERS`).
+    partition_seq: HashMap<NaiveDate, u64>,
+    /// Sequence of the last document added to a writer.
+    added_seq: u64,
+    /// Where undecodable queue entries are kept (`<data_dir>/quarantine`).
+    quarantine_dir: std::path::PathBuf,
 }
 
 impl Indexer {
@@ -107,7 +135,7 @@ impl Indexer {
             .map(|n| n.get().min(2))
             .unwrap_or(1);
         let indexer = Indexer {
-            store,
+            store: store.clone(),
             queue,
             control: control.clone(),
             commit_interval,
@@ -123,6 +151,9 @@ impl Indexer {
             chain_open: false,
             retention,
             last_retention: None,
+            partition_seq: HashMap::new(),
+            added_seq: checkpoint.seq,
+            quarantine_dir: store.quarantine_dir(),
         };
         (indexer, control)
     }
@@ -160,6 +191,9 @@ impl Indexer {
                     // documents are discarded) and re-read from the checkpoint.
                     self.writers.clear();
                     self.touched.clear();
+                    // What each partition holds is what it committed: ask them again.
+                    self.partition_seq.clear();
+                    self.added_seq = self.checkpoint_seq;
                     self.pending_since = None;
                     self.pending_docs = 0;
                     self.chain_open = false;
@@ -213,36 +247,72 @@ impl Indexer {
         Ok(did_work)
     }
 
-    fn add_batch(&mut self, batch: QueueBatch) -> anyhow::Result<()> {
+    fn add_batch(&mut self, mut batch: QueueBatch) -> anyhow::Result<()> {
         let first_seq = batch.first_seq;
         let last_seq = batch.last_seq();
         let more = batch.more;
-        // Bound the open writers (a backfill can span many days). Only commit at a batch
-        // boundary: a commit's payload must cover every document it contains.
-        let new_days: BTreeSet<NaiveDate> = batch
-            .records
-            .iter()
-            .map(|r| day_of(r.ts))
-            .filter(|day| !self.writers.contains_key(day))
-            .collect();
-        if !self.chain_open
-            && !new_days.is_empty()
-            && self.writers.len() + new_days.len() > MAX_OPEN_WRITERS
-        {
-            self.commit()?;
-            self.writers.clear();
+        if let Some(damaged) = batch.damaged.take() {
+            self.quarantine(first_seq, last_seq, &damaged)?;
         }
-        for (i, record) in batch.records.into_iter().enumerate() {
+        let now = crate::record::now_micros();
+        // Records carry their event time; the queue knows when they arrived.
+        let ingest = if batch.appended_at > 0 {
+            batch.appended_at
+        } else {
+            now
+        };
+        let newest_believed = ingest.saturating_add(self.retention.future_grace.as_micros() as i64);
+        let oldest_kept = self
+            .retention
+            .oldest_day_kept(chrono::Utc::now().date_naive());
+        for (i, mut record) in batch.records.into_iter().enumerate() {
             let seq = first_seq + i as u64;
             if seq <= self.checkpoint_seq {
                 continue; // already committed before a restart
             }
+            // An event time from the future is not believed: it would open a partition of its
+            // own and make size retention drop today's data. Keep the arrival time, flag it.
+            let future = record.ts > newest_believed;
+            if future {
+                record.ts = ingest;
+            }
             let day = day_of(record.ts);
-            let document = self.document(seq, record);
+            if seq <= self.held_seq(day)? {
+                continue; // this partition already holds it
+            }
+            if oldest_kept.is_some_and(|oldest| day < oldest) {
+                // Retention would drop it at once: count it, never re-date it.
+                self.control
+                    .dropped_retention
+                    .fetch_add(1, Ordering::Relaxed);
+                metrics::counter!(crate::metrics::INDEX_DROPPED, "reason" => "retention")
+                    .increment(1);
+                continue;
+            }
+            if self.store.existing_partition(day).is_none()
+                && self.store.partition_count() >= self.retention.max_partitions as usize
+            {
+                self.control
+                    .dropped_partition_cap
+                    .fetch_add(1, Ordering::Relaxed);
+                metrics::counter!(crate::metrics::INDEX_DROPPED, "reason" => "partition_cap")
+                    .increment(1);
+                warn!(
+                    partition = %day, max_partitions = self.retention.max_partitions,
+                    "dropping a record: a new day partition would exceed index.max_partitions"
+                );
+                continue;
+            }
+            if future {
+                self.control.future_times.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!(crate::metrics::INDEX_FUTURE_TIMES).increment(1);
+            }
+            let document = self.document(seq, record, future);
             let writer = self.writer(day)?;
             writer.add_document(document)?;
             self.touched.insert(day);
             self.pending_docs += 1;
+            self.added_seq = seq;
         }
         for (key, checkpoint) in batch.checkpoints {
             match checkpoint {
@@ -256,8 +326,40 @@ impl Indexer {
         Ok(())
     }
 
+    /// Keep a queue entry that cannot be decoded in `<data_dir>/quarantine/`, durably, and
+    /// count it; indexing goes on after it. The file is named by the sequences it held.
+    fn quarantine(
+        &mut self,
+        first_seq: u64,
+        last_seq: u64,
+        damaged: &crate::queue::DamagedEntry,
+    ) -> anyhow::Result<()> {
+        crate::fsutil::create_private_dir(&self.quarantine_dir)?;
+        let path = self
+            .quarantine_dir
+            .join(format!("queue-{first_seq}-{last_seq}.bin"));
+        crate::fsutil::write_private_durably(&path, &damaged.bytes)
+            .with_context(|| format!("writing {}", path.display()))?;
+        error!(
+            entry = %damaged.key, first_seq, last_seq, records = damaged.records,
+            reason = %damaged.reason, kept_in = %path.display(),
+            "a queue entry cannot be decoded; it is set aside and indexing goes on"
+        );
+        self.control.quarantined.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(crate::metrics::QUEUE_QUARANTINED).increment(1);
+        Ok(())
+    }
+
     fn writer(&mut self, day: NaiveDate) -> anyhow::Result<&mut IndexWriter> {
         if !self.writers.contains_key(&day) {
+            // Bound the open writers (a backfill can span many days): close one first. Its
+            // partition is committed alone, covering what was added so far; the index
+            // checkpoint does not move (a crash repairs it back, see `IndexStore::open`), and
+            // `partition_seq` keeps a rewind from adding those records to it again.
+            if self.writers.len() >= MAX_OPEN_WRITERS {
+                let oldest = *self.writers.keys().min().expect("writers is not empty");
+                self.close_writer(oldest)?;
+            }
             let partition = self.store.partition(day)?;
             let writer = partition
                 .index
@@ -268,11 +370,42 @@ impl Indexer {
         Ok(self.writers.get_mut(&day).expect("just inserted"))
     }
 
-    fn document(&self, seq: u64, record: Record) -> TantivyDocument {
+    /// The highest sequence partition `day` already holds (see `partition_seq`).
+    fn held_seq(&mut self, day: NaiveDate) -> anyhow::Result<u64> {
+        if let Some(&seq) = self.partition_seq.get(&day) {
+            return Ok(seq);
+        }
+        let committed = match self.store.existing_partition(day) {
+            Some(partition) => partition.committed_seq()?,
+            None => 0,
+        };
+        let seq = committed.max(self.checkpoint_seq);
+        self.partition_seq.insert(day, seq);
+        Ok(seq)
+    }
+
+    /// Commit one partition with what it holds so far and drop its writer.
+    fn close_writer(&mut self, day: NaiveDate) -> anyhow::Result<()> {
+        if let Some(mut writer) = self.writers.remove(&day) {
+            if self.touched.remove(&day) {
+                let seq = self.added_seq;
+                let mut prepared = writer.prepare_commit()?;
+                prepared.set_payload(&payload_for(seq));
+                prepared
+                    .commit()
+                    .with_context(|| format!("committing partition {day}"))?;
+                self.partition_seq.insert(day, seq);
+                self.store.partition(day)?.reader.reload()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn document(&self, seq: u64, record: Record, future: bool) -> TantivyDocument {
         let fields = &self.store.fields;
         let mut doc = TantivyDocument::new();
         // Parsers keep event times in range; clamp anyway, one bad record must not stop indexing.
-        let ts = record.ts.clamp(0, crate::search::END_OF_TIME);
+        let ts = record.ts.clamp(0, crate::record::END_OF_TIME);
         doc.add_date(fields.ts, DateTime::from_timestamp_micros(ts));
         doc.add_u64(fields.sort, sort_key(ts, seq));
         doc.add_u64(fields.seq, seq);
@@ -295,6 +428,9 @@ impl Indexer {
         if record.parse_error {
             doc.add_text(fields.flags, "parse_error");
         }
+        if future {
+            doc.add_text(fields.flags, "future_time");
+        }
         if !record.stream.is_empty() {
             doc.add_text(fields.stream, &record.stream);
         }
@@ -306,7 +442,10 @@ impl Indexer {
         self.last_retention = Some(Instant::now());
         self.commit()?;
         self.writers.clear();
-        retention::apply(&self.store, self.retention);
+        let dropped = retention::apply(&self.store, self.retention);
+        for day in dropped {
+            self.partition_seq.remove(&day);
+        }
         Ok(())
     }
 
@@ -329,6 +468,7 @@ impl Indexer {
             prepared
                 .commit()
                 .with_context(|| format!("committing partition {day}"))?;
+            self.partition_seq.insert(day, seq);
             self.store.partition(day)?.reader.reload()?;
         }
         self.store.write_checkpoint(&IndexCheckpoint {
@@ -358,5 +498,201 @@ impl Indexer {
             "index commit"
         );
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::SledQueue;
+    use tantivy::collector::Count;
+    use tantivy::query::AllQuery;
+
+    const DAY: i64 = 86_400_000_000;
+
+    fn record(ts: i64, message: &str) -> Record {
+        Record {
+            ts,
+            runner: "r".into(),
+            path: String::new(),
+            offset: 0,
+            level: String::new(),
+            message: message.into(),
+            fields: serde_json::Value::Null,
+            truncated: false,
+            parse_error: false,
+            stream: String::new(),
+        }
+    }
+
+    struct Rig {
+        _dir: tempfile::TempDir,
+        store: Arc<IndexStore>,
+        queue: Arc<SledQueue>,
+        control: Arc<IndexerControl>,
+        thread: Option<std::thread::JoinHandle<()>>,
+    }
+
+    impl Rig {
+        fn new(policy: RetentionPolicy) -> Rig {
+            let dir = tempfile::tempdir().unwrap();
+            let (store, checkpoint) = IndexStore::open(&dir.path().join("index"), "n").unwrap();
+            let queue = Arc::new(SledQueue::open(&dir.path().join("queue"), 1 << 30, 0).unwrap());
+            let (indexer, control) = Indexer::new(
+                store.clone(),
+                queue.clone(),
+                checkpoint,
+                Duration::from_millis(50),
+                64_000_000,
+                policy,
+            );
+            let thread = Some(indexer.spawn());
+            Rig {
+                _dir: dir,
+                store,
+                queue,
+                control,
+                thread,
+            }
+        }
+
+        fn wait_committed(&self, seq: u64) {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while self.control.committed_seq() < seq {
+                assert!(
+                    Instant::now() < deadline,
+                    "indexer stuck at {} (want {seq}): {:?}",
+                    self.control.committed_seq(),
+                    self.control.last_error()
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+
+        fn docs(&self) -> usize {
+            self.store
+                .all()
+                .iter()
+                .map(|p| {
+                    p.reader.reload().unwrap();
+                    p.reader.searcher().search(&AllQuery, &Count).unwrap()
+                })
+                .sum()
+        }
+    }
+
+    impl Drop for Rig {
+        fn drop(&mut self) {
+            self.control.stop();
+            if let Some(thread) = self.thread.take() {
+                thread.join().unwrap();
+            }
+        }
+    }
+
+    /// An entry that does not decode used to stop indexing for good (retried forever, across
+    /// restarts). It is set aside, kept byte for byte, counted, and what follows is indexed.
+    #[test]
+    fn an_undecodable_entry_is_quarantined_and_indexing_goes_on() {
+        let rig = Rig::new(RetentionPolicy::default());
+        let now = crate::record::now_micros();
+        rig.queue
+            .append(vec![record(now, "before")], Vec::new())
+            .unwrap();
+        let damaged = rig.queue.append_undecodable(3);
+        let (_, last) = rig
+            .queue
+            .append(
+                vec![record(now, "after"), record(now, "after 2")],
+                Vec::new(),
+            )
+            .unwrap();
+        rig.wait_committed(last);
+        assert_eq!(rig.docs(), 3);
+        assert_eq!(rig.control.quarantined(), 1);
+        let kept = rig
+            .store
+            .quarantine_dir()
+            .join(format!("queue-{damaged}-{}.bin", damaged + 2));
+        let bytes = std::fs::read(&kept).unwrap();
+        assert_eq!(&bytes[..4], &3u32.to_be_bytes());
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(kept.metadata().unwrap().permissions().mode() & 0o777, 0o600);
+        // Acked like any other entry: the queue is empty.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while rig.queue.stats().depth > 0 {
+            assert!(Instant::now() < deadline, "{:?}", rig.queue.stats());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Forged event times: far-future dates keep the arrival time (flagged), dates older than
+    /// the window are counted as dropped, backfill inside the window keeps its own day, and
+    /// thousands of distinct dates open no more than the window's partitions.
+    #[test]
+    fn event_times_outside_the_window_open_no_partitions() {
+        let rig = Rig::new(RetentionPolicy {
+            max_age_days: 7,
+            ..RetentionPolicy::default()
+        });
+        let now = crate::record::now_micros();
+        let mut records = Vec::new();
+        for i in 0..2000i64 {
+            records.push(record(now + (i + 2) * DAY, "future")); // 2..2001 days ahead
+            records.push(record(now - (i + 8) * DAY, "ancient")); // before the window
+        }
+        records.push(record(now - 3 * DAY, "backfill"));
+        records.push(record(now + DAY / 2, "clock skew within grace"));
+        let (_, last) = rig.queue.append(records, Vec::new()).unwrap();
+        rig.wait_committed(last);
+        assert_eq!(rig.docs(), 2002);
+        assert_eq!(rig.control.future_times(), 2000);
+        assert_eq!(rig.control.dropped(), (2000, 0));
+        let days: BTreeSet<NaiveDate> = rig.store.all().iter().map(|p| p.day).collect();
+        let today = chrono::Utc::now().date_naive();
+        assert!(days.len() <= 3, "{days:?}");
+        assert!(
+            days.contains(&day_of(now - 3 * DAY)),
+            "backfill keeps its day: {days:?}"
+        );
+        assert!(
+            days.iter().all(|d| *d <= today + chrono::Duration::days(1)),
+            "{days:?}"
+        );
+    }
+
+    /// With no age limit, a backfill over many days keeps at most MAX_OPEN_WRITERS writers
+    /// open, indexes each record exactly once, and stops at `max_partitions`.
+    #[test]
+    fn a_backfill_over_many_days_is_bounded_and_exactly_once() {
+        let rig = Rig::new(RetentionPolicy {
+            max_partitions: 40,
+            ..RetentionPolicy::default()
+        });
+        let now = crate::record::now_micros();
+        // Days interleaved, so writers must be closed and reopened within one batch.
+        let records: Vec<Record> = (0..300i64)
+            .map(|i| record(now - (i % 50) * DAY, "old"))
+            .collect();
+        let (_, last) = rig.queue.append(records, Vec::new()).unwrap();
+        rig.wait_committed(last);
+        assert_eq!(rig.store.partition_count(), 40);
+        assert_eq!(rig.control.dropped(), (0, 60));
+        assert_eq!(rig.docs(), 240);
+        // Every sequence once.
+        let mut seqs = Vec::new();
+        for p in rig.store.all() {
+            let searcher = p.reader.searcher();
+            for segment in searcher.segment_readers() {
+                let column = segment.fast_fields().u64("seq").unwrap();
+                for doc in 0..segment.max_doc() {
+                    seqs.extend(column.values_for_doc(doc));
+                }
+            }
+        }
+        seqs.sort();
+        let before = seqs.len();
+        seqs.dedup();
+        assert_eq!(before, seqs.len(), "no sequence indexed twice");
     }
 }

@@ -30,6 +30,7 @@
 //! Whole day partitions are dropped: those older than `index.retention_days`, then the oldest
 //! while the total size exceeds `index.retention_max_bytes`.
 
+pub mod elasticsearch;
 mod indexer;
 mod retention;
 pub mod tokenizer;
@@ -355,6 +356,20 @@ impl IndexStore {
         partitions.insert(day, partition.clone());
         metrics::gauge!(crate::metrics::INDEX_PARTITIONS).set(partitions.len() as f64);
         Ok(partition)
+    }
+
+    /// The partition of `day` if it exists (never creates one).
+    pub fn existing_partition(&self, day: NaiveDate) -> Option<Arc<Partition>> {
+        self.partitions
+            .read()
+            .expect("partitions lock")
+            .get(&day)
+            .cloned()
+    }
+
+    /// Where queue entries that cannot be decoded are kept: `<data_dir>/quarantine`.
+    pub fn quarantine_dir(&self) -> PathBuf {
+        self.dir.with_file_name("quarantine")
     }
 
     /// Partitions that overlap `[from, to)` (micros), newest first.

@@ -38,6 +38,7 @@
 //! node then restores runner checkpoints from the index's checkpoint (see `index`), so runners
 //! re-read from the last indexed offsets: nothing lost, nothing indexed twice.
 
+pub mod kafka;
 mod sled_queue;
 
 use std::path::Path;
@@ -66,12 +67,37 @@ pub struct QueueBatch {
     /// a point where files and queue agree.
     #[serde(default)]
     pub more: bool,
+    /// When the batch was appended (micros since the epoch; 0 in entries written before this
+    /// was recorded): the ingest time of its records.
+    #[serde(default)]
+    pub appended_at: i64,
+    /// Set instead of `records` when the stored entry cannot be decoded. The reader sets it
+    /// aside (keeps the bytes, counts it) and moves on: one damaged entry must not stop the
+    /// reader forever.
+    #[serde(skip)]
+    pub damaged: Option<DamagedEntry>,
+}
+
+/// A stored queue entry that could not be decoded, as [`Queue::read_after`] hands it over.
+#[derive(Debug, Clone)]
+pub struct DamagedEntry {
+    /// Where it was stored (backend-specific, for the operator).
+    pub key: String,
+    pub reason: String,
+    /// The entry as stored.
+    pub bytes: Vec<u8>,
+    /// Records it held, as far as its header says (0 when unknown).
+    pub records: u64,
 }
 
 impl QueueBatch {
     /// The last sequence number this batch takes.
     pub fn last_seq(&self) -> u64 {
-        self.first_seq + (self.records.len().max(1) as u64) - 1
+        let len = self
+            .damaged
+            .as_ref()
+            .map_or(self.records.len() as u64, |damaged| damaged.records);
+        self.first_seq + len.max(1) - 1
     }
 }
 
@@ -110,7 +136,8 @@ pub trait Queue: Send + Sync + 'static {
     /// Blocks until the queue is below its byte cap, or `timeout` passed. True if there is room.
     fn wait_for_room(&self, timeout: Duration) -> bool;
     /// Durable batches whose last sequence is after `after_seq`, in order, up to about
-    /// `max_records` records.
+    /// `max_records` records. An entry that cannot be decoded comes back as a batch with
+    /// [`QueueBatch::damaged`] set, never as an error: errors are for the storage itself.
     fn read_after(&self, after_seq: u64, max_records: usize)
     -> Result<Vec<QueueBatch>, QueueError>;
     /// Delete every batch whose last sequence is at most `seq`.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use tracing::{error, warn};
 
-use super::{CheckpointKey, Queue, QueueBatch, QueueError, QueueStats};
+use super::{CheckpointKey, DamagedEntry, Queue, QueueBatch, QueueError, QueueStats};
 use crate::record::Record;
 
 const BATCH_PREFIX: u8 = b'b';
@@ -34,7 +34,11 @@ fn encode_chunk(
     value.extend_from_slice(&(records.len() as u32).to_be_bytes());
     value.extend_from_slice(&[0u8; 4]);
     value.extend_from_slice(
-        format!("{{\"first_seq\":{first_seq},\"more\":{more},\"records\":[").as_bytes(),
+        format!(
+            "{{\"first_seq\":{first_seq},\"more\":{more},\"appended_at\":{},\"records\":[",
+            crate::record::now_micros()
+        )
+        .as_bytes(),
     );
     for (i, record) in records.iter().enumerate() {
         if i > 0 {
@@ -96,12 +100,38 @@ fn decode_header(key: &[u8], value: &[u8]) -> Result<u64, QueueError> {
     Ok(u32::from_be_bytes(value[0..4].try_into().expect("4 bytes")) as u64)
 }
 
-fn decode_batch(key: &[u8], value: &[u8]) -> Result<QueueBatch, QueueError> {
-    decode_header(key, value)?;
-    serde_json::from_slice(&value[HEADER_LEN..]).map_err(|err| QueueError::Corrupt {
-        key: format!("{key:?}"),
-        reason: err.to_string(),
-    })
+/// The batch stored under `key`; an entry that does not decode comes back marked damaged,
+/// with its bytes.
+fn decode_batch(key: &[u8], value: &[u8]) -> QueueBatch {
+    let first_seq = key
+        .get(1..9)
+        .and_then(|bytes| bytes.try_into().ok())
+        .map(u64::from_be_bytes)
+        .unwrap_or(0);
+    let decoded = decode_header(key, value).and_then(|count| {
+        serde_json::from_slice::<QueueBatch>(&value[HEADER_LEN..])
+            .map_err(|err| QueueError::Corrupt {
+                key: format!("{key:?}"),
+                reason: err.to_string(),
+            })
+            .map(|batch| (count, batch))
+    });
+    match decoded {
+        Ok((_, batch)) => batch,
+        Err(err) => {
+            let records = decode_header(key, value).unwrap_or(0);
+            QueueBatch {
+                first_seq,
+                damaged: Some(DamagedEntry {
+                    key: format!("b{first_seq}"),
+                    reason: err.to_string(),
+                    bytes: value.to_vec(),
+                    records,
+                }),
+                ..QueueBatch::default()
+            }
+        }
+    }
 }
 
 /// Whether an open failed because another process holds sled's file lock.
@@ -210,16 +240,39 @@ impl SledQueue {
     }
 }
 
+impl SledQueue {
+    /// Store an entry that claims `records` records but does not decode, as a damaged disk or
+    /// an old bug would leave it (tests of the reader's quarantine).
+    #[cfg(test)]
+    pub(crate) fn append_undecodable(&self, records: u32) -> u64 {
+        let mut next_seq = self.next_seq.lock().expect("queue lock");
+        let first_seq = *next_seq;
+        let mut value = records.to_be_bytes().to_vec();
+        value.extend_from_slice(&[0u8; 4]);
+        value.extend_from_slice(b"{\"first_seq\":");
+        value.extend_from_slice(&[0xff, 0xfe, b'[', b'[']);
+        self.db.insert(batch_key(first_seq), value).unwrap();
+        self.db.flush().unwrap();
+        *next_seq = first_seq + u64::from(records.max(1));
+        self.durable_seq.fetch_max(*next_seq - 1, Ordering::AcqRel);
+        first_seq
+    }
+}
+
 impl Queue for SledQueue {
     fn append(
         &self,
-        records: Vec<Record>,
+        mut records: Vec<Record>,
         checkpoints: Vec<(CheckpointKey, Option<String>)>,
     ) -> Result<(u64, u64), QueueError> {
         if self.closed.load(Ordering::Acquire) {
             return Err(QueueError::Closed);
         }
         let count = records.len() as u64;
+        // What goes in must come out: bound the nesting below what the codec reads back.
+        for record in &mut records {
+            record.bound_depth();
+        }
         // Encode outside the lock: only sequence assignment and the write are serialised.
         let encoded: Vec<Vec<u8>> = records
             .iter()
@@ -320,7 +373,7 @@ impl Queue for SledQueue {
             if key.first() != Some(&BATCH_PREFIX) {
                 break;
             }
-            let batch = decode_batch(&key, &value)?;
+            let batch = decode_batch(&key, &value);
             if batch.last_seq() > durable {
                 break;
             }
@@ -339,7 +392,8 @@ impl Queue for SledQueue {
         let mut freed_records = 0u64;
         for item in self.db.scan_prefix([BATCH_PREFIX]) {
             let (key, value) = item?;
-            let count = decode_header(&key, &value)?;
+            // A damaged header counts as one sequence: it was set aside by the reader.
+            let count = decode_header(&key, &value).unwrap_or(0);
             let first_seq = u64::from_be_bytes(key[1..9].try_into().expect("8 bytes"));
             if first_seq + count.max(1) - 1 > seq {
                 break;

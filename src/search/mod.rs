@@ -27,10 +27,15 @@ use crate::index::{Fields, IndexStore, Partition, schema};
 
 pub const DEFAULT_LIMIT: usize = 100;
 pub const MAX_LIMIT: usize = 10_000;
-/// 2200-01-01: the default end of a range (tantivy dates are i64 nanoseconds: up to 2262).
-pub const END_OF_TIME: i64 = 7_258_118_400_000_000;
+pub use crate::record::END_OF_TIME;
 /// At most this many histogram buckets.
 pub const MAX_BUCKETS: i64 = 2000;
+/// Longest query text accepted (bytes). Long lists of IDs fit; a query is not a data upload.
+pub const MAX_QUERY_BYTES: usize = 16 * 1024;
+/// Deepest nesting accepted: groups `(...)` plus chained `NOT`s. The query grammar, the
+/// rewrites below and tantivy's query building all recurse once per level, so this bound is
+/// what keeps any query from exhausting a thread's stack (3000 levels aborted the process).
+pub const MAX_QUERY_DEPTH: usize = 32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SearchError {
@@ -151,6 +156,7 @@ impl QueryBuilder {
         if q.is_empty() || q == "*" {
             return Ok(Box::new(AllQuery));
         }
+        check_query_size(q)?;
         // Wildcards (`ap*`, `err?r`) become regular expressions over the field's terms.
         if let Ok(ast) = tantivy::query_grammar::parse_query(q) {
             let (ast, expanded) = expand_wildcards(ast);
@@ -204,7 +210,7 @@ impl QueryBuilder {
     ) -> Box<dyn Query> {
         if hide_audit {
             let audit: Box<dyn Query> = Box::new(tantivy::query::TermQuery::new(
-                Term::from_field_text(self.fields.runner, crate::api::AUDIT_RUNNER),
+                Term::from_field_text(self.fields.runner, crate::record::AUDIT_RUNNER),
                 tantivy::schema::IndexRecordOption::Basic,
             ));
             return Box::new(BooleanQuery::new(vec![
@@ -227,6 +233,86 @@ impl QueryBuilder {
             Bound::Excluded(Term::from_field_u64(self.fields.sort, sort)),
         ))
     }
+}
+
+/// Refuse queries over [`MAX_QUERY_BYTES`] or nested deeper than [`MAX_QUERY_DEPTH`], before
+/// anything recursive sees them.
+pub fn check_query_size(q: &str) -> Result<(), SearchError> {
+    let refuse = |reason: String| SearchError::BadQuery {
+        query: q.chars().take(200).collect(),
+        reason,
+    };
+    if q.len() > MAX_QUERY_BYTES {
+        return Err(refuse(format!(
+            "the query is {} bytes long; at most {MAX_QUERY_BYTES} are allowed",
+            q.len()
+        )));
+    }
+    let depth = query_depth(q);
+    if depth > MAX_QUERY_DEPTH {
+        return Err(refuse(format!(
+            "the query nests {depth} levels deep (groups and NOTs); at most {MAX_QUERY_DEPTH} are allowed"
+        )));
+    }
+    Ok(())
+}
+
+/// An upper bound of the query grammar's recursion: open groups plus the run of `NOT`s in
+/// front of the current operand. Quoted phrases and escaped characters do not count.
+fn query_depth(q: &str) -> usize {
+    let mut max = 0usize;
+    let mut groups = 0usize;
+    let mut nots = 0usize;
+    let mut in_quote = false;
+    let mut word = String::new();
+    let mut chars = q.chars();
+    let end_word = |word: &mut String, nots: &mut usize| {
+        if !word.is_empty() {
+            if word == "NOT" {
+                *nots += 1;
+            } else {
+                *nots = 0;
+            }
+            word.clear();
+        }
+    };
+    while let Some(c) = chars.next() {
+        if in_quote {
+            match c {
+                '\\' => {
+                    chars.next();
+                }
+                '"' => in_quote = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '\\' => {
+                chars.next();
+                word.push('x');
+            }
+            '"' => {
+                end_word(&mut word, &mut nots);
+                nots = 0;
+                in_quote = true;
+            }
+            '(' => {
+                end_word(&mut word, &mut nots);
+                groups += 1;
+            }
+            ')' => {
+                end_word(&mut word, &mut nots);
+                groups = groups.saturating_sub(1);
+                nots = 0;
+            }
+            c if c.is_whitespace() => end_word(&mut word, &mut nots),
+            c => word.push(c),
+        }
+        max = max.max(groups + nots);
+    }
+    end_word(&mut word, &mut nots);
+    max.max(groups + nots)
 }
 
 /// Turn unquoted literals containing `*` or `?` into regex leaves (`ap*` → `/ap.*/`). Terms of
@@ -727,6 +813,52 @@ pub fn histogram(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deep_and_long_queries_are_refused_not_parsed() {
+        let builder = QueryBuilder::default();
+        // 3000 nested groups overflowed the stack and aborted the process.
+        for q in [
+            format!("{}a{}", "(".repeat(3000), ")".repeat(3000)),
+            format!("{}a", "NOT ".repeat(3000)),
+            format!("{}a", "(NOT ".repeat(3000)),
+            "(".repeat(100_000),
+        ] {
+            let err = builder.parse(&q).err().expect("refused");
+            let text = err.to_string();
+            assert!(
+                text.contains("levels deep") || text.contains("bytes long"),
+                "{text}"
+            );
+            assert!(
+                text.len() < 600,
+                "the error quotes only the start: {}",
+                text.len()
+            );
+        }
+        let long = "a ".repeat(MAX_QUERY_BYTES);
+        assert!(
+            builder
+                .parse(&long)
+                .err()
+                .unwrap()
+                .to_string()
+                .contains("bytes long")
+        );
+        // Within the limits, depth is fine and quoted parentheses do not count.
+        let ok = format!(
+            "{}a{}",
+            "(".repeat(MAX_QUERY_DEPTH),
+            ")".repeat(MAX_QUERY_DEPTH)
+        );
+        builder.parse(&ok).expect("32 levels parse");
+        builder
+            .parse(&format!("\"{}\" AND b", "(".repeat(500)))
+            .expect("parentheses in a phrase are text");
+        builder
+            .parse("a AND NOT b AND NOT c AND NOT d")
+            .expect("separate NOTs");
+    }
 
     #[test]
     fn and_not_means_except() {

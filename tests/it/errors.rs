@@ -192,3 +192,56 @@ fn runner_config_change_is_picked_up_without_restart() {
     let (_, list) = node.get("/api/v1/runners");
     assert_eq!(list.as_array().unwrap().len(), 0);
 }
+
+/// A backend this build lacks is refused at `config check` and at start, with the rebuild
+/// command; an unknown backend names the choices. (CI also builds with every feature.)
+#[test]
+fn a_backend_this_build_lacks_is_refused_with_the_rebuild_command() {
+    for (section, backend, feature) in [
+        ("queue", "kafka", "kafka"),
+        ("index", "elasticsearch", "elasticsearch"),
+        ("cluster", "etcd", "etcd"),
+    ] {
+        let text = format!("[{section}]\nbackend = \"{backend}\"\n");
+        let (ok, out) = config_check(&text);
+        assert!(!ok, "{out}");
+        let built = match feature {
+            "kafka" => cfg!(feature = "kafka"),
+            "elasticsearch" => cfg!(feature = "elasticsearch"),
+            _ => cfg!(feature = "etcd"),
+        };
+        let expected = if built {
+            format!("built with the {feature} feature, but its adapter is not written yet")
+        } else {
+            format!(
+                "this lograft was built without the {feature} feature: rebuild with --features {feature}"
+            )
+        };
+        assert!(
+            out.contains(&format!("node.toml: {section}.backend: {expected}")),
+            "{out}"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, &text).unwrap();
+        let output = Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(&expected), "{stderr}");
+    }
+    let (ok, out) = config_check("[queue]\nbackend = \"rabbitmq\"\n");
+    assert!(!ok);
+    assert!(
+        out.contains("queue.backend: \"rabbitmq\" is not one of \"embedded\", \"kafka\""),
+        "{out}"
+    );
+    let (ok, out) = config_check(
+        "[queue]\nbackend = \"embedded\"\n[index]\nbackend = \"embedded\"\n[cluster]\nbackend = \"embedded\"\n",
+    );
+    assert!(ok, "{out}");
+}

@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod attack;
 mod auth;
 mod cluster;
 mod cluster_search;

@@ -14,8 +14,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{NodeId, TypeConfig};
-use crate::api::CLUSTER_SECRET_HEADER;
 use crate::auth::ClusterSecret;
+use crate::wire::CLUSTER_SECRET_HEADER;
 
 #[derive(Clone)]
 pub struct Network {

@@ -350,7 +350,7 @@ fn apply_json(record: &mut Record, mut object: Map<String, Value>) {
 
 /// Event times outside `[1970, 2200)` are not believed (the index stores dates in i64
 /// nanoseconds, and search ranges end in 2200): such a line keeps its ingest time.
-const LATEST_EVENT_MICROS: i64 = crate::search::END_OF_TIME;
+const LATEST_EVENT_MICROS: i64 = crate::record::END_OF_TIME;
 
 /// RFC 3339 text, or epoch seconds / milliseconds / microseconds told apart by magnitude.
 fn timestamp_micros(value: &Value) -> Option<i64> {

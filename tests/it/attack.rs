@@ -1,0 +1,160 @@
+//! Single inputs that used to stop the node (issue "No input stops the appliance"): each test
+//! sends what an attacker sent and checks the node still answers and still indexes.
+
+use std::net::UdpSocket;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::harness::Node;
+
+fn get_query(node: &Node, path: &str, q: &str) -> (u16, Value) {
+    let mut url = reqwest::Url::parse(&node.url(path)).unwrap();
+    let path = url.path().to_string();
+    url.query_pairs_mut().append_pair("q", q);
+    let path = format!("{path}?{}", url.query().unwrap());
+    let response = node.request(reqwest::Method::GET, &path).send().unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// Critical 1: 3000 nested parentheses overflowed the stack in query parsing and aborted the
+/// process. Every route that parses a query answers 400 naming the limit; the node lives.
+#[test]
+fn a_deeply_nested_query_is_a_400_not_a_crash() {
+    let mut node = Node::new("", "");
+    node.start();
+    let deep = format!("{}a{}", "(".repeat(3000), ")".repeat(3000));
+    let nots = format!("{}a", "NOT ".repeat(3000));
+    for path in [
+        "/api/v1/search",
+        "/api/v1/histogram",
+        "/api/v1/stats?field=fields.n",
+        "/api/v1/fields",
+        "/api/v1/export",
+        "/api/v1/tail",
+    ] {
+        for q in [&deep, &nots] {
+            let (status, body) = get_query(&node, path, q);
+            assert_eq!(status, 400, "{path}: {body}");
+            let message = body["error"]["message"].as_str().unwrap_or_default();
+            assert!(message.contains("levels deep"), "{path}: {body}");
+        }
+    }
+    let (status, body) = get_query(&node, "/api/v1/search", &"x ".repeat(20_000));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("bytes long"), "{body}");
+    let (status, _) = node.get("/health");
+    assert_eq!(status, 200, "the node is alive; log:\n{}", node.log());
+}
+
+fn syslog_node(extra_config: &str) -> (Node, UdpSocket, u16) {
+    let mut node = Node::new("", extra_config);
+    node.start();
+    let port = crate::harness::free_port();
+    node.add_runner(
+        &serde_json::json!({
+            "name": "sys",
+            "reader": {"mode": "syslog", "listen": format!("127.0.0.1:{port}")},
+            "parser": {"type": "json"}
+        })
+        .to_string(),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while node.runner_status("sys")["state"] != "listening" {
+        assert!(std::time::Instant::now() < deadline, "{}", node.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.connect(("127.0.0.1", port)).unwrap();
+    (node, socket, port)
+}
+
+/// Critical 2: one JSON line nested ~126 levels deep was accepted into the queue but could not
+/// be decoded back, and indexing stopped for good (across restarts). Now the deep part is kept
+/// as text, the line is searchable, and everything after it is indexed, also after a restart.
+#[test]
+fn a_deeply_nested_json_line_does_not_halt_indexing() {
+    let (mut node, socket, _) = syslog_node("");
+    let deep = format!(
+        "{{\"msg\":\"deepline\",\"a\":{}1{}}}",
+        "[".repeat(125),
+        "]".repeat(125)
+    );
+    socket.send(deep.as_bytes()).unwrap();
+    socket.send(br#"{"msg":"afterdeep one"}"#).unwrap();
+    node.wait_for_count("afterdeep", 1);
+    assert_eq!(node.count("deepline"), 1);
+    node.stop();
+    node.start();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while node.runner_status("sys")["state"] != "listening" {
+        assert!(std::time::Instant::now() < deadline, "{}", node.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    socket.send(br#"{"msg":"afterdeep two"}"#).unwrap();
+    node.wait_for_count("afterdeep", 2);
+    let (_, status) = node.get("/api/v1/status");
+    assert_eq!(status["indexer"]["last_error"], Value::Null, "{status}");
+}
+
+/// Critical 3: unauthenticated datagrams with distinct future dates opened a partition each
+/// (memory maps exhausted, crash loop), and dates in 2199 made size retention delete today's
+/// data. Future dates now keep their arrival time (flagged `future_time`), dates before the
+/// retention window are counted as dropped, and today's data survives size retention.
+#[test]
+fn forged_event_times_open_no_partitions_and_never_push_out_today() {
+    let (node, socket, port) = syslog_node(
+        "[index]\nretention_days = 7\nretention_max_bytes = 1\nretention_interval = \"1s\"\n",
+    );
+    socket.send(br#"{"msg":"realline today"}"#).unwrap();
+    node.wait_for_count("realline", 1);
+    // Over TCP (newline framing), so that none is lost on the way on a loaded machine.
+    let mut lines = String::new();
+    for i in 0..300 {
+        let day = 1 + i % 28;
+        let year = 2100 + i % 100;
+        lines.push_str(&format!(
+            "{{\"msg\":\"forged future {i}\",\"time\":\"{year}-03-{day:02}T10:00:00Z\"}}\n"
+        ));
+        let year = 2000 + i % 25;
+        lines.push_str(&format!(
+            "{{\"msg\":\"forged ancient {i}\",\"time\":\"{year}-05-{day:02}T10:00:00Z\"}}\n"
+        ));
+    }
+    lines.push_str("{\"msg\":\"realline after\"}\n");
+    {
+        use std::io::Write;
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream.write_all(lines.as_bytes()).unwrap();
+    }
+    node.wait_for_count("realline", 2);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        let (_, status) = node.get("/api/v1/status");
+        let dropped = status["indexer"]["dropped"]["retention"].as_u64().unwrap();
+        if node.count("forged") == 300 && dropped == 300 {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "{status}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let partitions = status["index"]["partitions"].as_array().unwrap();
+    assert!(partitions.len() <= 2, "{status}");
+    assert_eq!(node.count("forged AND future AND flags:future_time"), 300);
+    assert_eq!(status["indexer"]["future_times"], 300, "{status}");
+    assert_eq!(node.count("forged AND ancient"), 0);
+    assert!(
+        node.metrics()
+            .contains("lograft_index_dropped_total{reason=\"retention\"} 300"),
+        "{}",
+        node.metrics()
+    );
+    // Size retention (1 byte) ran every second meanwhile; the partition that received data
+    // last is today's, and it stays.
+    assert_eq!(node.count("realline"), 2, "{}", node.log());
+}
