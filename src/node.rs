@@ -49,7 +49,7 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
             streams = checkpoint.checkpoints.len(),
             "queue is behind the index; restoring runner checkpoints from the index"
         );
-        queue.restore_checkpoints(&checkpoint.checkpoints)?;
+        queue.checkpoints().restore(&checkpoint.checkpoints)?;
     }
     let queue: Arc<dyn Queue> = Arc::new(queue);
     let local_store = Arc::new(LocalStore::open(&config.store_dir())?);

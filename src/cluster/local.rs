@@ -50,6 +50,12 @@ pub struct LocalStore {
     events: broadcast::Sender<WatchEvent>,
 }
 
+impl From<sled::Error> for StoreError {
+    fn from(err: sled::Error) -> Self {
+        StoreError::Storage(Box::new(err))
+    }
+}
+
 impl LocalStore {
     pub fn open(dir: &Path) -> anyhow::Result<LocalStore> {
         let db = sled::Config::new()

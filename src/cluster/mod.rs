@@ -95,8 +95,9 @@ impl Watch {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The engine under the store failed (its own error as the source).
     #[error("config store storage error: {0}")]
-    Storage(#[from] sled::Error),
+    Storage(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("config store entry {key} is corrupt: {reason}")]
     Corrupt { key: String, reason: String },
     #[error("revision conflict on {key}: expected {expected}, found {found}")]

@@ -249,7 +249,7 @@ impl Runner {
         let name = &self.config.name;
         let pattern = self.config.pattern().map_err(anyhow::Error::msg)?;
         let checkpoints = self.load_checkpoints()?;
-        let seen_before = self.queue.mark_runner_seen(name)?;
+        let seen_before = self.queue.checkpoints().mark_runner_seen(name)?;
         let encoding = self.config.encoding().map_err(anyhow::Error::msg)?;
         let options = TailOptions {
             max_line_bytes: self.settings.max_line_bytes,
@@ -417,7 +417,7 @@ impl Runner {
 
     fn load_checkpoints(&self) -> anyhow::Result<Vec<(String, FileCheckpoint)>> {
         let mut out = Vec::new();
-        for (key, json) in self.queue.checkpoints(&self.config.name)? {
+        for (key, json) in self.queue.checkpoints().of_runner(&self.config.name)? {
             match serde_json::from_str::<FileCheckpoint>(&json) {
                 Ok(checkpoint) => out.push((key, checkpoint)),
                 Err(err) => {

@@ -147,7 +147,7 @@ impl Supervisor {
                 handle.stop();
                 info!(runner = name, "runner deleted");
             }
-            if let Err(err) = self.queue.forget_runner(name) {
+            if let Err(err) = self.queue.checkpoints().forget_runner(name) {
                 error!(runner = name, error = %err, "could not forget the checkpoints of a deleted runner");
             }
             return;
@@ -179,7 +179,7 @@ impl Supervisor {
         {
             // logkit's reset: forget where the runner was, so it reads its files again.
             info!(runner = name, "runner reset: forgetting its checkpoints");
-            if let Err(err) = self.queue.forget_runner(name) {
+            if let Err(err) = self.queue.checkpoints().forget_runner(name) {
                 error!(runner = name, error = %err, "could not reset the runner's checkpoints");
             }
         }

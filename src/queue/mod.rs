@@ -103,8 +103,9 @@ impl QueueBatch {
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
+    /// The engine under the queue failed (its own error as the source).
     #[error("queue storage error: {0}")]
-    Storage(#[from] sled::Error),
+    Storage(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("queue entry {key} is corrupt: {reason}")]
     Corrupt { key: String, reason: String },
     #[error("queue is closed")]
@@ -142,22 +143,30 @@ pub trait Queue: Send + Sync + 'static {
     -> Result<Vec<QueueBatch>, QueueError>;
     /// Delete every batch whose last sequence is at most `seq`.
     fn ack(&self, seq: u64) -> Result<(), QueueError>;
-    /// Current checkpoints of one runner: `(stream key, checkpoint JSON)`.
-    fn checkpoints(&self, runner: &str) -> Result<Vec<(String, String)>, QueueError>;
-    /// Replace all checkpoints (used when restoring from the index after a queue rebuild).
-    fn restore_checkpoints(
-        &self,
-        checkpoints: &[(CheckpointKey, String)],
-    ) -> Result<(), QueueError>;
-    /// Forget a runner: its checkpoints and its "has run" marker.
-    fn forget_runner(&self, runner: &str) -> Result<(), QueueError>;
-    /// Whether the runner has run before (and mark it as having run).
-    fn mark_runner_seen(&self, runner: &str) -> Result<bool, QueueError>;
+    /// Where this queue keeps the checkpoints its appends advance. They belong to the queue
+    /// because `append` must move them atomically with the records (sled: the same batch; a
+    /// Kafka queue: inside its own records).
+    fn checkpoints(&self) -> &dyn CheckpointStore;
     /// Highest sequence ever assigned (0 for a new queue).
     fn last_seq(&self) -> u64;
     fn stats(&self) -> QueueStats;
     /// Wake up every waiter (shutdown).
     fn close(&self);
+}
+
+/// Runners' read positions and "has run" markers. A checkpoint is opaque text per stream
+/// (`<runner>/<stream key>`): the file tailer stores JSON offsets and fingerprints, other
+/// inputs (journald cursors, Kafka offsets) store what they need. Written by
+/// [`Queue::append`], read and reset here.
+pub trait CheckpointStore: Send + Sync {
+    /// Current checkpoints of one runner: `(stream key, checkpoint)`.
+    fn of_runner(&self, runner: &str) -> Result<Vec<(String, String)>, QueueError>;
+    /// Replace all checkpoints (used when restoring from the index after a queue rebuild).
+    fn restore(&self, checkpoints: &[(CheckpointKey, String)]) -> Result<(), QueueError>;
+    /// Forget a runner: its checkpoints and its "has run" marker.
+    fn forget_runner(&self, runner: &str) -> Result<(), QueueError>;
+    /// Whether the runner has run before (and mark it as having run).
+    fn mark_runner_seen(&self, runner: &str) -> Result<bool, QueueError>;
 }
 
 /// Open the queue under `dir`, moving a queue that cannot be opened aside. `seq_floor` is the

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use tracing::{error, warn};
 
-use super::{CheckpointKey, DamagedEntry, Queue, QueueBatch, QueueError, QueueStats};
+use super::{CheckpointKey, CheckpointStore, DamagedEntry, Queue, QueueBatch, QueueError, QueueStats};
 use crate::record::Record;
 
 const BATCH_PREFIX: u8 = b'b';
@@ -131,6 +131,12 @@ fn decode_batch(key: &[u8], value: &[u8]) -> QueueBatch {
                 ..QueueBatch::default()
             }
         }
+    }
+}
+
+impl From<sled::Error> for QueueError {
+    fn from(err: sled::Error) -> Self {
+        QueueError::Storage(Box::new(err))
     }
 }
 
@@ -420,62 +426,8 @@ impl Queue for SledQueue {
         Ok(())
     }
 
-    fn checkpoints(&self, runner: &str) -> Result<Vec<(String, String)>, QueueError> {
-        let prefix = checkpoint_key(&format!("{runner}/"));
-        let mut out = Vec::new();
-        for item in self.db.scan_prefix(&prefix) {
-            let (key, value) = item?;
-            let stream = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
-            match String::from_utf8(value.to_vec()) {
-                Ok(json) => out.push((stream, json)),
-                Err(_) => warn!(runner, stream, "ignoring a checkpoint that is not UTF-8"),
-            }
-        }
-        Ok(out)
-    }
-
-    fn restore_checkpoints(
-        &self,
-        checkpoints: &[(CheckpointKey, String)],
-    ) -> Result<(), QueueError> {
-        let mut write = sled::Batch::default();
-        for item in self.db.scan_prefix([CHECKPOINT_PREFIX]) {
-            let (key, _) = item?;
-            write.remove(key);
-        }
-        for (key, json) in checkpoints {
-            write.insert(checkpoint_key(key), json.as_bytes());
-            if let Some((runner, _)) = key.split_once('/') {
-                write.insert(runner_key(runner), &[1u8][..]);
-            }
-        }
-        self.db.apply_batch(write)?;
-        self.flush()
-    }
-
-    fn forget_runner(&self, runner: &str) -> Result<(), QueueError> {
-        // Deleting the checkpoints through an append carries the deletion to the index
-        // checkpoint too, so a queue rebuild cannot bring them back.
-        let deletes: Vec<(CheckpointKey, Option<String>)> = self
-            .checkpoints(runner)?
-            .into_iter()
-            .map(|(stream, _)| (format!("{runner}/{stream}"), None))
-            .collect();
-        if !deletes.is_empty() {
-            self.append(Vec::new(), deletes)?;
-        }
-        self.db.remove(runner_key(runner))?;
-        self.flush()
-    }
-
-    fn mark_runner_seen(&self, runner: &str) -> Result<bool, QueueError> {
-        let key = runner_key(runner);
-        if self.db.get(&key)?.is_some() {
-            return Ok(true);
-        }
-        self.db.insert(key, &[1u8][..])?;
-        self.flush()?;
-        Ok(false)
+    fn checkpoints(&self) -> &dyn CheckpointStore {
+        self
     }
 
     fn last_seq(&self) -> u64 {
@@ -496,6 +448,64 @@ impl Queue for SledQueue {
         self.closed.store(true, Ordering::Release);
         let _guard = self.room_lock.lock().expect("room lock");
         self.room.notify_all();
+    }
+}
+
+/// Checkpoints live in the queue's own sled tree, so an append moves them in the same batch.
+impl CheckpointStore for SledQueue {
+    fn of_runner(&self, runner: &str) -> Result<Vec<(String, String)>, QueueError> {
+        let prefix = checkpoint_key(&format!("{runner}/"));
+        let mut out = Vec::new();
+        for item in self.db.scan_prefix(&prefix) {
+            let (key, value) = item?;
+            let stream = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
+            match String::from_utf8(value.to_vec()) {
+                Ok(json) => out.push((stream, json)),
+                Err(_) => warn!(runner, stream, "ignoring a checkpoint that is not UTF-8"),
+            }
+        }
+        Ok(out)
+    }
+
+    fn restore(&self, checkpoints: &[(CheckpointKey, String)]) -> Result<(), QueueError> {
+        let mut write = sled::Batch::default();
+        for item in self.db.scan_prefix([CHECKPOINT_PREFIX]) {
+            let (key, _) = item?;
+            write.remove(key);
+        }
+        for (key, json) in checkpoints {
+            write.insert(checkpoint_key(key), json.as_bytes());
+            if let Some((runner, _)) = key.split_once('/') {
+                write.insert(runner_key(runner), &[1u8][..]);
+            }
+        }
+        self.db.apply_batch(write)?;
+        self.flush()
+    }
+
+    fn forget_runner(&self, runner: &str) -> Result<(), QueueError> {
+        // Deleting the checkpoints through an append carries the deletion to the index
+        // checkpoint too, so a queue rebuild cannot bring them back.
+        let deletes: Vec<(CheckpointKey, Option<String>)> = self
+            .of_runner(runner)?
+            .into_iter()
+            .map(|(stream, _)| (format!("{runner}/{stream}"), None))
+            .collect();
+        if !deletes.is_empty() {
+            self.append(Vec::new(), deletes)?;
+        }
+        self.db.remove(runner_key(runner))?;
+        self.flush()
+    }
+
+    fn mark_runner_seen(&self, runner: &str) -> Result<bool, QueueError> {
+        let key = runner_key(runner);
+        if self.db.get(&key)?.is_some() {
+            return Ok(true);
+        }
+        self.db.insert(key, &[1u8][..])?;
+        self.flush()?;
+        Ok(false)
     }
 }
 
@@ -597,7 +607,7 @@ mod tests {
             assert_eq!(got, model, "step {step}");
             assert_eq!(queue.stats().depth, model.len() as u64);
         }
-        assert_eq!(queue.checkpoints("r").unwrap().len(), 1);
+        assert_eq!(queue.checkpoints().of_runner("r").unwrap().len(), 1);
     }
 
     #[test]

@@ -46,9 +46,14 @@ fn bulk_api_answers_like_elasticsearch() {
     let node = node_with(&[
         serde_json::json!({"name": "app-logs", "reader": {"mode": "bulk"}, "parser": {"type": "json"}}),
     ]);
-    let body = concat!(
+    // An event time of its own, inside the retention window (older ones are dropped).
+    let when = (chrono::Utc::now() - chrono::Duration::days(2)).format("%Y-%m-%dT10:00:00");
+    let body = format!(
+        "{}{}{}{}{}{}{}",
         "{\"index\":{\"_index\":\"app-logs\",\"_id\":\"1\"}}\n",
-        "{\"@timestamp\":\"2026-01-15T10:00:00Z\",\"message\":\"bulktest first\",\"service\":\"api\"}\n",
+        format_args!(
+            "{{\"@timestamp\":\"{when}Z\",\"message\":\"bulktest first\",\"service\":\"api\"}}\n"
+        ),
         "{\"create\":{}}\n",
         "{\"message\":\"bulktest second\"}\n",
         "{\"index\":{\"_index\":\"missing\"}}\n",
@@ -79,7 +84,7 @@ fn bulk_api_answers_like_elasticsearch() {
     node.wait_for_count("bulktest", 2);
     assert_eq!(node.count("bulktest AND fields.service:api"), 1);
     let (_, hits) = node.get("/api/v1/search?q=bulktest%20AND%20first");
-    assert_eq!(hits["hits"][0]["ts"], "2026-01-15T10:00:00.000000Z");
+    assert_eq!(hits["hits"][0]["ts"], format!("{when}.000000Z"));
 
     // The same with curl, as an operator would (basic auth with the token as password).
     let curl = Command::new("curl")
