@@ -11,7 +11,7 @@ use crate::auth::{Auth, AuthSettings};
 use crate::cluster::{Cluster, ConfigStore, LocalStore};
 use crate::collect::{Allowlist, RunnerConfig, RunnerSettings, Supervisor};
 use crate::config::NodeConfig;
-use crate::index::{IndexStore, Indexer, RetentionPolicy};
+use crate::index::{IndexStore, Indexer, RetentionPolicy, TantivySink};
 use crate::queue::{self, Queue};
 use crate::search::QueryBuilder;
 
@@ -63,12 +63,16 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     .await?;
     let store: Arc<dyn ConfigStore> = cluster.clone();
 
-    let (indexer, indexer_control) = Indexer::new(
+    let sink = TantivySink::new(
         index.clone(),
+        config.index.writer_memory,
+        config.index.max_partitions,
+    )?;
+    let (indexer, indexer_control) = Indexer::new(
+        Box::new(sink),
         queue.clone(),
         checkpoint,
         config.index.commit_interval,
-        config.index.writer_memory,
         RetentionPolicy {
             max_age_days: config.index.retention_days,
             max_bytes: config.index.retention_max_bytes,
@@ -76,6 +80,7 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
             future_grace: config.index.future_grace,
             max_partitions: config.index.max_partitions,
         },
+        index.quarantine_dir(),
     );
     let indexer_thread = indexer.spawn();
 

@@ -1,28 +1,25 @@
-//! The indexer: a dedicated thread that moves durable queue batches into day partitions.
+//! The indexer: a dedicated thread that moves durable queue batches into the index [`Sink`].
 //!
-//! It never runs on the async workers: tantivy's `add_document` and `commit` block. The commit
-//! cycle (partitions, then `checkpoint.json`, then queue ack) is what makes indexing
-//! exactly-once; see the `index` module doc.
+//! It never runs on the async workers: sinks block (tantivy's `add_document` and `commit`).
+//! The commit cycle (sink commit with the checkpoint, then queue ack) is what makes indexing
+//! exactly-once; see the `index` module doc. What does not depend on the engine lives here:
+//! which event times are believed, what retention drops on arrival, the quarantine of queue
+//! entries that cannot be decoded, and the retry loop.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use chrono::NaiveDate;
-use tantivy::schema::OwnedValue;
-use tantivy::{DateTime, IndexWriter, TantivyDocument};
-use tracing::{debug, error, info, warn};
+use tracing::{debug, error, info};
 
-use super::retention::{self, RetentionPolicy};
-use super::{IndexCheckpoint, IndexStore, day_of, payload_for, sort_key};
+use super::retention::RetentionPolicy;
+use super::sink::{Added, Flags, Sink};
+use super::{IndexCheckpoint, day_of};
 use crate::queue::{Queue, QueueBatch};
-use crate::record::Record;
 
-/// At most this many partitions have an open writer; a backfill spanning more days commits
-/// and closes writers as it goes (each writer holds its own memory budget).
-const MAX_OPEN_WRITERS: usize = 3;
 /// Records taken from the queue per read.
 const READ_CHUNK: usize = 4096;
 
@@ -86,74 +83,55 @@ impl IndexerControl {
 }
 
 pub struct Indexer {
-    store: Arc<IndexStore>,
+    sink: Box<dyn Sink>,
     queue: Arc<dyn Queue>,
     control: Arc<IndexerControl>,
     commit_interval: Duration,
-    writer_memory: usize,
-    writer_threads: usize,
-    /// Everything at or below this sequence is committed everywhere.
+    /// Everything at or below this sequence is committed.
     checkpoint_seq: u64,
-    /// File checkpoints as of the last record added to the writers.
+    /// File checkpoints as of the last record added.
     checkpoints: BTreeMap<String, String>,
-    writers: HashMap<NaiveDate, IndexWriter>,
-    touched: BTreeSet<NaiveDate>,
-    /// Highest sequence added to the writers (read from the queue).
+    /// Highest sequence read from the queue and given to the sink.
     read_seq: u64,
     pending_since: Option<Instant>,
-    /// Documents added since the last commit.
+    /// Records added since the last commit.
     pending_docs: u64,
     /// The last batch read said `more`: its chain continues, and a commit now would record
     /// checkpoints that do not match the documents (see `QueueBatch::more`).
     chain_open: bool,
     retention: RetentionPolicy,
     last_retention: Option<Instant>,
-    /// The sequence each open partition's last commit covers: a record at or below it is
-    /// already in that partition and is never added again (after a failed commit, or after a
-    /// writer was closed early to stay within `MAX_OPEN_WRITERS`).
-    partition_seq: HashMap<NaiveDate, u64>,
-    /// Sequence of the last document added to a writer.
-    added_seq: u64,
     /// Where undecodable queue entries are kept (`<data_dir>/quarantine`).
-    quarantine_dir: std::path::PathBuf,
+    quarantine_dir: PathBuf,
 }
 
 impl Indexer {
     pub fn new(
-        store: Arc<IndexStore>,
+        sink: Box<dyn Sink>,
         queue: Arc<dyn Queue>,
         checkpoint: IndexCheckpoint,
         commit_interval: Duration,
-        writer_memory: u64,
         retention: RetentionPolicy,
+        quarantine_dir: PathBuf,
     ) -> (Indexer, Arc<IndexerControl>) {
         let control = Arc::new(IndexerControl::default());
         control
             .committed_seq
             .store(checkpoint.seq, Ordering::Release);
-        let writer_threads = std::thread::available_parallelism()
-            .map(|n| n.get().min(2))
-            .unwrap_or(1);
         let indexer = Indexer {
-            store: store.clone(),
+            sink,
             queue,
             control: control.clone(),
             commit_interval,
-            writer_memory: writer_memory as usize,
-            writer_threads,
             checkpoint_seq: checkpoint.seq,
             checkpoints: checkpoint.checkpoints.into_iter().collect(),
-            writers: HashMap::new(),
-            touched: BTreeSet::new(),
             read_seq: checkpoint.seq,
             pending_since: None,
             pending_docs: 0,
             chain_open: false,
             retention,
             last_retention: None,
-            partition_seq: HashMap::new(),
-            added_seq: checkpoint.seq,
-            quarantine_dir: store.quarantine_dir(),
+            quarantine_dir,
         };
         (indexer, control)
     }
@@ -187,20 +165,19 @@ impl Indexer {
                 Err(err) => {
                     error!(error = format!("{err:#}"), "indexing failed; retrying");
                     *self.control.last_error.lock().expect("error lock") = Some(format!("{err:#}"));
-                    // Start over from the last commit: drop writers (their uncommitted
-                    // documents are discarded) and re-read from the checkpoint.
-                    self.writers.clear();
-                    self.touched.clear();
-                    // What each partition holds is what it committed: ask them again.
-                    self.partition_seq.clear();
-                    self.added_seq = self.checkpoint_seq;
+                    // Start over from the last commit: the sink forgets what it did not commit
+                    // (and remembers what it did), and the queue is re-read from there.
                     self.pending_since = None;
                     self.pending_docs = 0;
                     self.chain_open = false;
-                    self.read_seq = self.checkpoint_seq;
-                    if let Ok(checkpoint) = self.store.read_checkpoint() {
-                        self.checkpoints = checkpoint.checkpoints.into_iter().collect();
+                    match self.sink.rollback() {
+                        Ok(checkpoint) => {
+                            self.checkpoint_seq = checkpoint.seq;
+                            self.checkpoints = checkpoint.checkpoints.into_iter().collect();
+                        }
+                        Err(err) => error!(error = %err, "index rollback failed; retrying"),
                     }
+                    self.read_seq = self.checkpoint_seq;
                     std::thread::sleep(backoff);
                     backoff = (backoff * 2).min(Duration::from_secs(10));
                 }
@@ -247,6 +224,15 @@ impl Indexer {
         Ok(did_work)
     }
 
+    fn count_dropped(&self, reason: &'static str) {
+        let counter = match reason {
+            "retention" => &self.control.dropped_retention,
+            _ => &self.control.dropped_partition_cap,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(crate::metrics::INDEX_DROPPED, "reason" => reason).increment(1);
+    }
+
     fn add_batch(&mut self, mut batch: QueueBatch) -> anyhow::Result<()> {
         let first_seq = batch.first_seq;
         let last_seq = batch.last_seq();
@@ -254,12 +240,11 @@ impl Indexer {
         if let Some(damaged) = batch.damaged.take() {
             self.quarantine(first_seq, last_seq, &damaged)?;
         }
-        let now = crate::record::now_micros();
         // Records carry their event time; the queue knows when they arrived.
         let ingest = if batch.appended_at > 0 {
             batch.appended_at
         } else {
-            now
+            crate::record::now_micros()
         };
         let newest_believed = ingest.saturating_add(self.retention.future_grace.as_micros() as i64);
         let oldest_kept = self
@@ -272,47 +257,26 @@ impl Indexer {
             }
             // An event time from the future is not believed: it would open a partition of its
             // own and make size retention drop today's data. Keep the arrival time, flag it.
-            let future = record.ts > newest_believed;
-            if future {
+            let future_time = record.ts > newest_believed;
+            if future_time {
                 record.ts = ingest;
             }
-            let day = day_of(record.ts);
-            if seq <= self.held_seq(day)? {
-                continue; // this partition already holds it
-            }
-            if oldest_kept.is_some_and(|oldest| day < oldest) {
+            if oldest_kept.is_some_and(|oldest| day_of(record.ts) < oldest) {
                 // Retention would drop it at once: count it, never re-date it.
-                self.control
-                    .dropped_retention
-                    .fetch_add(1, Ordering::Relaxed);
-                metrics::counter!(crate::metrics::INDEX_DROPPED, "reason" => "retention")
-                    .increment(1);
+                self.count_dropped("retention");
                 continue;
             }
-            if self.store.existing_partition(day).is_none()
-                && self.store.partition_count() >= self.retention.max_partitions as usize
-            {
-                self.control
-                    .dropped_partition_cap
-                    .fetch_add(1, Ordering::Relaxed);
-                metrics::counter!(crate::metrics::INDEX_DROPPED, "reason" => "partition_cap")
-                    .increment(1);
-                warn!(
-                    partition = %day, max_partitions = self.retention.max_partitions,
-                    "dropping a record: a new day partition would exceed index.max_partitions"
-                );
-                continue;
+            match self.sink.add(seq, record, Flags { future_time })? {
+                Added::Added => {
+                    self.pending_docs += 1;
+                    if future_time {
+                        self.control.future_times.fetch_add(1, Ordering::Relaxed);
+                        metrics::counter!(crate::metrics::INDEX_FUTURE_TIMES).increment(1);
+                    }
+                }
+                Added::Held => {}
+                Added::Dropped(reason) => self.count_dropped(reason),
             }
-            if future {
-                self.control.future_times.fetch_add(1, Ordering::Relaxed);
-                metrics::counter!(crate::metrics::INDEX_FUTURE_TIMES).increment(1);
-            }
-            let document = self.document(seq, record, future);
-            let writer = self.writer(day)?;
-            writer.add_document(document)?;
-            self.touched.insert(day);
-            self.pending_docs += 1;
-            self.added_seq = seq;
         }
         for (key, checkpoint) in batch.checkpoints {
             match checkpoint {
@@ -350,128 +314,23 @@ impl Indexer {
         Ok(())
     }
 
-    fn writer(&mut self, day: NaiveDate) -> anyhow::Result<&mut IndexWriter> {
-        if !self.writers.contains_key(&day) {
-            // Bound the open writers (a backfill can span many days): close one first. Its
-            // partition is committed alone, covering what was added so far; the index
-            // checkpoint does not move (a crash repairs it back, see `IndexStore::open`), and
-            // `partition_seq` keeps a rewind from adding those records to it again.
-            if self.writers.len() >= MAX_OPEN_WRITERS {
-                let oldest = *self.writers.keys().min().expect("writers is not empty");
-                self.close_writer(oldest)?;
-            }
-            let partition = self.store.partition(day)?;
-            let writer = partition
-                .index
-                .writer_with_num_threads(self.writer_threads, self.writer_memory)
-                .with_context(|| format!("opening a writer on partition {day}"))?;
-            self.writers.insert(day, writer);
-        }
-        Ok(self.writers.get_mut(&day).expect("just inserted"))
-    }
-
-    /// The highest sequence partition `day` already holds (see `partition_seq`).
-    fn held_seq(&mut self, day: NaiveDate) -> anyhow::Result<u64> {
-        if let Some(&seq) = self.partition_seq.get(&day) {
-            return Ok(seq);
-        }
-        let committed = match self.store.existing_partition(day) {
-            Some(partition) => partition.committed_seq()?,
-            None => 0,
-        };
-        let seq = committed.max(self.checkpoint_seq);
-        self.partition_seq.insert(day, seq);
-        Ok(seq)
-    }
-
-    /// Commit one partition with what it holds so far and drop its writer.
-    fn close_writer(&mut self, day: NaiveDate) -> anyhow::Result<()> {
-        if let Some(mut writer) = self.writers.remove(&day) {
-            if self.touched.remove(&day) {
-                let seq = self.added_seq;
-                let mut prepared = writer.prepare_commit()?;
-                prepared.set_payload(&payload_for(seq));
-                prepared
-                    .commit()
-                    .with_context(|| format!("committing partition {day}"))?;
-                self.partition_seq.insert(day, seq);
-                self.store.partition(day)?.reader.reload()?;
-            }
-        }
-        Ok(())
-    }
-
-    fn document(&self, seq: u64, record: Record, future: bool) -> TantivyDocument {
-        let fields = &self.store.fields;
-        let mut doc = TantivyDocument::new();
-        // Parsers keep event times in range; clamp anyway, one bad record must not stop indexing.
-        let ts = record.ts.clamp(0, crate::record::END_OF_TIME);
-        doc.add_date(fields.ts, DateTime::from_timestamp_micros(ts));
-        doc.add_u64(fields.sort, sort_key(ts, seq));
-        doc.add_u64(fields.seq, seq);
-        doc.add_text(fields.node, &self.store.node);
-        doc.add_text(fields.runner, &record.runner);
-        if !record.path.is_empty() {
-            doc.add_text(fields.path, &record.path);
-        }
-        doc.add_u64(fields.offset, record.offset);
-        if !record.level.is_empty() {
-            doc.add_text(fields.level, &record.level);
-        }
-        doc.add_text(fields.message, &record.message);
-        if record.fields.is_object() {
-            doc.add_field_value(fields.fields, &OwnedValue::from(record.fields));
-        }
-        if record.truncated {
-            doc.add_text(fields.flags, "truncated");
-        }
-        if record.parse_error {
-            doc.add_text(fields.flags, "parse_error");
-        }
-        if future {
-            doc.add_text(fields.flags, "future_time");
-        }
-        if !record.stream.is_empty() {
-            doc.add_text(fields.stream, &record.stream);
-        }
-        doc
-    }
-
-    /// Drop partitions under the retention policy, after committing and closing their writers.
+    /// Drop data under the retention policy, after committing.
     fn apply_retention(&mut self) -> anyhow::Result<()> {
         self.last_retention = Some(Instant::now());
         self.commit()?;
-        self.writers.clear();
-        let dropped = retention::apply(&self.store, self.retention);
-        for day in dropped {
-            self.partition_seq.remove(&day);
-        }
+        self.sink.apply_retention(&self.retention)?;
         Ok(())
     }
 
-    /// Commit every touched partition, then the checkpoint, then ack the queue.
+    /// Commit the sink with the checkpoint, then ack the queue.
     fn commit(&mut self) -> anyhow::Result<()> {
         if self.pending_since.is_none() {
             return Ok(());
         }
         let started = Instant::now();
         let seq = self.read_seq;
-        let payload = payload_for(seq);
-        let docs = std::mem::take(&mut self.pending_docs);
-        for day in std::mem::take(&mut self.touched) {
-            let writer = self
-                .writers
-                .get_mut(&day)
-                .expect("touched partitions have a writer");
-            let mut prepared = writer.prepare_commit()?;
-            prepared.set_payload(&payload);
-            prepared
-                .commit()
-                .with_context(|| format!("committing partition {day}"))?;
-            self.partition_seq.insert(day, seq);
-            self.store.partition(day)?.reader.reload()?;
-        }
-        self.store.write_checkpoint(&IndexCheckpoint {
+        let docs = self.pending_docs;
+        self.sink.commit(&IndexCheckpoint {
             seq,
             checkpoints: self
                 .checkpoints
@@ -479,6 +338,7 @@ impl Indexer {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
         })?;
+        self.pending_docs = 0;
         self.checkpoint_seq = seq;
         self.pending_since = None;
         self.control.committed_seq.store(seq, Ordering::Release);
@@ -504,7 +364,11 @@ impl Indexer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::index::IndexStore;
     use crate::queue::SledQueue;
+    use crate::record::Record;
+    use chrono::NaiveDate;
+    use std::collections::BTreeSet;
     use tantivy::collector::Count;
     use tantivy::query::AllQuery;
 
@@ -538,13 +402,16 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let (store, checkpoint) = IndexStore::open(&dir.path().join("index"), "n").unwrap();
             let queue = Arc::new(SledQueue::open(&dir.path().join("queue"), 1 << 30, 0).unwrap());
+            let sink =
+                super::super::TantivySink::new(store.clone(), 64_000_000, policy.max_partitions)
+                    .unwrap();
             let (indexer, control) = Indexer::new(
-                store.clone(),
+                Box::new(sink),
                 queue.clone(),
                 checkpoint,
                 Duration::from_millis(50),
-                64_000_000,
                 policy,
+                store.quarantine_dir(),
             );
             let thread = Some(indexer.spawn());
             Rig {

@@ -33,6 +33,8 @@
 pub mod elasticsearch;
 mod indexer;
 mod retention;
+pub mod sink;
+mod tantivy_sink;
 pub mod tokenizer;
 
 use std::collections::BTreeMap;
@@ -56,6 +58,8 @@ use tracing::{info, warn};
 
 pub use indexer::{Indexer, IndexerControl};
 pub use retention::RetentionPolicy;
+pub use sink::{Added, Flags, Sink, SinkError};
+pub use tantivy_sink::{MAX_OPEN_WRITERS, TantivySink};
 
 /// Log lines repeat themselves: larger blocks and a higher zstd level shrink the doc store a
 /// lot, at the cost of decompressing a block per hit fetched (hits are fetched 100 at a time).
@@ -365,6 +369,11 @@ impl IndexStore {
             .expect("partitions lock")
             .get(&day)
             .cloned()
+    }
+
+    /// The directory holding the partitions and `checkpoint.json`.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Where queue entries that cannot be decoded are kept: `<data_dir>/quarantine`.
