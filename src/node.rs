@@ -8,12 +8,15 @@ use tracing::{info, warn};
 
 use crate::api::{self, AppState, Auditor};
 use crate::auth::{Auth, AuthSettings};
-use crate::cluster::{Cluster, ConfigStore, LocalStore};
+use crate::cluster::{Cluster, ConfigStore, LocalStore, Membership, RaftMembership};
 use crate::collect::{Allowlist, RunnerConfig, RunnerSettings, Supervisor};
 use crate::config::NodeConfig;
 use crate::index::{IndexStore, Indexer, RetentionPolicy, TantivySink};
 use crate::queue::{self, Queue};
 use crate::search::QueryBuilder;
+use crate::search::cluster::{ClusterSearch, NodesTopology};
+use crate::search::local::LocalBackend;
+use crate::search::remote::Peers;
 
 /// Store key set once a node's first-start bootstrap (default runner) has run:
 /// `meta/bootstrap/<node>` (`meta/bootstrap` before the cluster).
@@ -148,6 +151,21 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         });
     }
     let cluster_secret = cluster.secret.clone();
+    let queries = Arc::new(QueryBuilder::default());
+    let membership: Arc<dyn Membership> = Arc::new(RaftMembership(cluster.clone()));
+    let local = Arc::new(LocalBackend::new(
+        index.clone(),
+        queries.clone(),
+        Arc::new(tokio::sync::Semaphore::new(config.api.search_concurrency)),
+        indexer_control.clone(),
+    ));
+    let peers = Peers {
+        client: cluster.client.clone(),
+        secret: cluster_secret.clone(),
+        timeout: config.cluster.search_timeout,
+    };
+    let topology = NodesTopology::new(membership.clone(), local.clone(), peers.clone());
+    let search = ClusterSearch::new(Arc::new(topology), queries.clone());
     let state = AppState {
         config: config.clone(),
         store,
@@ -155,13 +173,16 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         index,
         indexer: indexer_control.clone(),
         supervisor,
-        queries: Arc::new(QueryBuilder::default()),
+        queries,
         metrics,
         auth,
         cluster_secret,
-        cluster: cluster.clone(),
+        membership,
+        raft: cluster.clone(),
+        local,
+        search,
+        peers,
         audit: Auditor::new(queue.clone()),
-        search_permits: Arc::new(tokio::sync::Semaphore::new(config.api.search_concurrency)),
     };
     let app = api::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     match &config.tls {

@@ -13,17 +13,13 @@ use super::{ApiError, AppState};
 use crate::cluster::raft::TypeConfig;
 use crate::cluster::{ConfigStore, Heartbeat, JoinRequest, NODE_PREFIX, NodeRecord, Op};
 
-fn internal(err: anyhow::Error) -> ApiError {
-    ApiError::Unavailable(format!("{err:#}"))
-}
-
 // ---- Raft RPCs ---------------------------------------------------------------------------
 
 pub async fn raft_append(
     State(state): State<AppState>,
     Json(request): Json<AppendEntriesRequest<TypeConfig>>,
 ) -> Json<Value> {
-    let result = state.cluster.raft().append_entries(request).await;
+    let result = state.raft.raft().append_entries(request).await;
     Json(serde_json::to_value(result).expect("json"))
 }
 
@@ -31,7 +27,7 @@ pub async fn raft_vote(
     State(state): State<AppState>,
     Json(request): Json<VoteRequest<u64>>,
 ) -> Json<Value> {
-    let result = state.cluster.raft().vote(request).await;
+    let result = state.raft.raft().vote(request).await;
     Json(serde_json::to_value(result).expect("json"))
 }
 
@@ -39,7 +35,7 @@ pub async fn raft_snapshot(
     State(state): State<AppState>,
     Json(request): Json<InstallSnapshotRequest<TypeConfig>>,
 ) -> Json<Value> {
-    let result = state.cluster.raft().install_snapshot(request).await;
+    let result = state.raft.raft().install_snapshot(request).await;
     Json(serde_json::to_value(result).expect("json"))
 }
 
@@ -50,7 +46,7 @@ pub async fn store_txn(
     State(state): State<AppState>,
     Json(ops): Json<Vec<Op>>,
 ) -> Result<Json<Value>, ApiError> {
-    let result = state.cluster.write(ops).await?;
+    let result = state.raft.write(ops).await?;
     Ok(Json(serde_json::to_value(result).expect("json")))
 }
 
@@ -59,11 +55,11 @@ pub async fn join(
     Json(request): Json<JoinRequest>,
 ) -> Result<Json<Value>, ApiError> {
     state
-        .cluster
-        .handle_join(request)
+        .membership
+        .admit(request)
         .await
         .map(Json)
-        .map_err(|e| ApiError::BadRequest(format!("{e:#}")))
+        .map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
 #[derive(Deserialize)]
@@ -76,29 +72,26 @@ pub async fn internal_remove(
     Json(body): Json<RemoveBody>,
 ) -> Result<Json<Value>, ApiError> {
     state
-        .cluster
-        .remove_node(&body.name)
+        .membership
+        .remove(&body.name)
         .await
         .map(Json)
-        .map_err(|e| ApiError::BadRequest(format!("{e:#}")))
+        .map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
 pub async fn heartbeat(State(state): State<AppState>, Json(beat): Json<Heartbeat>) -> Json<Value> {
-    state.cluster.receive_heartbeat(beat);
+    state.membership.receive_heartbeat(beat);
     Json(json!({"ok": true}))
 }
 
 // ---- operators -----------------------------------------------------------------------------
 
 pub async fn nodes(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let nodes = state.cluster.view()?;
-    let leader = state
-        .cluster
-        .leader()
-        .and_then(|id| nodes.iter().find(|n| n.raft_id == id).map(|n| n.id.clone()));
+    let nodes = state.membership.view()?;
+    let leader = state.membership.leader();
     Ok(Json(json!({
         "leader": leader,
-        "self": state.cluster.name,
+        "self": state.membership.name(),
         // The config store revision this node has applied: equal on every node once caught up.
         "revision": state.store.revision(),
         "nodes": nodes,
@@ -154,11 +147,11 @@ pub async fn remove_node(
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     state
-        .cluster
-        .remove_node(&name)
+        .membership
+        .remove(&name)
         .await
         .map(Json)
-        .map_err(|e| ApiError::BadRequest(format!("{e:#}")))
+        .map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
 #[derive(Deserialize)]
@@ -180,20 +173,22 @@ pub async fn join_running(
         )));
     }
     state
-        .cluster
-        .join_running(&peer, &token)
+        .membership
+        .join(&peer, &token)
         .await
-        .map_err(internal)?;
-    Ok(Json(json!({"joined": peer, "node": state.cluster.name})))
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    Ok(Json(
+        json!({"joined": peer, "node": state.membership.name()}),
+    ))
 }
 
 /// `lograft cluster leave`: this node leaves (its record and runner configs go with it).
 pub async fn leave(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let name = state.cluster.name.clone();
+    let name = state.membership.name().to_string();
     state
-        .cluster
-        .remove_node(&name)
+        .membership
+        .remove(&name)
         .await
         .map(Json)
-        .map_err(|e| ApiError::BadRequest(format!("{e:#}")))
+        .map_err(|e| ApiError::BadRequest(e.to_string()))
 }

@@ -50,7 +50,7 @@ impl Filter {
 
 fn nodes(state: &AppState, filter: &Filter) -> Result<Vec<NodeRecord>, ApiError> {
     Ok(state
-        .cluster
+        .membership
         .nodes()?
         .into_iter()
         .filter(|n| filter.matches(n))
@@ -70,8 +70,7 @@ fn targets(state: &AppState, filter: &Filter) -> Result<Vec<NodeRecord>, ApiErro
 }
 
 pub async fn is_master(State(state): State<AppState>) -> axum::response::Response {
-    let (voters, _) = state.cluster.members();
-    ok(Value::Bool(voters.contains(&state.cluster.id)))
+    ok(Value::Bool(state.membership.is_voter()))
 }
 
 #[derive(Deserialize)]
@@ -107,7 +106,7 @@ pub async fn slaves(
     Query(filter): Query<Filter>,
 ) -> axum::response::Response {
     respond((|| {
-        let views = state.cluster.view()?;
+        let views = state.membership.view()?;
         let list: Vec<Value> = nodes(&state, &filter)?
             .iter()
             .filter_map(|node| views.iter().find(|v| v.id == node.name))
@@ -129,10 +128,10 @@ pub async fn delete_slaves(
     let result = async {
         for node in targets(&state, &filter)? {
             state
-                .cluster
-                .remove_node(&node.name)
+                .membership
+                .remove(&node.name)
                 .await
-                .map_err(|e| ApiError::BadRequest(format!("{e:#}")))?;
+                .map_err(|e| ApiError::BadRequest(e.to_string()))?;
         }
         Ok(Value::Null)
     };
@@ -183,20 +182,20 @@ pub async fn status(
 }
 
 async fn node_status(state: &AppState, node: &NodeRecord) -> (Value, String) {
-    if node.name == state.cluster.name {
+    if node.name == state.membership.name() {
         return (status_map(state), String::new());
     }
-    if state.cluster.status_of(&node.name) == "lost" {
+    if state.membership.status_of(&node.name) == "lost" {
         return (
             Value::Object(Map::new()),
             format!("node {} is lost: no heartbeat recently", node.name),
         );
     }
     let call = state
-        .cluster
+        .peers
         .client
         .get(format!("{}/internal/v1/logkit/status", node.url))
-        .header(CLUSTER_SECRET_HEADER, state.cluster.secret.reveal())
+        .header(CLUSTER_SECRET_HEADER, state.peers.secret.reveal())
         .timeout(Duration::from_secs(5))
         .send()
         .await
@@ -204,9 +203,15 @@ async fn node_status(state: &AppState, node: &NodeRecord) -> (Value, String) {
     match call {
         Ok(response) => match response.json::<Value>().await {
             Ok(value) => (value, String::new()),
-            Err(err) => (Value::Object(Map::new()), super::fanout::describe(&err)),
+            Err(err) => (
+                Value::Object(Map::new()),
+                crate::search::remote::describe(&err),
+            ),
         },
-        Err(err) => (Value::Object(Map::new()), super::fanout::describe(&err)),
+        Err(err) => (
+            Value::Object(Map::new()),
+            crate::search::remote::describe(&err),
+        ),
     }
 }
 
@@ -476,7 +481,7 @@ pub async fn own_tag(State(state): State<AppState>, body: String) -> axum::respo
     let result = async {
         let TagBody { tag } = serde_json::from_str(&body)
             .map_err(|e| ApiError::BadRequest(format!("invalid body: {e}")))?;
-        super::cluster::set_node_tag(&*state.store, &state.cluster.name, &tag).await?;
+        super::cluster::set_node_tag(&*state.store, state.membership.name(), &tag).await?;
         Ok(Value::Null)
     };
     respond(result.await)

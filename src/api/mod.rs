@@ -9,7 +9,6 @@
 mod access;
 mod audit;
 mod cluster;
-mod fanout;
 mod ingest;
 mod logkit;
 mod logkit_cluster;
@@ -21,7 +20,6 @@ mod users;
 mod web;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
@@ -59,9 +57,16 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     pub audit: Auditor,
     pub cluster_secret: crate::auth::ClusterSecret,
-    pub cluster: Arc<crate::cluster::Cluster>,
-    /// Bounds concurrent searches (`api.search_concurrency`).
-    pub search_permits: Arc<tokio::sync::Semaphore>,
+    /// Who is in the cluster.
+    pub membership: Arc<dyn crate::cluster::Membership>,
+    /// The Raft cluster itself, for its RPCs and forwarded writes only.
+    pub raft: Arc<crate::cluster::Cluster>,
+    /// This node's data (searches take a slot among `api.search_concurrency`).
+    pub local: Arc<crate::search::local::LocalBackend>,
+    /// Search across the cluster.
+    pub search: crate::search::cluster::ClusterSearch,
+    /// How this node calls other nodes (client, cluster secret, timeout).
+    pub peers: crate::search::remote::Peers,
 }
 
 /// One row of the route table.
@@ -115,7 +120,7 @@ pub fn route_table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         row(Method::GET,    "/api/v1/audit",                   R(Admin),    get(audit::list)),
         row(Method::GET,    "/api/v1/cluster/token",           R(Admin),    get(system::cluster_token)),
         row(Method::GET,    "/internal/v1/ping",               Cluster,     get(system::internal_ping)),
-        // Search across nodes: another node asks this node's index (`fanout`).
+        // Search across nodes: another node asks this node's index (`search::cluster`).
         row(Method::GET,    "/internal/v1/search",             Cluster,     get(search::internal_search)),
         row(Method::GET,    "/internal/v1/histogram",          Cluster,     get(search::internal_histogram)),
         row(Method::GET,    "/internal/v1/top",                Cluster,     get(search::internal_top)),
@@ -232,9 +237,6 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// How long a search waits for a free slot before answering 503.
-const SEARCH_QUEUE_WAIT: Duration = Duration::from_secs(10);
-
 /// Every error an API call can end in.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -294,6 +296,8 @@ impl From<SearchError> for ApiError {
     fn from(err: SearchError) -> Self {
         match err {
             SearchError::Internal(inner) => ApiError::Internal(inner.to_string()),
+            SearchError::NotFound(message) => ApiError::NotFound(message),
+            SearchError::Unavailable(message) => ApiError::Unavailable(message),
             other => ApiError::BadRequest(other.to_string()),
         }
     }

@@ -1,56 +1,23 @@
 //! Search routes: hits, histogram, context, top values, stats, fields. The public routes search
-//! every node of the cluster (`fanout`); the `/internal/v1/...` routes answer another node from
-//! this node's index only. Each local search takes a slot among `api.search_concurrency` and
-//! runs off the async workers (tantivy searches block); callers below admin never see the audit
+//! every node of the cluster (`search::cluster::ClusterSearch`); the `/internal/v1/...` routes
+//! answer another node from this node's backend only. Callers below admin never see the audit
 //! trail.
 
 use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 
-use super::fanout::{
-    self, CountsRequest, CountsResponse, InternalFlags, InternalPage, InternalStats, InternalTop,
-    MergedTop, Selection, WithNodes,
-};
-use super::{ApiError, ApiQuery, AppState, SEARCH_QUEUE_WAIT};
+use super::{ApiError, ApiQuery, AppState};
 use crate::auth::{Principal, Role};
-use crate::index::IndexStore;
-use crate::search::aggregate::{self, AggParams, FieldsResponse, StatsResponse};
-use crate::search::{
-    self, ContextParams, ContextResponse, HistogramParams, HistogramResponse, QueryBuilder,
-    SearchError, SearchParams, SearchResponse,
+use crate::search::aggregate::{AggParams, FieldsResponse, StatsResponse};
+use crate::search::backend::{
+    Backend, BackendError, CountsRequest, CountsResponse, Page, StatsAnswer, TopPart,
 };
-
-/// A slot among `api.search_concurrency`; waits a little, then refuses with 503.
-pub(super) async fn search_permit(
-    state: &AppState,
-) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
-    tokio::time::timeout(
-        SEARCH_QUEUE_WAIT,
-        state.search_permits.clone().acquire_owned(),
-    )
-    .await
-    .map_err(|_| ApiError::Unavailable("too many searches running; try again".into()))?
-    .map_err(|_| ApiError::Unavailable("shutting down".into()))
-}
-
-/// Run one search function on this node's index, with a permit, on a blocking thread.
-pub(super) async fn local<T, F>(state: AppState, search: F) -> Result<T, ApiError>
-where
-    T: Send + 'static,
-    F: FnOnce(&IndexStore, &QueryBuilder) -> Result<T, SearchError> + Send + 'static,
-{
-    let _permit = search_permit(&state).await?;
-    Ok(tokio::task::spawn_blocking(move || search(&state.index, &state.queries)).await??)
-}
-
-async fn run<T, F>(state: AppState, search: F) -> Result<Json<T>, ApiError>
-where
-    T: Send + 'static,
-    F: FnOnce(&IndexStore, &QueryBuilder) -> Result<T, SearchError> + Send + 'static,
-{
-    local(state, search).await.map(Json)
-}
+use crate::search::cluster::{MergedTop, Selection, WithNodes};
+use crate::search::{
+    ContextParams, ContextResponse, HistogramParams, HistogramResponse, SearchParams,
+    SearchResponse,
+};
 
 fn hide_audit(principal: &Principal) -> bool {
     principal.role < Role::Admin
@@ -63,7 +30,7 @@ pub async fn search(
     ApiQuery(selection): ApiQuery<Selection>,
 ) -> Result<Json<WithNodes<SearchResponse>>, ApiError> {
     params.hide_audit = hide_audit(&principal);
-    fanout::search(state, params, selection).await.map(Json)
+    Ok(Json(state.search.search(params, selection).await?))
 }
 
 pub async fn histogram(
@@ -73,7 +40,7 @@ pub async fn histogram(
     ApiQuery(selection): ApiQuery<Selection>,
 ) -> Result<Json<WithNodes<HistogramResponse>>, ApiError> {
     params.hide_audit = hide_audit(&principal);
-    fanout::histogram(state, params, selection).await.map(Json)
+    Ok(Json(state.search.histogram(params, selection).await?))
 }
 
 /// `?node=` names the node holding the hit (a hit's `node`); this node when absent.
@@ -87,7 +54,8 @@ pub async fn context(
     ApiQuery(params): ApiQuery<ContextParams>,
     ApiQuery(node): ApiQuery<ContextNode>,
 ) -> Result<Json<WithNodes<ContextResponse>>, ApiError> {
-    fanout::context(state, params, node.node).await.map(Json)
+    let this = state.config.node_name.clone();
+    Ok(Json(state.search.context(params, node.node, &this).await?))
 }
 
 pub async fn top(
@@ -97,7 +65,7 @@ pub async fn top(
     ApiQuery(selection): ApiQuery<Selection>,
 ) -> Result<Json<WithNodes<MergedTop>>, ApiError> {
     params.hide_audit = hide_audit(&principal);
-    fanout::top(state, params, selection).await.map(Json)
+    Ok(Json(state.search.top(params, selection).await?))
 }
 
 pub async fn stats(
@@ -107,7 +75,7 @@ pub async fn stats(
     ApiQuery(selection): ApiQuery<Selection>,
 ) -> Result<Json<WithNodes<StatsResponse>>, ApiError> {
     params.hide_audit = hide_audit(&principal);
-    fanout::stats(state, params, selection).await.map(Json)
+    Ok(Json(state.search.stats(params, selection).await?))
 }
 
 pub async fn fields(
@@ -117,22 +85,35 @@ pub async fn fields(
     ApiQuery(selection): ApiQuery<Selection>,
 ) -> Result<Json<WithNodes<FieldsResponse>>, ApiError> {
     params.hide_audit = hide_audit(&principal);
-    fanout::fields(state, params, selection).await.map(Json)
+    Ok(Json(state.search.fields(params, selection).await?))
 }
 
-// ---- node-to-node: this node's index only ---------------------------------------------------
+// ---- node-to-node: this node's backend only --------------------------------------------------
+
+/// Flags of the node-to-node routes.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct InternalFlags {
+    /// Include the audit trail: the asking node checked that its caller may see it.
+    #[serde(default)]
+    pub audit: bool,
+}
+
+/// A local backend's failure as this node's answer to another node.
+fn answer<T>(outcome: Result<T, BackendError>) -> Result<Json<T>, ApiError> {
+    match outcome {
+        Ok(value) => Ok(Json(value)),
+        Err(BackendError::Refused(err)) => Err(err.into()),
+        Err(BackendError::Failed { message, .. }) => Err(ApiError::Unavailable(message)),
+    }
+}
 
 pub async fn internal_search(
     State(state): State<AppState>,
     ApiQuery(mut params): ApiQuery<SearchParams>,
     ApiQuery(flags): ApiQuery<InternalFlags>,
-) -> Result<Json<InternalPage>, ApiError> {
+) -> Result<Json<Page>, ApiError> {
     params.hide_audit = !flags.audit;
-    let (response, sorts) = local(state, move |index, queries| {
-        search::search_keyed(index, queries, &params)
-    })
-    .await?;
-    Ok(Json(InternalPage { response, sorts }))
+    answer(state.local.page(params).await)
 }
 
 pub async fn internal_histogram(
@@ -141,51 +122,38 @@ pub async fn internal_histogram(
     ApiQuery(flags): ApiQuery<InternalFlags>,
 ) -> Result<Json<HistogramResponse>, ApiError> {
     params.hide_audit = !flags.audit;
-    run(state, move |index, queries| {
-        search::histogram(index, queries, &params)
-    })
-    .await
+    answer(state.local.histogram(params).await)
 }
 
 pub async fn internal_top(
     State(state): State<AppState>,
     ApiQuery(mut params): ApiQuery<AggParams>,
     ApiQuery(flags): ApiQuery<InternalFlags>,
-) -> Result<Json<InternalTop>, ApiError> {
+) -> Result<Json<TopPart>, ApiError> {
     params.hide_audit = !flags.audit;
-    let (top, bound) = local(state, move |index, queries| {
-        aggregate::top_with_bound(index, queries, &params)
-    })
-    .await?;
-    Ok(Json(InternalTop { top, bound }))
+    answer(state.local.top(params).await)
 }
 
 pub async fn internal_top_counts(
     State(state): State<AppState>,
     Json(request): Json<CountsRequest>,
 ) -> Result<Json<CountsResponse>, ApiError> {
-    let counts = local(state, move |index, queries| {
-        aggregate::count_values(
-            index,
-            queries,
-            &fanout::counts_params(&request),
-            &request.values,
-        )
-    })
-    .await?;
-    Ok(Json(CountsResponse { counts }))
+    answer(
+        state
+            .local
+            .counts(request)
+            .await
+            .map(|counts| CountsResponse { counts }),
+    )
 }
 
 pub async fn internal_stats(
     State(state): State<AppState>,
     ApiQuery(mut params): ApiQuery<AggParams>,
     ApiQuery(flags): ApiQuery<InternalFlags>,
-) -> Result<Json<InternalStats>, ApiError> {
+) -> Result<Json<StatsAnswer>, ApiError> {
     params.hide_audit = !flags.audit;
-    run(state, move |index, queries| {
-        fanout::internal_stats(index, queries, &params)
-    })
-    .await
+    answer(state.local.stats(params).await)
 }
 
 pub async fn internal_fields(
@@ -194,15 +162,12 @@ pub async fn internal_fields(
     ApiQuery(flags): ApiQuery<InternalFlags>,
 ) -> Result<Json<FieldsResponse>, ApiError> {
     params.hide_audit = !flags.audit;
-    run(state, move |index, queries| {
-        aggregate::fields(index, queries, &params)
-    })
-    .await
+    answer(state.local.fields(params).await)
 }
 
 pub async fn internal_context(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<ContextParams>,
 ) -> Result<Json<ContextResponse>, ApiError> {
-    run(state, move |index, _| search::context(index, &params)).await
+    answer(state.local.context(params).await)
 }

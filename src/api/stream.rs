@@ -1,6 +1,6 @@
 //! Streaming responses: `GET /api/v1/export` (every match as NDJSON or CSV) and
 //! `GET /api/v1/tail` (matches as they are indexed, as Server-Sent Events), over every node of
-//! the cluster (`fanout`); `/internal/v1/tail` is one node's tail for another node.
+//! the cluster (`search::cluster`); `/internal/v1/tail` is one node's tail for another node.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -15,10 +15,12 @@ use futures_util::Stream;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
-use super::fanout::{self, InternalFlags, Selection, TailItem};
+use super::search::InternalFlags;
 use super::{ApiError, ApiQuery, AppState};
 use crate::auth::{Principal, Role};
-use crate::search::{self, Hit, SearchParams};
+use crate::search::backend::{Backend, TailItem};
+use crate::search::cluster::{Selection, TAIL_BUFFER};
+use crate::search::{Hit, SearchParams};
 
 #[derive(Debug, Deserialize)]
 pub struct ExportParams {
@@ -90,7 +92,7 @@ pub async fn export(
     };
     // The first page of every node is fetched before answering, so a bad query is a 400, not a
     // broken stream.
-    let (mut merge, report) = fanout::export(state, search, selection).await?;
+    let (mut merge, report) = state.search.export(search, selection).await?;
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     tokio::spawn(async move {
         let mut chunk = String::new();
@@ -184,10 +186,6 @@ pub struct TailParams {
     pub q: Option<String>,
 }
 
-/// Events a tail client can be behind by before lines are skipped for it.
-const TAIL_BUFFER: usize = 256;
-const TAIL_POLL: Duration = Duration::from_millis(250);
-
 /// Live tail: `event: hit` per matching line as it is indexed, on every selected node
 /// (`?nodes=`). A client that reads too slowly misses lines and gets `event: dropped` with how
 /// many; it never slows ingestion (the tail only reads committed index data, and never waits on
@@ -201,53 +199,16 @@ pub async fn tail(
     ApiQuery(selection): ApiQuery<Selection>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let q = params.q.unwrap_or_default();
-    state.queries.parse(&q)?; // a bad query is a 400 before the stream starts
-    let hide_audit = principal.role < Role::Admin;
-    let plan = fanout::plan(&state, selection.nodes.as_deref())?;
     let (tx, rx) = mpsc::channel::<TailItem>(TAIL_BUFFER);
-    if plan.report.queried > 1 {
-        let _ = tx.try_send(TailItem::Nodes(plan.report.clone()));
-    }
-    for target in plan.targets {
-        if target.local {
-            spawn_local_tail(state.clone(), q.clone(), hide_audit, tx.clone());
-        } else {
-            fanout::spawn_remote_tail(
-                state.clone(),
-                target,
-                q.clone(),
-                !hide_audit,
-                tx.clone(),
-                false,
-            );
-        }
-    }
-    // Lost nodes are followed too, from the moment they are heard from again.
-    for failed in &plan.report.failed {
-        if let Ok(nodes) = state.cluster.nodes()
-            && let Some(record) = nodes.into_iter().find(|n| n.name == failed.node)
-        {
-            let target = fanout::Target {
-                name: record.name,
-                url: record.url,
-                local: false,
-            };
-            fanout::spawn_remote_tail(
-                state.clone(),
-                target,
-                q.clone(),
-                !hide_audit,
-                tx.clone(),
-                true,
-            );
-        }
-    }
-    drop(tx);
+    // A bad query is a 400 before the stream starts.
+    state
+        .search
+        .tail(q, principal.role >= Role::Admin, selection, tx)?;
     Ok(Sse::new(tail_events(rx)).keep_alive(KeepAlive::default()))
 }
 
 /// `/internal/v1/tail`: this node's lines only, for another node's tail. Keep-alives are
-/// frequent so the follower notices a dead stream (`fanout::TAIL_IDLE`).
+/// frequent so the follower notices a dead stream (`search::remote::TAIL_IDLE`).
 pub async fn internal_tail(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<TailParams>,
@@ -256,7 +217,10 @@ pub async fn internal_tail(
     let q = params.q.unwrap_or_default();
     state.queries.parse(&q)?;
     let (tx, rx) = mpsc::channel::<TailItem>(TAIL_BUFFER);
-    spawn_local_tail(state, q, !flags.audit, tx);
+    tokio::spawn(async move {
+        let mut failed = false;
+        let _ = state.local.follow(&q, flags.audit, &tx, &mut failed).await;
+    });
     Ok(Sse::new(tail_events(rx)).keep_alive(KeepAlive::new().interval(Duration::from_secs(5))))
 }
 
@@ -280,47 +244,6 @@ fn tail_events(rx: mpsc::Receiver<TailItem>) -> impl Stream<Item = Result<Event,
         };
         Some((Ok(event), rx))
     })
-}
-
-/// This node's matching lines as they are indexed, into `tx` (shared with other nodes' lines
-/// in a tail over several nodes), until the client goes away.
-fn spawn_local_tail(state: AppState, q: String, hide_audit: bool, tx: mpsc::Sender<TailItem>) {
-    let mut after = state.indexer.committed_seq();
-    tokio::spawn(async move {
-        let mut dropped = 0u64;
-        loop {
-            tokio::time::sleep(TAIL_POLL).await;
-            if tx.is_closed() {
-                return;
-            }
-            let (inner, query) = (state.clone(), q.clone());
-            let found = tokio::task::spawn_blocking(move || {
-                search::indexed_after(
-                    &inner.index,
-                    &inner.queries,
-                    &query,
-                    after,
-                    1000,
-                    hide_audit,
-                )
-            })
-            .await;
-            let Ok(Ok(found)) = found else { continue };
-            // Tell the client what it missed as soon as it has room again.
-            if !fanout::flush_dropped(&tx, &mut dropped) {
-                return;
-            }
-            for (seq, hit) in found {
-                after = after.max(seq);
-                if !fanout::send_or_count(&tx, TailItem::Hit(Box::new(hit)), &mut dropped) {
-                    return;
-                }
-            }
-            if !fanout::flush_dropped(&tx, &mut dropped) {
-                return;
-            }
-        }
-    });
 }
 
 #[cfg(test)]

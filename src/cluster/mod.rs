@@ -18,6 +18,7 @@
 pub mod etcd;
 mod local;
 mod member;
+mod membership;
 pub mod raft;
 
 use std::future::Future;
@@ -30,6 +31,7 @@ pub use local::{Dump, LocalStore};
 pub use member::{
     Cluster, Heartbeat, JoinRequest, NODE_PREFIX, NodeRecord, NodeView, OfflineStore, Summary,
 };
+pub use membership::{Membership, MembershipError, RaftMembership};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tantivy::Term;
 use tantivy::aggregation::agg_req::Aggregations;
-pub use tantivy::aggregation::intermediate_agg_result::IntermediateAggregationResults;
+use tantivy::aggregation::intermediate_agg_result::IntermediateAggregationResults;
 use tantivy::aggregation::{
     AggContextParams, AggregationLimitsGuard, DistributedAggregationCollector,
 };
@@ -19,6 +19,7 @@ use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
 use tantivy::schema::IndexRecordOption;
 use tantivy::tokenizer::TokenizerManager;
 
+use super::sketch::{Sketch, StatsPart};
 use super::{QueryBuilder, SearchError, SearchParams, resolve_range};
 use crate::index::{Fields, IndexStore};
 
@@ -53,7 +54,7 @@ pub struct TopResponse {
     pub took_ms: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatsResponse {
     pub field: String,
     pub count: u64,
@@ -349,33 +350,70 @@ pub fn stats(
     params: &AggParams,
 ) -> Result<StatsResponse, SearchError> {
     let started = Instant::now();
-    let (field, partial) = stats_partial(store, builder, params)?;
-    let mut response = stats_merged(&field, partial)?;
+    let (field, part) = stats_part(store, builder, params)?;
+    let mut response = StatsPart::merge(&field, part.into_iter().collect());
     response.took_ms = started.elapsed().as_millis() as u64;
     Ok(response)
 }
 
-/// This node's partial result of [`stats`] (count, sum, min, max and the percentile sketch),
-/// to merge with other nodes' in [`stats_merged`] exactly as tantivy merges partitions; `None`
-/// when no document has a value. It travels as JSON: every node's sketch must go through JSON
-/// (this node's too) so that their configurations compare equal when merged.
-pub fn stats_partial(
+/// This node's part of [`stats`] in our wire form ([`StatsPart`]): count, sum, min and max
+/// as tantivy finishes them, and tantivy's percentile sketch converted to ours; `None` when no
+/// document has a value.
+pub fn stats_part(
     store: &IndexStore,
     builder: &QueryBuilder,
     params: &AggParams,
-) -> Result<(String, Option<IntermediateAggregationResults>), SearchError> {
+) -> Result<(String, Option<StatsPart>), SearchError> {
     let field = field_path(params.field.as_deref())?;
     let (_, partial) = aggregate_partial(store, builder, params, stats_request(&field))?;
-    // Without values the percentile sketch holds infinities, which JSON cannot carry.
-    let partial = match partial {
-        Some(partial) if stats_merged(&field, [partial.clone()])?.count > 0 => Some(partial),
-        _ => None,
+    let Some(partial) = partial else {
+        return Ok((field, None));
     };
-    Ok((field, partial))
+    let sketch = serde_json::to_value(&partial)
+        .ok()
+        .and_then(|json| sketch_from_tantivy(&json["aggs_res"]["percentiles"]));
+    let finished = stats_merged(&field, [partial])?;
+    if finished.count == 0 {
+        return Ok((field, None));
+    }
+    let part = StatsPart {
+        count: finished.count,
+        sum: finished.sum.unwrap_or(0.0),
+        min: finished.min.unwrap_or(0.0),
+        max: finished.max.unwrap_or(0.0),
+        sketch,
+        percentiles: finished.percentiles,
+    };
+    Ok((field, Some(part)))
 }
 
-/// The stats of merged partial results (`took_ms` left at 0).
-pub fn stats_merged(
+/// tantivy's partial percentiles (a `sketches-ddsketch` DDSketch as JSON) in our form.
+fn sketch_from_tantivy(percentiles: &Value) -> Option<Sketch> {
+    let sketch = &percentiles["Metric"]["Percentiles"]["sketch"];
+    let buckets = |store: &Value| -> Option<Vec<(i32, u64)>> {
+        let offset = store["offset"].as_i64()?;
+        let bins = store["bins"].as_array()?;
+        Some(
+            bins.iter()
+                .enumerate()
+                .filter_map(|(i, count)| {
+                    let count = count.as_u64()?;
+                    (count > 0).then(|| ((i as i64 + offset) as i32, count))
+                })
+                .collect(),
+        )
+    };
+    Some(Sketch {
+        gamma: sketch["config"]["gamma"].as_f64()?,
+        gamma_ln: sketch["config"]["gamma_ln"].as_f64()?,
+        zero: sketch["zero_count"].as_u64()?,
+        positive: buckets(&sketch["store"])?,
+        negative: buckets(&sketch["negative_store"])?,
+    })
+}
+
+/// The stats of merged tantivy partial results (`took_ms` left at 0).
+fn stats_merged(
     field: &str,
     partials: impl IntoIterator<Item = IntermediateAggregationResults>,
 ) -> Result<StatsResponse, SearchError> {
@@ -620,9 +658,13 @@ mod tests {
     }
 
     #[test]
-    fn stats_partials_survive_json_and_merge_like_one_index() {
-        let docs_a: Vec<Value> = (0..100u64).map(|i| json!({"ms": i as f64})).collect();
-        let docs_b: Vec<Value> = (100..300u64).map(|i| json!({"ms": i as f64})).collect();
+    fn stats_parts_survive_json_and_merge_like_one_index() {
+        let docs_a: Vec<Value> = (0..100u64)
+            .map(|i| json!({"ms": i as f64 - 20.0}))
+            .collect();
+        let docs_b: Vec<Value> = (100..300u64)
+            .map(|i| json!({"ms": i as f64 * 1.5}))
+            .collect();
         let all: Vec<Value> = docs_a.iter().chain(&docs_b).cloned().collect();
         let builder = QueryBuilder::default();
         let p = params("fields.ms", None);
@@ -630,27 +672,28 @@ mod tests {
         let (_db, b) = store_with(&docs_b, 1);
         let (_dall, one) = store_with(&all, 1);
         let through_json = |store: &IndexStore| {
-            let (_, partial) = stats_partial(store, &builder, &p).unwrap();
-            let text = serde_json::to_string(&partial.unwrap()).unwrap();
-            serde_json::from_str::<IntermediateAggregationResults>(&text).unwrap()
+            let (_, part) = stats_part(store, &builder, &p).unwrap();
+            let text = serde_json::to_string(&part.unwrap()).unwrap();
+            serde_json::from_str::<StatsPart>(&text).unwrap()
         };
-        let merged = stats_merged("fields.ms", [through_json(&a), through_json(&b)]).unwrap();
+        let merged = StatsPart::merge("fields.ms", vec![through_json(&a), through_json(&b)]);
         let single = stats(&one, &builder, &p).unwrap();
         assert_eq!(merged.count, 300);
-        assert_eq!(merged.min, Some(0.0));
-        assert_eq!(merged.max, Some(299.0));
+        assert_eq!(merged.min, Some(-20.0));
+        assert_eq!(merged.max, Some(448.5));
         assert_eq!(merged.sum, single.sum);
         assert_eq!(merged.avg, single.avg);
-        for p in ["50", "90", "99"] {
-            let (m, s) = (
-                merged.percentiles[p].unwrap(),
-                single.percentiles[p].unwrap(),
-            );
-            assert!((m - s).abs() <= s * 0.02, "p{p}: merged {m}, one index {s}");
-        }
-        // No values: no partial to send.
+        // The sketches merge exactly: the same percentiles as one index holding everything.
+        assert_eq!(merged.percentiles, single.percentiles);
+        // And our sketch answers as tantivy's own percentiles do.
+        let (_, part) = stats_part(&one, &builder, &p).unwrap();
+        let part = part.unwrap();
+        let ours = StatsPart::merge("fields.ms", vec![part.clone()]).percentiles;
+        assert_eq!(ours, part.percentiles);
+        assert!(ours["50"].is_some());
+        // No values: no part to send.
         let (_de, empty) = store_with(&[], 1);
-        let (_, partial) = stats_partial(&empty, &builder, &p).unwrap();
-        assert!(partial.is_none());
+        let (_, part) = stats_part(&empty, &builder, &p).unwrap();
+        assert!(part.is_none());
     }
 }

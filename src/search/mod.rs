@@ -7,7 +7,12 @@
 //! sort key of its last hit, so pages stay stable while new data arrives.
 
 pub mod aggregate;
+pub mod backend;
+pub mod cluster;
+pub mod local;
 pub mod merge;
+pub mod remote;
+pub mod sketch;
 mod time;
 
 use std::ops::Bound;
@@ -47,8 +52,24 @@ pub enum SearchError {
         value: String,
         reason: String,
     },
+    /// Another node refused the request, with its message.
+    #[error("{0}")]
+    Refused(String),
+    /// What the request names does not exist (a hit another node does not hold).
+    #[error("{0}")]
+    NotFound(String),
+    /// No backend could answer (every node failed, or this one is too busy).
+    #[error("{0}")]
+    Unavailable(String),
+    /// The engine failed (its own error as the source).
     #[error("search failed: {0}")]
-    Internal(#[from] tantivy::TantivyError),
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<tantivy::TantivyError> for SearchError {
+    fn from(err: tantivy::TantivyError) -> Self {
+        SearchError::Internal(Box::new(err))
+    }
 }
 
 /// Parameters of `GET /api/v1/search` (all optional).

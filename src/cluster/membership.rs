@@ -1,0 +1,112 @@
+//! [`Membership`]: who is in the cluster — the seam the membership engine implements (Raft
+//! here; etcd leases behind the `etcd` feature). Handlers, the logkit cluster API and the
+//! cluster-wide search use this trait, never the Raft cluster itself.
+//!
+//! A member is a [`NodeRecord`] (name, advertised URL, tag, version) kept in the config store
+//! under `nodes/<name>`; liveness comes from heartbeats (`ok` within `cluster.bad_after`,
+//! `bad` until `cluster.lost_after`, then `lost`, as logkit defines it).
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::{BoxFuture, Cluster, Heartbeat, JoinRequest, NodeRecord, NodeView, StoreError};
+
+/// Why a membership change was refused or failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct MembershipError(pub String);
+
+impl From<anyhow::Error> for MembershipError {
+    fn from(err: anyhow::Error) -> Self {
+        MembershipError(format!("{err:#}"))
+    }
+}
+
+pub trait Membership: Send + Sync {
+    /// This node's name.
+    fn name(&self) -> &str;
+    /// The URL other nodes reach this node at.
+    fn url(&self) -> &str;
+    /// Every member's record.
+    fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError>;
+    /// Every member with its status and role as this node sees them.
+    fn view(&self) -> Result<Vec<NodeView>, StoreError>;
+    /// `ok`, `bad` or `lost`.
+    fn status_of(&self, name: &str) -> &'static str;
+    /// The name of the member that takes writes now, if known.
+    fn leader(&self) -> Option<String>;
+    /// Whether this node votes (logkit's `ismaster`).
+    fn is_voter(&self) -> bool;
+    /// A heartbeat from another member.
+    fn receive_heartbeat(&self, beat: Heartbeat);
+    /// A node asks to join (on a member; forwarded to the leader when needed).
+    fn admit(&self, request: JoinRequest) -> BoxFuture<'_, Result<Value, MembershipError>>;
+    /// This running node, still alone, joins the cluster of `peer` with its join token.
+    fn join<'a>(
+        &'a self,
+        peer: &'a str,
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<(), MembershipError>>;
+    /// Remove a member for good (its record and runner configs go with it).
+    fn remove<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Value, MembershipError>>;
+}
+
+/// Membership by Raft: [`Cluster`].
+pub struct RaftMembership(pub Arc<Cluster>);
+
+impl Membership for RaftMembership {
+    fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    fn url(&self) -> &str {
+        &self.0.url
+    }
+
+    fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError> {
+        self.0.nodes()
+    }
+
+    fn view(&self) -> Result<Vec<NodeView>, StoreError> {
+        self.0.view()
+    }
+
+    fn status_of(&self, name: &str) -> &'static str {
+        self.0.status_of(name)
+    }
+
+    fn leader(&self) -> Option<String> {
+        let leader = self.0.leader()?;
+        self.0
+            .nodes()
+            .ok()?
+            .into_iter()
+            .find(|n| n.id == leader)
+            .map(|n| n.name)
+    }
+
+    fn is_voter(&self) -> bool {
+        self.0.members().0.contains(&self.0.id)
+    }
+
+    fn receive_heartbeat(&self, beat: Heartbeat) {
+        self.0.receive_heartbeat(beat)
+    }
+
+    fn admit(&self, request: JoinRequest) -> BoxFuture<'_, Result<Value, MembershipError>> {
+        Box::pin(async move { Ok(self.0.handle_join(request).await?) })
+    }
+
+    fn join<'a>(
+        &'a self,
+        peer: &'a str,
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<(), MembershipError>> {
+        Box::pin(async move { Ok(self.0.join_running(peer, token).await?) })
+    }
+
+    fn remove<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Value, MembershipError>> {
+        Box::pin(async move { Ok(self.0.remove_node(name).await?) })
+    }
+}

@@ -1,0 +1,166 @@
+//! [`LocalBackend`]: this node's day partitions behind the search [`Backend`] seam.
+//!
+//! Every search takes a slot among `api.search_concurrency` (waiting up to
+//! [`QUEUE_WAIT`], then failing as too busy) and runs on a blocking thread: tantivy searches
+//! block. The live tail polls what was committed after the last line it sent.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+
+use super::aggregate::{self, AggParams, FieldsResponse};
+use super::backend::{
+    Backend, BackendError, BoxFuture, CountsRequest, Followed, Page, StatsAnswer, TailItem,
+    TopPart, flush_dropped, send_or_count,
+};
+use super::{
+    ContextParams, ContextResponse, HistogramParams, HistogramResponse, QueryBuilder, SearchError,
+    SearchParams,
+};
+use crate::index::{IndexStore, IndexerControl};
+
+/// How long a search waits for a slot before it is refused as too busy.
+pub const QUEUE_WAIT: Duration = Duration::from_secs(10);
+/// How often a live tail looks for newly committed lines.
+const TAIL_POLL: Duration = Duration::from_millis(250);
+
+#[derive(Clone)]
+pub struct LocalBackend {
+    index: Arc<IndexStore>,
+    queries: Arc<QueryBuilder>,
+    permits: Arc<Semaphore>,
+    indexer: Arc<IndexerControl>,
+}
+
+impl LocalBackend {
+    pub fn new(
+        index: Arc<IndexStore>,
+        queries: Arc<QueryBuilder>,
+        permits: Arc<Semaphore>,
+        indexer: Arc<IndexerControl>,
+    ) -> LocalBackend {
+        LocalBackend {
+            index,
+            queries,
+            permits,
+            indexer,
+        }
+    }
+
+    async fn permit(&self) -> Result<OwnedSemaphorePermit, BackendError> {
+        tokio::time::timeout(QUEUE_WAIT, self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| BackendError::failed("too many searches running; try again"))?
+            .map_err(|_| BackendError::failed("shutting down"))
+    }
+
+    /// Run `search` on the partitions, with a slot, on a blocking thread.
+    fn run<'a, T, F>(&'a self, search: F) -> BoxFuture<'a, Result<T, BackendError>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&IndexStore, &QueryBuilder) -> Result<T, SearchError> + Send + 'static,
+    {
+        Box::pin(async move {
+            let _permit = self.permit().await?;
+            let (index, queries) = (self.index.clone(), self.queries.clone());
+            let outcome = tokio::task::spawn_blocking(move || search(&index, &queries))
+                .await
+                .map_err(|err| BackendError::failed(format!("search task failed: {err}")))?;
+            outcome.map_err(|err| match err {
+                SearchError::Internal(inner) => {
+                    tracing::error!(error = %inner, "local search failed");
+                    BackendError::failed("internal error; see the node's log")
+                }
+                SearchError::Unavailable(message) => BackendError::failed(message),
+                refused => BackendError::Refused(refused),
+            })
+        })
+    }
+}
+
+impl Backend for LocalBackend {
+    fn page(&self, params: SearchParams) -> BoxFuture<'_, Result<Page, BackendError>> {
+        self.run(move |index, queries| {
+            super::search_keyed(index, queries, &params)
+                .map(|(response, sorts)| Page { response, sorts })
+        })
+    }
+
+    fn histogram(
+        &self,
+        params: HistogramParams,
+    ) -> BoxFuture<'_, Result<HistogramResponse, BackendError>> {
+        self.run(move |index, queries| super::histogram(index, queries, &params))
+    }
+
+    fn top(&self, params: AggParams) -> BoxFuture<'_, Result<TopPart, BackendError>> {
+        self.run(move |index, queries| {
+            aggregate::top_with_bound(index, queries, &params)
+                .map(|(top, bound)| TopPart { top, bound })
+        })
+    }
+
+    fn counts(&self, request: CountsRequest) -> BoxFuture<'_, Result<Vec<u64>, BackendError>> {
+        self.run(move |index, queries| {
+            aggregate::count_values(index, queries, &request.params(), &request.values)
+        })
+    }
+
+    fn stats(&self, params: AggParams) -> BoxFuture<'_, Result<StatsAnswer, BackendError>> {
+        self.run(move |index, queries| {
+            aggregate::stats_part(index, queries, &params)
+                .map(|(field, part)| StatsAnswer { field, part })
+        })
+    }
+
+    fn fields(&self, params: AggParams) -> BoxFuture<'_, Result<FieldsResponse, BackendError>> {
+        self.run(move |index, queries| aggregate::fields(index, queries, &params))
+    }
+
+    fn context(
+        &self,
+        params: ContextParams,
+    ) -> BoxFuture<'_, Result<ContextResponse, BackendError>> {
+        self.run(move |index, _| super::context(index, &params))
+    }
+
+    fn follow<'a>(
+        &'a self,
+        q: &'a str,
+        audit: bool,
+        tx: &'a mpsc::Sender<TailItem>,
+        _failed: &'a mut bool,
+    ) -> BoxFuture<'a, Followed> {
+        let mut after = self.indexer.committed_seq();
+        Box::pin(async move {
+            let mut dropped = 0u64;
+            loop {
+                tokio::select! {
+                    _ = tx.closed() => return Ok(()),
+                    _ = tokio::time::sleep(TAIL_POLL) => {}
+                }
+                let (index, queries, query) =
+                    (self.index.clone(), self.queries.clone(), q.to_string());
+                let found = tokio::task::spawn_blocking(move || {
+                    super::indexed_after(&index, &queries, &query, after, 1000, !audit)
+                })
+                .await;
+                let Ok(Ok(found)) = found else { continue };
+                // Tell the client what it missed as soon as it has room again.
+                if !flush_dropped(tx, &mut dropped) {
+                    return Ok(());
+                }
+                for (seq, hit) in found {
+                    after = after.max(seq);
+                    if !send_or_count(tx, TailItem::Hit(Box::new(hit)), &mut dropped) {
+                        return Ok(());
+                    }
+                }
+                if !flush_dropped(tx, &mut dropped) {
+                    return Ok(());
+                }
+            }
+        })
+    }
+}
