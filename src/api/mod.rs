@@ -69,6 +69,13 @@ pub struct AppState {
     pub peers: crate::search::remote::Peers,
 }
 
+/// The node-to-node search routes take this node's backend alone.
+impl axum::extract::FromRef<AppState> for Arc<dyn crate::search::backend::Backend> {
+    fn from_ref(state: &AppState) -> Self {
+        state.local.clone()
+    }
+}
+
 /// One row of the route table.
 pub struct RouteSpec {
     pub method: Method,

@@ -3,6 +3,8 @@
 //! answer another node from this node's backend only. Callers below admin never see the audit
 //! trail.
 
+use std::sync::Arc;
+
 use axum::Extension;
 use axum::Json;
 use axum::extract::State;
@@ -89,6 +91,9 @@ pub async fn fields(
 }
 
 // ---- node-to-node: this node's backend only --------------------------------------------------
+//
+// These take the backend alone as their state (`Arc<dyn Backend>`, from `AppState::local`), so
+// the conformance test serves a backend over HTTP exactly as a node does.
 
 /// Flags of the node-to-node routes.
 #[derive(Debug, Default, serde::Deserialize)]
@@ -108,39 +113,38 @@ fn answer<T>(outcome: Result<T, BackendError>) -> Result<Json<T>, ApiError> {
 }
 
 pub async fn internal_search(
-    State(state): State<AppState>,
+    State(backend): State<Arc<dyn Backend>>,
     ApiQuery(mut params): ApiQuery<SearchParams>,
     ApiQuery(flags): ApiQuery<InternalFlags>,
 ) -> Result<Json<Page>, ApiError> {
     params.hide_audit = !flags.audit;
-    answer(state.local.page(params).await)
+    answer(backend.page(params).await)
 }
 
 pub async fn internal_histogram(
-    State(state): State<AppState>,
+    State(backend): State<Arc<dyn Backend>>,
     ApiQuery(mut params): ApiQuery<HistogramParams>,
     ApiQuery(flags): ApiQuery<InternalFlags>,
 ) -> Result<Json<HistogramResponse>, ApiError> {
     params.hide_audit = !flags.audit;
-    answer(state.local.histogram(params).await)
+    answer(backend.histogram(params).await)
 }
 
 pub async fn internal_top(
-    State(state): State<AppState>,
+    State(backend): State<Arc<dyn Backend>>,
     ApiQuery(mut params): ApiQuery<AggParams>,
     ApiQuery(flags): ApiQuery<InternalFlags>,
 ) -> Result<Json<TopPart>, ApiError> {
     params.hide_audit = !flags.audit;
-    answer(state.local.top(params).await)
+    answer(backend.top(params).await)
 }
 
 pub async fn internal_top_counts(
-    State(state): State<AppState>,
+    State(backend): State<Arc<dyn Backend>>,
     Json(request): Json<CountsRequest>,
 ) -> Result<Json<CountsResponse>, ApiError> {
     answer(
-        state
-            .local
+        backend
             .counts(request)
             .await
             .map(|counts| CountsResponse { counts }),
@@ -148,26 +152,79 @@ pub async fn internal_top_counts(
 }
 
 pub async fn internal_stats(
-    State(state): State<AppState>,
+    State(backend): State<Arc<dyn Backend>>,
     ApiQuery(mut params): ApiQuery<AggParams>,
     ApiQuery(flags): ApiQuery<InternalFlags>,
 ) -> Result<Json<StatsAnswer>, ApiError> {
     params.hide_audit = !flags.audit;
-    answer(state.local.stats(params).await)
+    answer(backend.stats(params).await)
 }
 
 pub async fn internal_fields(
-    State(state): State<AppState>,
+    State(backend): State<Arc<dyn Backend>>,
     ApiQuery(mut params): ApiQuery<AggParams>,
     ApiQuery(flags): ApiQuery<InternalFlags>,
 ) -> Result<Json<FieldsResponse>, ApiError> {
     params.hide_audit = !flags.audit;
-    answer(state.local.fields(params).await)
+    answer(backend.fields(params).await)
 }
 
 pub async fn internal_context(
-    State(state): State<AppState>,
+    State(backend): State<Arc<dyn Backend>>,
     ApiQuery(params): ApiQuery<ContextParams>,
 ) -> Result<Json<ContextResponse>, ApiError> {
-    answer(state.local.context(params).await)
+    answer(backend.context(params).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::search::backend::conformance;
+    use crate::search::local::LocalBackend;
+    use crate::search::remote::{Peers, RemoteBackend};
+    use axum::routing::{get, post};
+
+    /// The same questions asked of this node's partitions directly and through the internal
+    /// routes (real HTTP on loopback, as another node asks them) get the same answers.
+    #[test]
+    fn local_and_remote_backends_answer_alike() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (_dir, index) = conformance::store_with_data();
+        let indexer = Arc::new(crate::index::IndexerControl::default());
+        let local = Arc::new(LocalBackend::new(
+            index,
+            Arc::new(crate::search::QueryBuilder::default()),
+            Arc::new(tokio::sync::Semaphore::new(4)),
+            indexer,
+        ));
+        let served: Arc<dyn Backend> = local.clone();
+        let app = axum::Router::new()
+            .route("/internal/v1/search", get(internal_search))
+            .route("/internal/v1/histogram", get(internal_histogram))
+            .route("/internal/v1/top", get(internal_top))
+            .route("/internal/v1/top/counts", post(internal_top_counts))
+            .route("/internal/v1/stats", get(internal_stats))
+            .route("/internal/v1/fields", get(internal_fields))
+            .route("/internal/v1/context", get(internal_context))
+            .with_state(served);
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("http://{}", listener.local_addr().unwrap());
+            tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+            let remote = RemoteBackend::new(
+                "n".into(),
+                url,
+                Peers {
+                    client: reqwest::Client::new(),
+                    secret: crate::auth::ClusterSecret::new("test".into()),
+                    timeout: std::time::Duration::from_secs(30),
+                },
+            );
+            conformance::same_answers(local.as_ref(), &remote).await;
+        });
+    }
 }

@@ -204,3 +204,194 @@ pub fn flush_dropped(tx: &mpsc::Sender<TailItem>, dropped: &mut u64) -> bool {
         Err(mpsc::error::TrySendError::Closed(_)) => false,
     }
 }
+
+/// The behaviour every [`Backend`] shows: asked the same questions over the same data, two
+/// backends give the same answers (`took_ms` aside). CI runs it with this node's partitions
+/// against the same partitions served over the internal routes (`api::search` tests); an
+/// adapter runs it against its engine loaded with [`records`].
+#[cfg(test)]
+pub mod conformance {
+    use std::sync::Arc;
+
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::index::{IndexStore, Sink, TantivySink};
+    use crate::record::Record;
+
+    /// 600 records over three days: nginx-like fields, two files (streams) for context, and
+    /// audit records a reader must not see.
+    pub fn records() -> Vec<Record> {
+        let day = 86_400_000_000i64;
+        let start = crate::record::now_micros() - 2 * day;
+        (0..600u64)
+            .map(|i| {
+                let audit = i % 50 == 7;
+                Record {
+                    ts: start + (i as i64) * (day / 220),
+                    runner: if audit { "_audit".into() } else { "web".into() },
+                    path: format!("/var/log/app{}.log", i % 2),
+                    offset: i * 100,
+                    level: ["info", "warn", "error"][(i % 3) as usize].into(),
+                    message: format!("request {i} from host{} took {} ms", i % 7, i % 13),
+                    fields: json!({"status": 200 + (i % 4) * 100, "ms": (i % 97) as f64 * 1.5,
+                                   "host": format!("host{}", i % 7)}),
+                    truncated: false,
+                    parse_error: false,
+                    stream: format!("web/1:{}", i % 2),
+                }
+            })
+            .collect()
+    }
+
+    /// A store holding [`records`], written through the sink as the indexer writes.
+    pub fn store_with_data() -> (tempfile::TempDir, Arc<IndexStore>) {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = IndexStore::open(&dir.path().join("index"), "n").unwrap();
+        let mut sink = TantivySink::new(store.clone(), 64_000_000, 1000).unwrap();
+        let records = records();
+        let count = records.len() as u64;
+        for (i, record) in records.into_iter().enumerate() {
+            sink.add(i as u64 + 1, record, Default::default()).unwrap();
+        }
+        sink.commit(&crate::index::IndexCheckpoint {
+            seq: count,
+            checkpoints: Vec::new(),
+        })
+        .unwrap();
+        (dir, store)
+    }
+
+    /// An answer as JSON without what may differ between two runs (`took_ms`).
+    fn comparable(value: impl serde::Serialize) -> Value {
+        fn strip(value: &mut Value) {
+            match value {
+                Value::Object(map) => {
+                    map.remove("took_ms");
+                    map.values_mut().for_each(strip);
+                }
+                Value::Array(items) => items.iter_mut().for_each(strip),
+                _ => {}
+            }
+        }
+        let mut value = serde_json::to_value(value).unwrap();
+        strip(&mut value);
+        value
+    }
+
+    fn ok<T>(outcome: Result<T, BackendError>) -> T {
+        outcome.unwrap_or_else(|err| panic!("backend failed: {}", err.message()))
+    }
+
+    /// Ask `a` and `b` the same questions; every answer must be equal.
+    pub async fn same_answers(a: &dyn Backend, b: &dyn Backend) {
+        let search = |q: &str, cursor: Option<String>, hide_audit: bool| SearchParams {
+            q: Some(q.to_string()),
+            from: None,
+            to: None,
+            limit: Some(25),
+            cursor,
+            hide_audit,
+        };
+        // Pages, followed by their cursors to the end.
+        for (q, hide) in [("*", true), ("*", false), ("host3 AND level:error", true)] {
+            let (mut cursor_a, mut cursor_b, mut pages) = (None, None, 0);
+            loop {
+                let page_a = ok(a.page(search(q, cursor_a.clone(), hide)).await);
+                let page_b = ok(b.page(search(q, cursor_b.clone(), hide)).await);
+                assert_eq!(comparable(&page_a), comparable(&page_b), "page of {q:?}");
+                assert_eq!(page_a.sorts.len(), page_a.response.hits.len());
+                pages += 1;
+                match page_a.response.cursor {
+                    Some(next) => {
+                        cursor_a = Some(next);
+                        cursor_b = page_b.response.cursor;
+                    }
+                    None => break,
+                }
+                assert!(pages < 100, "cursors do not end");
+            }
+        }
+        let all = ok(a.page(search("*", None, false)).await);
+        let visible = ok(a.page(search("*", None, true)).await);
+        assert_eq!(all.response.total, 600);
+        assert_eq!(
+            visible.response.total, 588,
+            "readers do not see the audit trail"
+        );
+
+        let histogram = |interval: Option<&str>| HistogramParams {
+            q: Some("level:warn".into()),
+            from: None,
+            to: None,
+            interval: interval.map(str::to_string),
+            hide_audit: true,
+        };
+        for interval in [None, Some("1h"), Some("1d")] {
+            assert_eq!(
+                comparable(ok(a.histogram(histogram(interval)).await)),
+                comparable(ok(b.histogram(histogram(interval)).await)),
+                "histogram {interval:?}"
+            );
+        }
+
+        let agg = |field: &str, size: Option<usize>| AggParams {
+            field: Some(field.into()),
+            q: Some("*".into()),
+            from: None,
+            to: None,
+            size,
+            hide_audit: true,
+        };
+        for field in ["level", "fields.status", "fields.host", "path"] {
+            let top_a = ok(a.top(agg(field, Some(3))).await);
+            assert_eq!(
+                comparable(&top_a),
+                comparable(ok(b.top(agg(field, Some(3))).await))
+            );
+            assert!(!top_a.top.values.is_empty(), "top {field}");
+        }
+        let counts = CountsRequest {
+            field: Some("fields.status".into()),
+            q: None,
+            from: None,
+            to: None,
+            audit: false,
+            values: vec![json!(200), json!(300.0), json!("nope")],
+        };
+        let counts_a = ok(a.counts(counts.clone()).await);
+        assert_eq!(counts_a, ok(b.counts(counts).await));
+        assert_eq!(counts_a[2], 0);
+        assert!(counts_a[0] > 0 && counts_a[1] > 0);
+
+        for field in ["fields.ms", "fields.status", "fields.nothing"] {
+            let stats_a = ok(a.stats(agg(field, None)).await);
+            assert_eq!(
+                comparable(&stats_a),
+                comparable(ok(b.stats(agg(field, None)).await)),
+                "stats {field}"
+            );
+            assert_eq!(stats_a.part.is_some(), field != "fields.nothing");
+        }
+        assert_eq!(
+            comparable(ok(a.fields(agg("", None)).await)),
+            comparable(ok(b.fields(agg("", None)).await))
+        );
+
+        let id = all.response.hits[10].id.clone();
+        let context = |id: &str| ContextParams {
+            id: Some(id.to_string()),
+            before: Some(3),
+            after: Some(3),
+        };
+        let context_a = ok(a.context(context(&id)).await);
+        assert_eq!(
+            comparable(&context_a),
+            comparable(ok(b.context(context(&id)).await))
+        );
+        assert_eq!(context_a.lines.len(), 7);
+        // A hit neither holds: both refuse (locally a refusal, remotely an HTTP 400).
+        assert!(a.context(context("2001-01-01/1")).await.is_err());
+        assert!(b.context(context("2001-01-01/1")).await.is_err());
+    }
+}
