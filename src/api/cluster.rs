@@ -50,6 +50,12 @@ pub async fn store_txn(
     Ok(Json(serde_json::to_value(result).expect("json")))
 }
 
+/// A follower's linearizable read asks the leader (this node) which revision to reach.
+pub async fn read_index(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let revision = state.raft.read_index_here().await?;
+    Ok(Json(json!({ "revision": revision })))
+}
+
 pub async fn join(
     State(state): State<AppState>,
     Json(request): Json<JoinRequest>,
@@ -86,7 +92,21 @@ pub async fn heartbeat(State(state): State<AppState>, Json(beat): Json<Heartbeat
 
 // ---- operators -----------------------------------------------------------------------------
 
-pub async fn nodes(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+/// `?consistent=true`: answer only once this node has applied every write acknowledged
+/// anywhere in the cluster before the request (a linearizable read).
+#[derive(Debug, Default, Deserialize)]
+pub struct Consistency {
+    #[serde(default)]
+    consistent: bool,
+}
+
+pub async fn nodes(
+    State(state): State<AppState>,
+    super::ApiQuery(consistency): super::ApiQuery<Consistency>,
+) -> Result<Json<Value>, ApiError> {
+    if consistency.consistent {
+        state.store.read_barrier().await?;
+    }
     let nodes = state.membership.view()?;
     let leader = state.membership.leader();
     Ok(Json(json!({

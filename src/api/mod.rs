@@ -140,6 +140,7 @@ pub fn route_table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         row(Method::POST,   "/internal/raft/vote",             Cluster,     post(cluster::raft_vote)),
         row(Method::POST,   "/internal/raft/snapshot",         Cluster,     post(cluster::raft_snapshot).layer(internal_limit())),
         row(Method::POST,   "/internal/v1/store/txn",          Cluster,     post(cluster::store_txn)),
+        row(Method::POST,   "/internal/v1/store/read_index",   Cluster,     post(cluster::read_index)),
         row(Method::POST,   "/internal/v1/cluster/join",       Cluster,     post(cluster::join)),
         row(Method::POST,   "/internal/v1/cluster/remove",     Cluster,     post(cluster::internal_remove)),
         row(Method::POST,   "/internal/v1/heartbeat",          Cluster,     post(cluster::heartbeat)),

@@ -327,6 +327,26 @@ impl ConfigStore for LocalStore {
 
 #[cfg(test)]
 mod tests {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_kv_engine_passes_the_config_store_suite() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(dir.path()).unwrap();
+        crate::cluster::conformance::run(&store).await;
+        let replacement = Dump {
+            revision: store.revision() + 1,
+            entries: vec![KvEntry {
+                key: "reset/k".into(),
+                value: "v".into(),
+                mod_revision: store.revision() + 1,
+            }],
+            applied: None,
+        };
+        crate::cluster::conformance::a_reset_tells_watchers_to_list_again(&store, &|| {
+            store.restore(&replacement).unwrap()
+        })
+        .await;
+    }
+
     use super::*;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, anyhow, bail};
-use openraft::error::{ClientWriteError, RaftError};
+use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use openraft::{BasicNode, ChangeMembers, ServerState};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -527,6 +527,71 @@ impl Cluster {
             return Err(format!("the leader {leader} answered {status}: {text}"));
         }
         serde_json::from_str(&text).map_err(|e| format!("the leader's answer: {e}"))
+    }
+
+    /// Raft's read index: every write committed before the call is applied here when this
+    /// returns (the leader confirms its leadership with a quorum; a follower asks the leader
+    /// for the revision to reach and waits for its own state machine to reach it).
+    pub async fn read_barrier(&self) -> Result<u64, StoreError> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut last_error;
+        loop {
+            match self.raft().ensure_linearizable().await {
+                Ok(_) => return Ok(self.store.revision()),
+                Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(forward))) => {
+                    match forward.leader_node {
+                        Some(leader) => match self.leader_revision(&leader.addr).await {
+                            Ok(revision) => {
+                                self.wait_applied(revision).await;
+                                if self.store.revision() >= revision {
+                                    return Ok(self.store.revision());
+                                }
+                                last_error = format!(
+                                    "this node did not catch up with revision {revision} of the leader"
+                                );
+                            }
+                            Err(err) => last_error = err,
+                        },
+                        None => last_error = "no leader elected yet".to_string(),
+                    }
+                }
+                Err(err) => last_error = err.to_string(),
+            }
+            if Instant::now() >= deadline {
+                return Err(unavailable(last_error));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// On the leader: the revision a linearizable read must reach (`/internal/v1/store/read_index`).
+    pub async fn read_index_here(&self) -> Result<u64, StoreError> {
+        self.raft()
+            .ensure_linearizable()
+            .await
+            .map_err(|err| unavailable(format!("not the leader: {err}")))?;
+        Ok(self.store.revision())
+    }
+
+    async fn leader_revision(&self, leader: &str) -> Result<u64, String> {
+        let url = format!("{leader}/internal/v1/store/read_index");
+        let response = self
+            .client
+            .post(&url)
+            .header(CLUSTER_SECRET_HEADER, self.secret.reveal())
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .map_err(|e| format!("asking the leader {leader} for its read index: {e}"))?;
+        let status = response.status();
+        let text = response.text().await.map_err(|e| e.to_string())?;
+        if !status.is_success() {
+            return Err(format!("the leader {leader} answered {status}: {text}"));
+        }
+        serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|v| v["revision"].as_u64())
+            .ok_or_else(|| format!("the leader's answer has no revision: {text}"))
     }
 
     async fn wait_applied(&self, revision: u64) {
@@ -1035,6 +1100,10 @@ impl ConfigStore for Cluster {
     fn revision(&self) -> u64 {
         self.store.revision()
     }
+
+    fn read_barrier(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(Cluster::read_barrier(self))
+    }
 }
 
 /// The config store for the CLI while the node is stopped: reads see the node's state with
@@ -1227,6 +1296,18 @@ mod tests {
 
     fn config() -> ClusterConfig {
         crate::config::NodeConfig::default().cluster
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_raft_store_passes_the_config_store_suite() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(LocalStore::open(dir.path()).unwrap());
+        let cluster = Cluster::start("n1", config(), store, reqwest::Client::new())
+            .await
+            .unwrap();
+        cluster.settle().await;
+        crate::cluster::conformance::run(cluster.as_ref()).await;
+        cluster.shutdown().await;
     }
 
     /// A data dir from before the cluster: runner configs under `runners/<name>` and the secret

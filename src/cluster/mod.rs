@@ -15,6 +15,8 @@
 //!   as of, and a receiver of every later change under that prefix, with no gap between the
 //!   two. A receiver that lags behind gets `RecvError::Lagged` and must watch again.
 
+#[cfg(test)]
+pub mod conformance;
 pub mod etcd;
 mod local;
 mod member;
@@ -195,4 +197,111 @@ pub trait ConfigStore: Send + Sync + 'static {
     fn txn<'a>(&'a self, ops: Vec<Op>) -> BoxFuture<'a, Result<TxnResult, StoreError>>;
     fn watch(&self, prefix: &str) -> Result<Watch, StoreError>;
     fn revision(&self) -> u64;
+
+    /// Wait until this node has applied every write committed before the call (Raft's read
+    /// index); returns the revision it has then. A read after it sees every acknowledged
+    /// write, on any node. Stores with one writer return at once.
+    fn read_barrier(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
+        let revision = self.revision();
+        Box::pin(async move { Ok(revision) })
+    }
+
+    /// A linearizable read: [`ConfigStore::read_barrier`], then [`ConfigStore::get`].
+    fn get_linearizable<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<KvEntry>, StoreError>> {
+        Box::pin(async move {
+            self.read_barrier().await?;
+            self.get(key)
+        })
+    }
+
+    /// Take or renew the lease `name` for `holder` for `ttl`: `Some` when `holder` holds it
+    /// now (it was free, expired, or already `holder`'s), `None` when another holder has it.
+    /// A holder keeps it by renewing before it expires; a node that stops renewing loses it
+    /// after `ttl`. Expiry is judged by the clock of the node that asks, so clocks must agree
+    /// to well within `ttl`. Built on compare-and-set; an engine with native leases (etcd)
+    /// overrides it.
+    fn acquire_lease<'a>(
+        &'a self,
+        name: &'a str,
+        holder: &'a str,
+        ttl: std::time::Duration,
+    ) -> BoxFuture<'a, Result<Option<Lease>, StoreError>> {
+        Box::pin(async move {
+            let key = format!("{LEASE_PREFIX}{name}");
+            let now = lease_now();
+            let current = self.get_linearizable(&key).await?;
+            let expected = match &current {
+                None => 0,
+                Some(entry) => {
+                    let lease: Lease =
+                        serde_json::from_str(&entry.value).map_err(|err| StoreError::Corrupt {
+                            key: key.clone(),
+                            reason: err.to_string(),
+                        })?;
+                    if lease.holder != holder && lease.expires_unix_ms > now {
+                        return Ok(None);
+                    }
+                    entry.mod_revision
+                }
+            };
+            let lease = Lease {
+                name: name.to_string(),
+                holder: holder.to_string(),
+                expires_unix_ms: now + ttl.as_millis() as u64,
+            };
+            let value = serde_json::to_string(&lease).expect("lease serializes");
+            match self.put(&key, value, Some(expected)).await {
+                Ok(_) => Ok(Some(lease)),
+                // Someone else took or renewed it between the read and the write.
+                Err(StoreError::Conflict { .. }) => Ok(None),
+                Err(err) => Err(err),
+            }
+        })
+    }
+
+    /// Give the lease up if `holder` holds it (another holder's lease is left alone).
+    fn release_lease<'a>(
+        &'a self,
+        name: &'a str,
+        holder: &'a str,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let key = format!("{LEASE_PREFIX}{name}");
+            let Some(entry) = self.get_linearizable(&key).await? else {
+                return Ok(());
+            };
+            let held_by_us = serde_json::from_str::<Lease>(&entry.value)
+                .map(|lease| lease.holder == holder)
+                .unwrap_or(false);
+            if held_by_us {
+                let ops = vec![Op::Delete {
+                    key,
+                    expected: Some(entry.mod_revision),
+                }];
+                self.txn(ops).await?;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Where leases live in the store: `leases/<name>`.
+pub const LEASE_PREFIX: &str = "leases/";
+
+/// A lease held in the store (see [`ConfigStore::acquire_lease`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lease {
+    pub name: String,
+    pub holder: String,
+    pub expires_unix_ms: u64,
+}
+
+fn lease_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }

@@ -248,6 +248,19 @@ fn three_nodes_runners_by_tag_refusals_and_search_from_any_node() {
         r#"{"tag":"web"}"#,
     );
     logkit(b, "POST", "/logkit/cluster/tag", r#"{"tag":"edge"}"#);
+    // A consistent read on a third node sees both tag writes at once (Raft's read index: a
+    // follower asks the leader which revision to reach and waits for it), no polling.
+    let (status, nodes) = c.get("/api/v1/cluster/nodes?consistent=true");
+    assert_eq!(status, 200, "{nodes}");
+    let tag_of = |name: &str| {
+        nodes["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["id"] == name)
+            .map(|n| n["tag"].as_str().unwrap().to_string())
+    };
+    assert_eq!(tag_of("beta").as_deref(), Some("edge"), "{nodes}");
     let slaves = logkit(c, "GET", "/logkit/cluster/slaves?tag=web", "");
     let urls: BTreeSet<String> = slaves["data"]
         .as_array()
