@@ -38,6 +38,8 @@
 //! node then restores runner checkpoints from the index's checkpoint (see `index`), so runners
 //! re-read from the last indexed offsets: nothing lost, nothing indexed twice.
 
+#[cfg(test)]
+pub mod conformance;
 pub mod kafka;
 mod sled_queue;
 

@@ -1,0 +1,147 @@
+//! The behaviour every [`Queue`] shows, as a suite generic over the trait: CI runs it against
+//! sled; the Kafka adapter runs it against a real broker. `open(max_bytes)` reopens the same
+//! queue (as after a crash: nothing is closed cleanly first).
+
+use std::time::Duration;
+
+use super::{Queue, QueueBatch};
+use crate::record::Record;
+
+fn record(message: &str) -> Record {
+    Record {
+        ts: 1,
+        runner: "r".into(),
+        path: "/x".into(),
+        offset: 0,
+        level: String::new(),
+        message: message.into(),
+        fields: serde_json::Value::Null,
+        truncated: false,
+        parse_error: false,
+        stream: String::new(),
+    }
+}
+
+fn records_after(queue: &dyn Queue, acked: u64) -> Vec<(u64, String)> {
+    queue
+        .read_after(acked, usize::MAX)
+        .unwrap()
+        .into_iter()
+        .flat_map(|b: QueueBatch| {
+            let first = b.first_seq;
+            b.records
+                .into_iter()
+                .enumerate()
+                .map(move |(i, r)| (first + i as u64, r.message))
+        })
+        .collect()
+}
+
+pub fn run(open: &mut dyn FnMut(u64) -> Box<dyn Queue>) {
+    matches_a_model_through_reopen(open);
+    a_deep_record_comes_back(open);
+    a_full_queue_has_no_room_until_acked(open);
+}
+
+/// Random appends, acks and reopenings against a `Vec` of what must be there: durable on
+/// return, ordered, never reused sequences, checkpoints moved with their records.
+fn matches_a_model_through_reopen(open: &mut dyn FnMut(u64) -> Box<dyn Queue>) {
+    let mut queue = open(1 << 30);
+    let mut acked = queue.stats().acked_seq;
+    let mut model: Vec<(u64, String)> = records_after(queue.as_ref(), acked);
+    let mut last_seq = queue.last_seq();
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next_random = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut last_checkpoint = None;
+    for step in 0..300 {
+        match next_random() % 10 {
+            0..=5 => {
+                let n = (next_random() % 5) as usize;
+                let messages: Vec<String> = (0..n).map(|i| format!("m{step}-{i}")).collect();
+                let checkpoint = format!("{{\"step\":{step}}}");
+                let (first, last) = queue
+                    .append(
+                        messages.iter().map(|m| record(m)).collect(),
+                        vec![("r/1".into(), Some(checkpoint.clone()))],
+                    )
+                    .unwrap();
+                assert_eq!(last + 1 - first, n.max(1) as u64);
+                assert!(first > last_seq, "sequences are never reused");
+                last_seq = last;
+                last_checkpoint = Some(checkpoint);
+                for (i, m) in messages.into_iter().enumerate() {
+                    model.push((first + i as u64, m));
+                }
+            }
+            6..=7 => {
+                if let Some((seq, _)) = model.get(model.len() / 2) {
+                    // Only batch boundaries are acked by the indexer; ack a whole prefix.
+                    let batches = queue.read_after(acked, usize::MAX).unwrap();
+                    let upto = batches
+                        .iter()
+                        .map(|b| b.last_seq())
+                        .filter(|last| last <= seq)
+                        .max();
+                    if let Some(upto) = upto {
+                        queue.ack(upto).unwrap();
+                        acked = upto;
+                        model.retain(|(s, _)| *s > upto);
+                    }
+                }
+            }
+            _ => {
+                drop(queue);
+                queue = open(1 << 30);
+                assert!(queue.last_seq() >= last_seq, "sequences survive a reopen");
+            }
+        }
+        assert_eq!(records_after(queue.as_ref(), acked), model, "step {step}");
+        assert_eq!(queue.stats().depth, model.len() as u64);
+        let checkpoints = queue.checkpoints().of_runner("r").unwrap();
+        assert_eq!(
+            checkpoints.first().map(|(_, c)| c.clone()),
+            last_checkpoint,
+            "the checkpoint of the last append, step {step}"
+        );
+    }
+}
+
+/// What is accepted always reads back: a record nested far deeper than any codec's limit.
+fn a_deep_record_comes_back(open: &mut dyn FnMut(u64) -> Box<dyn Queue>) {
+    let queue = open(1 << 30);
+    let acked = queue.stats().acked_seq;
+    let mut deep = record("deep");
+    let text = format!("{}1{}", "[".repeat(126), "]".repeat(126));
+    deep.fields =
+        serde_json::json!({ "a": serde_json::from_str::<serde_json::Value>(&text).unwrap() });
+    let (_, last) = queue.append(vec![deep], Vec::new()).unwrap();
+    let batches = queue.read_after(acked, usize::MAX).unwrap();
+    let batch = batches
+        .iter()
+        .find(|b| b.last_seq() == last)
+        .expect("read back");
+    assert!(batch.damaged.is_none(), "{:?}", batch.damaged);
+    assert_eq!(batch.records[0].message, "deep");
+    queue.ack(last).unwrap();
+}
+
+/// Bounded: over `max_bytes`, no room until the reader acks.
+fn a_full_queue_has_no_room_until_acked(open: &mut dyn FnMut(u64) -> Box<dyn Queue>) {
+    let queue = open(4096);
+    let acked = queue.stats().acked_seq;
+    let big: Vec<Record> = (0..20).map(|i| record(&format!("{i:0>400}"))).collect();
+    let (_, last) = queue.append(big, Vec::new()).unwrap();
+    assert!(!queue.wait_for_room(Duration::from_millis(50)), "full");
+    let batches = queue.read_after(acked, usize::MAX).unwrap();
+    assert!(batches.iter().any(|b| b.last_seq() == last));
+    queue.ack(last).unwrap();
+    assert!(
+        queue.wait_for_room(Duration::from_secs(5)),
+        "room after the ack"
+    );
+}
