@@ -64,6 +64,8 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         peer_client,
     )
     .await?;
+    // A node's runner configs leave with it, and stay with it when it joins another cluster.
+    cluster.scope_per_node(crate::collect::RUNNER_PREFIX);
     let store: Arc<dyn ConfigStore> = cluster.clone();
 
     let sink = TantivySink::new(
@@ -305,6 +307,7 @@ async fn bootstrap(
     config: &NodeConfig,
     supervisor: &Supervisor,
 ) -> anyhow::Result<()> {
+    crate::collect::migrate_runner_keys(store, &config.node_name).await?;
     let key = format!("{BOOTSTRAP_KEY}/{}", config.node_name);
     if store.get(&key)?.is_some() || store.get(BOOTSTRAP_KEY)?.is_some() {
         return Ok(());

@@ -125,6 +125,10 @@ pub struct Cluster {
     /// When this node started: a node it has not heard from yet counts as heard then (it
     /// is not `lost` merely because this node just started).
     started: Instant,
+    /// Key prefixes whose `<prefix><node>/...` keys belong to a node (its runner configs):
+    /// removed with the node, kept by a node that joins another cluster. Registered by the
+    /// layers that own them ([`Cluster::scope_per_node`]); the cluster knows no key layout.
+    node_scoped: RwLock<Vec<String>>,
 }
 
 fn raft_config() -> anyhow::Result<Arc<openraft::Config>> {
@@ -274,7 +278,26 @@ impl Cluster {
             summary: Mutex::new(None),
             last_beat: Mutex::new(None),
             started: Instant::now(),
+            node_scoped: RwLock::new(Vec::new()),
         }))
+    }
+
+    /// Keys `<prefix><node>/...` belong to `<node>` (see `node_scoped`).
+    pub fn scope_per_node(&self, prefix: &str) {
+        self.node_scoped
+            .write()
+            .expect("scope lock")
+            .push(prefix.to_string());
+    }
+
+    /// Every key that belongs to node `name`.
+    fn keys_of_node(&self, name: &str) -> Result<Vec<KvEntry>, StoreError> {
+        let prefixes = self.node_scoped.read().expect("scope lock").clone();
+        let mut entries = Vec::new();
+        for prefix in prefixes {
+            entries.extend(self.list(&format!("{prefix}{name}/"))?);
+        }
+        Ok(entries)
     }
 
     pub fn raft(&self) -> Raft {
@@ -357,7 +380,6 @@ impl Cluster {
             .await
             .map_err(|e| anyhow!("no leader yet: {e}"))?;
         self.replay_offline_writes().await?;
-        self.migrate_runner_keys().await?;
         self.register().await?;
         Ok(())
     }
@@ -424,34 +446,6 @@ impl Cluster {
             Ok(_) | Err(StoreError::Conflict { .. }) => Ok(()),
             Err(err) => Err(err.into()),
         }
-    }
-
-    /// Runner configs from before the cluster were `runners/<name>`: they become this node's.
-    async fn migrate_runner_keys(&self) -> anyhow::Result<()> {
-        let old: Vec<KvEntry> = self
-            .list(crate::collect::RUNNER_PREFIX)?
-            .into_iter()
-            .filter(|e| !e.key[crate::collect::RUNNER_PREFIX.len()..].contains('/'))
-            .collect();
-        if old.is_empty() {
-            return Ok(());
-        }
-        let mut ops = Vec::new();
-        for entry in &old {
-            let name = &entry.key[crate::collect::RUNNER_PREFIX.len()..];
-            ops.push(Op::Delete {
-                key: entry.key.clone(),
-                expected: Some(entry.mod_revision),
-            });
-            ops.push(Op::Put {
-                key: crate::collect::runner_key(&self.name, name),
-                value: entry.value.clone(),
-                expected: None,
-            });
-        }
-        self.txn(ops).await?.into_result()?;
-        info!(runners = old.len(), node = %self.name, "moved runner configs under this node's name");
-        Ok(())
     }
 
     // ---- offline writes ------------------------------------------------------------------
@@ -771,9 +765,9 @@ impl Cluster {
             key,
             expected: None,
         }];
-        for runner in self.list(&crate::collect::node_runner_prefix(name))? {
+        for owned in self.keys_of_node(name)? {
             ops.push(Op::Delete {
-                key: runner.key,
+                key: owned.key,
                 expected: None,
             });
         }
@@ -843,7 +837,7 @@ impl Cluster {
                 response.status()
             );
         }
-        let own_runners = self.list(&crate::collect::node_runner_prefix(&self.name))?;
+        let own_runners = self.keys_of_node(&self.name)?;
         let old = self.raft();
         old.shutdown().await.ok();
         self.logs.wipe()?;
@@ -1333,6 +1327,9 @@ mod tests {
             .unwrap();
         assert!(cluster.is_alone());
         cluster.settle().await;
+        crate::collect::migrate_runner_keys(cluster.as_ref(), "n1")
+            .await
+            .unwrap();
         assert_eq!(cluster.secret.reveal(), "lgc_old");
         assert!(cluster.get("runners/web").unwrap().is_none());
         assert_eq!(

@@ -16,4 +16,6 @@ pub mod transform;
 pub use allowlist::Allowlist;
 pub use config::RunnerConfig;
 pub use runner::{RunnerSettings, RunnerStatus};
-pub use supervisor::{RUNNER_PREFIX, Supervisor, node_runner_prefix, runner_key};
+pub use supervisor::{
+    RUNNER_PREFIX, Supervisor, migrate_runner_keys, node_runner_prefix, runner_key,
+};

@@ -30,6 +30,43 @@ pub fn runner_key(node: &str, name: &str) -> String {
     format!("{RUNNER_PREFIX}{node}/{name}")
 }
 
+/// Runner configs from before the cluster were `runners/<name>`: they become `node`'s
+/// (`runners/<node>/<name>`), in one transaction. Run once the store takes writes.
+pub async fn migrate_runner_keys(
+    store: &dyn crate::cluster::ConfigStore,
+    node: &str,
+) -> Result<usize, crate::cluster::StoreError> {
+    use crate::cluster::Op;
+    let old: Vec<crate::cluster::KvEntry> = store
+        .list(RUNNER_PREFIX)?
+        .into_iter()
+        .filter(|e| !e.key[RUNNER_PREFIX.len()..].contains('/'))
+        .collect();
+    if old.is_empty() {
+        return Ok(0);
+    }
+    let mut ops = Vec::new();
+    for entry in &old {
+        let name = &entry.key[RUNNER_PREFIX.len()..];
+        ops.push(Op::Delete {
+            key: entry.key.clone(),
+            expected: Some(entry.mod_revision),
+        });
+        ops.push(Op::Put {
+            key: runner_key(node, name),
+            value: entry.value.clone(),
+            expected: None,
+        });
+    }
+    store.txn(ops).await?.into_result()?;
+    tracing::info!(
+        runners = old.len(),
+        node,
+        "moved runner configs under this node's name"
+    );
+    Ok(old.len())
+}
+
 pub struct Supervisor {
     store: Arc<dyn ConfigStore>,
     queue: Arc<dyn Queue>,

@@ -530,18 +530,6 @@ mod tests {
         }
     }
 
-    /// sled's background flusher can hold the file lock for a moment after the `Db` is dropped.
-    fn reopen(path: &std::path::Path) -> SledQueue {
-        for _ in 0..100 {
-            match SledQueue::open(path, 1 << 30, 0) {
-                Ok(queue) => return queue,
-                Err(err) if is_locked(&err) => std::thread::sleep(Duration::from_millis(20)),
-                Err(err) => panic!("{err:#}"),
-            }
-        }
-        panic!("the queue stayed locked")
-    }
-
     /// The queue suite (a model test with reopenings, checkpoints, bounds, deep records).
     #[test]
     fn sled_passes_the_queue_suite() {
