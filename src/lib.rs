@@ -7,12 +7,18 @@
 //! ```
 //!
 //! * [`collect`]: runners, the file tailer, parsers, the allowlist, the supervisor.
-//! * [`queue`]: the durable queue, atomic with file checkpoints.
-//! * [`index`]: day partitions, the indexer thread, retention, exactly-once bookkeeping.
-//! * [`search`]: query parsing and local execution.
-//! * [`cluster`]: the config store (single-node sled now; Raft later).
+//! * [`queue`]: the durable queue, atomic with file checkpoints (`Queue` seam; sled).
+//! * [`index`]: the indexer thread, the `Sink` seam and its tantivy day partitions, retention.
+//! * [`search`]: the query language, the search `Backend` seam (this node, another node), and
+//!   cluster-wide search planned over it.
+//! * [`cluster`]: the `ConfigStore` and `Membership` seams, on Raft (openraft) with sled.
+//! * [`backends`]: which engine serves each seam; the one place an adapter registers.
 //! * [`auth`]: users, sessions, API tokens, roles.
-//! * [`api`]: the HTTP routes. [`node`] wires everything together for `lograft serve`.
+//! * [`api`]: the HTTP routes (thin: they call the layers above). [`node`] wires everything
+//!   together for `lograft serve`.
+//!
+//! Layers only depend downwards: nothing imports from `api`; constants two layers share live
+//! in [`record`] (audit runner, end of time) and [`wire`] (node-to-node headers).
 
 pub mod api;
 pub mod auth;

@@ -1,10 +1,17 @@
-//! The control plane's key-value store: runner configs (and later node records, users,
-//! deployments) with revisions and prefix watch — the subset of etcd the seeds use.
+//! The control plane: the key-value store (runner configs, node records, users and tokens,
+//! the cluster secret) with revisions and prefix watch — the subset of etcd the seeds use —
+//! and the cluster's membership.
 //!
-//! [`ConfigStore`] is what the rest of the node sees. [`Cluster`] implements it with Raft: reads
-//! come from this node's state machine (a [`LocalStore`], the key-value engine on sled), writes
-//! go through the Raft log. An etcd adapter can sit behind the same trait. [`OfflineStore`] is
-//! the CLI's view while the node is stopped.
+//! Two seams, each with a conformance suite (`cluster::conformance` for the store):
+//! * [`ConfigStore`] is what the rest of the node sees of the store: get/list, put with
+//!   compare-and-set, all-or-nothing transactions, prefix watch, a read barrier for
+//!   linearizable reads, and leases. [`Cluster`] implements it with Raft: reads come from this
+//!   node's state machine (a [`LocalStore`], the key-value engine on sled), writes go through
+//!   the Raft log. [`OfflineStore`] is the CLI's view while the node is stopped.
+//! * [`Membership`] is who is in the cluster: records, join/leave/remove, heartbeats and
+//!   status, leader and roles ([`RaftMembership`]).
+//!
+//! The `etcd` feature puts both on a real etcd (`cluster::etcd`, registered in `backends`).
 //!
 //! # Semantics
 //!

@@ -1,0 +1,350 @@
+//! The query language: text to a tantivy query, with limits on size and nesting checked
+//! before anything recursive runs, wildcards and "everything except" negations.
+
+use std::ops::Bound;
+
+use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, RangeQuery};
+use tantivy::tokenizer::TokenizerManager;
+use tantivy::{DateTime, Term};
+
+use super::*;
+use crate::index::{Fields, schema};
+
+/// Turns query text into a tantivy query. Shared by every partition (same schema).
+pub struct QueryBuilder {
+    parser: QueryParser,
+    pub(crate) fields: Fields,
+}
+
+impl Default for QueryBuilder {
+    fn default() -> Self {
+        let (schema, fields) = schema();
+        let tokenizers = TokenizerManager::default();
+        tokenizers.register(
+            crate::index::tokenizer::MESSAGE_TOKENIZER,
+            crate::index::tokenizer::message_analyzer(),
+        );
+        let mut parser = QueryParser::new(schema, vec![fields.message], tokenizers);
+        parser.set_conjunction_by_default();
+        // Wildcards are rewritten to regexes; `field:/regex/` is allowed as well.
+        parser.allow_regexes();
+        QueryBuilder { parser, fields }
+    }
+}
+
+impl QueryBuilder {
+    /// Parse `q` (empty or `*` matches everything).
+    pub fn parse(&self, q: &str) -> Result<Box<dyn Query>, SearchError> {
+        let q = q.trim();
+        if q.is_empty() || q == "*" {
+            return Ok(Box::new(AllQuery));
+        }
+        check_query_size(q)?;
+        // Wildcards (`ap*`, `err?r`) become regular expressions over the field's terms.
+        if let Ok(ast) = tantivy::query_grammar::parse_query(q) {
+            let (ast, expanded) = expand_wildcards(ast);
+            if expanded {
+                let query = self
+                    .parser
+                    .build_query_from_user_input_ast(ast)
+                    .map_err(|err| SearchError::BadQuery {
+                        query: q.to_string(),
+                        reason: format!(
+                            "{err} (wildcards work on message, level, runner, node and path)"
+                        ),
+                    })?;
+                return Ok(complete_negations(query));
+            }
+        }
+        let query = self.parser.parse_query(q).map_err(|err| {
+            // The strict parser only says "syntax error"; the lenient one says where.
+            let located = matches!(err, tantivy::query::QueryParserError::SyntaxError(_))
+                .then(|| self.parser.parse_query_lenient(q).1.into_iter().next())
+                .flatten();
+            SearchError::BadQuery {
+                query: q.to_string(),
+                reason: located.unwrap_or(err).to_string(),
+            }
+        })?;
+        Ok(complete_negations(query))
+    }
+
+    fn time_range(&self, from: i64, to: i64) -> Box<dyn Query> {
+        Box::new(RangeQuery::new(
+            Bound::Included(Term::from_field_date(
+                self.fields.ts,
+                DateTime::from_timestamp_micros(from),
+            )),
+            Bound::Excluded(Term::from_field_date(
+                self.fields.ts,
+                DateTime::from_timestamp_micros(to),
+            )),
+        ))
+    }
+
+    /// `query` restricted to `[from, to)`. A match-all query becomes the bare time range, which
+    /// tantivy answers from the `ts` fast field alone.
+    pub(crate) fn in_range(
+        &self,
+        query: Box<dyn Query>,
+        from: i64,
+        to: i64,
+        hide_audit: bool,
+    ) -> Box<dyn Query> {
+        if hide_audit {
+            let audit: Box<dyn Query> = Box::new(tantivy::query::TermQuery::new(
+                Term::from_field_text(self.fields.runner, crate::record::AUDIT_RUNNER),
+                tantivy::schema::IndexRecordOption::Basic,
+            ));
+            return Box::new(BooleanQuery::new(vec![
+                (Occur::Must, self.in_range(query, from, to, false)),
+                (Occur::MustNot, audit),
+            ]));
+        }
+        if unboxed(query.as_ref()).downcast_ref::<AllQuery>().is_some() {
+            return self.time_range(from, to);
+        }
+        Box::new(BooleanQuery::new(vec![
+            (Occur::Must, query),
+            (Occur::Must, self.time_range(from, to)),
+        ]))
+    }
+
+    pub(super) fn before_cursor(&self, sort: u64) -> Box<dyn Query> {
+        Box::new(RangeQuery::new(
+            Bound::Unbounded,
+            Bound::Excluded(Term::from_field_u64(self.fields.sort, sort)),
+        ))
+    }
+}
+
+/// Refuse queries over [`MAX_QUERY_BYTES`] or nested deeper than [`MAX_QUERY_DEPTH`], before
+/// anything recursive sees them.
+pub fn check_query_size(q: &str) -> Result<(), SearchError> {
+    let refuse = |reason: String| SearchError::BadQuery {
+        query: q.chars().take(200).collect(),
+        reason,
+    };
+    if q.len() > MAX_QUERY_BYTES {
+        return Err(refuse(format!(
+            "the query is {} bytes long; at most {MAX_QUERY_BYTES} are allowed",
+            q.len()
+        )));
+    }
+    let depth = query_depth(q);
+    if depth > MAX_QUERY_DEPTH {
+        return Err(refuse(format!(
+            "the query nests {depth} levels deep (groups and NOTs); at most {MAX_QUERY_DEPTH} are allowed"
+        )));
+    }
+    Ok(())
+}
+
+/// An upper bound of the query grammar's recursion: open groups plus the run of `NOT`s in
+/// front of the current operand. Quoted phrases and escaped characters do not count.
+fn query_depth(q: &str) -> usize {
+    let mut max = 0usize;
+    let mut groups = 0usize;
+    let mut nots = 0usize;
+    let mut in_quote = false;
+    let mut word = String::new();
+    let mut chars = q.chars();
+    let end_word = |word: &mut String, nots: &mut usize| {
+        if !word.is_empty() {
+            if word == "NOT" {
+                *nots += 1;
+            } else {
+                *nots = 0;
+            }
+            word.clear();
+        }
+    };
+    while let Some(c) = chars.next() {
+        if in_quote {
+            match c {
+                '\\' => {
+                    chars.next();
+                }
+                '"' => in_quote = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '\\' => {
+                chars.next();
+                word.push('x');
+            }
+            '"' => {
+                end_word(&mut word, &mut nots);
+                nots = 0;
+                in_quote = true;
+            }
+            '(' => {
+                end_word(&mut word, &mut nots);
+                groups += 1;
+            }
+            ')' => {
+                end_word(&mut word, &mut nots);
+                groups = groups.saturating_sub(1);
+                nots = 0;
+            }
+            c if c.is_whitespace() => end_word(&mut word, &mut nots),
+            c => word.push(c),
+        }
+        max = max.max(groups + nots);
+    }
+    end_word(&mut word, &mut nots);
+    max.max(groups + nots)
+}
+
+/// Turn unquoted literals containing `*` or `?` into regex leaves (`ap*` → `/ap.*/`). Terms of
+/// the default field are lowercased first, as the message tokenizer does. Returns whether any
+/// literal was rewritten.
+fn expand_wildcards(
+    ast: tantivy::query_grammar::UserInputAst,
+) -> (tantivy::query_grammar::UserInputAst, bool) {
+    use tantivy::query_grammar::{Delimiter, UserInputAst, UserInputLeaf};
+    match ast {
+        UserInputAst::Clause(clauses) => {
+            let mut any = false;
+            let clauses = clauses
+                .into_iter()
+                .map(|(occur, sub)| {
+                    let (sub, expanded) = expand_wildcards(sub);
+                    any |= expanded;
+                    (occur, sub)
+                })
+                .collect();
+            (UserInputAst::Clause(clauses), any)
+        }
+        UserInputAst::Boost(inner, boost) => {
+            let (inner, expanded) = expand_wildcards(*inner);
+            (UserInputAst::Boost(Box::new(inner), boost), expanded)
+        }
+        UserInputAst::Leaf(leaf) => match *leaf {
+            UserInputLeaf::Literal(literal)
+                if literal.delimiter == Delimiter::None
+                    && literal.phrase.contains(['*', '?'])
+                    && literal.phrase.chars().any(|c| c != '*' && c != '?') =>
+            {
+                let text = if literal.field_name.is_none() {
+                    literal.phrase.to_lowercase()
+                } else {
+                    literal.phrase.clone()
+                };
+                let mut pattern = String::new();
+                for c in text.chars() {
+                    match c {
+                        '*' => pattern.push_str(".*"),
+                        '?' => pattern.push('.'),
+                        c if "\\.+()|[]{}^$#&-~\"".contains(c) => {
+                            pattern.push('\\');
+                            pattern.push(c);
+                        }
+                        c => pattern.push(c),
+                    }
+                }
+                (
+                    UserInputAst::Leaf(Box::new(UserInputLeaf::Regex {
+                        // Regexes need a field: the default field is `message`.
+                        field: literal.field_name.or_else(|| Some("message".to_string())),
+                        pattern,
+                    })),
+                    true,
+                )
+            }
+            other => (UserInputAst::Leaf(Box::new(other)), false),
+        },
+    }
+}
+
+/// The query inside any number of `Box<dyn Query>` layers (the parser boxes boxes).
+fn unboxed(mut query: &dyn Query) -> &dyn Query {
+    while let Some(inner) = query.downcast_ref::<Box<dyn Query>>() {
+        query = inner.as_ref();
+    }
+    query
+}
+
+/// tantivy parses `a AND NOT b` as `+a +(-b)`, and a group of only exclusions matches
+/// nothing. Give every such group an "all documents" clause, so it means "everything except",
+/// as operators expect from Lucene and Kibana.
+fn complete_negations(query: Box<dyn Query>) -> Box<dyn Query> {
+    let Some(boolean) = unboxed(query.as_ref()).downcast_ref::<BooleanQuery>() else {
+        return query;
+    };
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = boolean
+        .clauses()
+        .iter()
+        .map(|(occur, sub)| (*occur, complete_negations(sub.box_clone())))
+        .collect();
+    if clauses.iter().all(|(occur, _)| *occur == Occur::MustNot) {
+        clauses.push((Occur::Must, Box::new(AllQuery)));
+    }
+    Box::new(BooleanQuery::new(clauses))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deep_and_long_queries_are_refused_not_parsed() {
+        let builder = QueryBuilder::default();
+        // 3000 nested groups overflowed the stack and aborted the process.
+        for q in [
+            format!("{}a{}", "(".repeat(3000), ")".repeat(3000)),
+            format!("{}a", "NOT ".repeat(3000)),
+            format!("{}a", "(NOT ".repeat(3000)),
+            "(".repeat(100_000),
+        ] {
+            let err = builder.parse(&q).err().expect("refused");
+            let text = err.to_string();
+            assert!(
+                text.contains("levels deep") || text.contains("bytes long"),
+                "{text}"
+            );
+            assert!(
+                text.len() < 600,
+                "the error quotes only the start: {}",
+                text.len()
+            );
+        }
+        let long = "a ".repeat(MAX_QUERY_BYTES);
+        assert!(
+            builder
+                .parse(&long)
+                .err()
+                .unwrap()
+                .to_string()
+                .contains("bytes long")
+        );
+        // Within the limits, depth is fine and quoted parentheses do not count.
+        let ok = format!(
+            "{}a{}",
+            "(".repeat(MAX_QUERY_DEPTH),
+            ")".repeat(MAX_QUERY_DEPTH)
+        );
+        builder.parse(&ok).expect("32 levels parse");
+        builder
+            .parse(&format!("\"{}\" AND b", "(".repeat(500)))
+            .expect("parentheses in a phrase are text");
+        builder
+            .parse("a AND NOT b AND NOT c AND NOT d")
+            .expect("separate NOTs");
+    }
+
+    #[test]
+    fn and_not_means_except() {
+        let builder = QueryBuilder::default();
+        let query = format!("{:?}", builder.parse("searchtest AND NOT alpha").unwrap());
+        assert!(query.contains("AllQuery"), "{query}");
+        // A match-all query restricted to a range is the bare range (fast-field only).
+        let ranged = builder.in_range(builder.parse("*").unwrap(), 0, 10, false);
+        assert!(
+            ranged.as_ref().downcast_ref::<RangeQuery>().is_some(),
+            "{ranged:?}"
+        );
+    }
+}
