@@ -8,13 +8,12 @@ use tracing::{info, warn};
 
 use crate::api::{self, AppState, Auditor};
 use crate::auth::{Auth, AuthSettings};
-use crate::cluster::{Cluster, ConfigStore, LocalStore, Membership, RaftMembership};
+use crate::cluster::ConfigStore;
 use crate::collect::{Allowlist, RunnerConfig, RunnerSettings, Supervisor};
 use crate::config::NodeConfig;
-use crate::index::{IndexStore, Indexer, RetentionPolicy, TantivySink};
-use crate::queue::{self, Queue};
+use crate::index::{IndexStore, Indexer, RetentionPolicy};
 use crate::search::QueryBuilder;
-use crate::search::cluster::{ClusterSearch, NodesTopology};
+use crate::search::cluster::ClusterSearch;
 use crate::search::local::LocalBackend;
 use crate::search::remote::Peers;
 
@@ -44,37 +43,21 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
 
     // The index first: its checkpoint is the ground truth the queue is checked against.
     let (index, checkpoint) = IndexStore::open(&config.index_dir(), &config.node_name)?;
-    let (queue, rebuilt) =
-        queue::open(&config.queue_dir(), config.queue.max_bytes, checkpoint.seq)?;
-    if rebuilt || queue.behind_index() {
-        warn!(
-            index_seq = checkpoint.seq,
-            streams = checkpoint.checkpoints.len(),
-            "queue is behind the index; restoring runner checkpoints from the index"
-        );
-        queue.checkpoints().restore(&checkpoint.checkpoints)?;
-    }
-    let queue: Arc<dyn Queue> = Arc::new(queue);
-    let local_store = Arc::new(LocalStore::open(&config.store_dir())?);
+    let queue = crate::backends::open_queue(&config, &checkpoint)?;
     let peer_client = crate::tls::peer_client(config.tls.as_ref().and_then(|t| t.ca.as_deref()))?;
-    let cluster = Cluster::start(
-        &config.node_name,
-        config.cluster.clone(),
-        local_store,
-        peer_client,
+    // A node's runner configs leave with it, and stay with it when it joins another cluster.
+    let control = crate::backends::start_control_plane(
+        &config,
+        peer_client.clone(),
+        &[crate::collect::RUNNER_PREFIX],
     )
     .await?;
-    // A node's runner configs leave with it, and stay with it when it joins another cluster.
-    cluster.scope_per_node(crate::collect::RUNNER_PREFIX);
-    let store: Arc<dyn ConfigStore> = cluster.clone();
+    let store = control.store.clone();
+    let membership = control.membership.clone();
 
-    let sink = TantivySink::new(
-        index.clone(),
-        config.index.writer_memory,
-        config.index.max_partitions,
-    )?;
+    let sink = crate::backends::open_sink(&config, &index)?;
     let (indexer, indexer_control) = Indexer::new(
-        Box::new(sink),
+        sink,
         queue.clone(),
         checkpoint,
         config.index.commit_interval,
@@ -106,7 +89,7 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     let supervisor_task = tokio::spawn(supervisor.clone().run(shutdown_rx.clone()));
     {
         let supervisor = supervisor.clone();
-        cluster.set_summary(Box::new(move || {
+        membership.set_summary(Box::new(move || {
             let statuses = supervisor.statuses();
             let lines = statuses.iter().map(|(_, s)| s.lines_read).sum();
             let refused = statuses
@@ -117,7 +100,7 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
             (statuses.len(), lines, refused)
         }));
     }
-    let heartbeat_task = tokio::spawn(cluster.clone().heartbeats(shutdown_rx));
+    let heartbeat_task = tokio::spawn(membership.heartbeats(shutdown_rx));
 
     let auth = Arc::new(Auth::new(
         store.clone(),
@@ -129,21 +112,21 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     // A node that is alone settles on its own (no network needed) before it serves, so its
     // first requests find the admin and the offline changes; a member of a larger cluster (or
     // one joining) needs the network, so it settles in the background.
-    if cluster.is_alone() && cluster.members().0.contains(&cluster.id) {
-        cluster.settle().await;
+    if membership.is_alone() {
+        membership.settle().await;
         bootstrap(&*store, &config, &supervisor).await?;
         bootstrap_admin(&auth, &config).await?;
         ensure_cli_token(&auth, &config).await?;
     } else {
-        let (cluster, store, config, supervisor, auth) = (
-            cluster.clone(),
+        let (membership, store, config, supervisor, auth) = (
+            membership.clone(),
             store.clone(),
             config.clone(),
             supervisor.clone(),
             auth.clone(),
         );
         tokio::spawn(async move {
-            cluster.settle().await;
+            membership.settle().await;
             if let Err(err) = bootstrap(&*store, &config, &supervisor).await {
                 warn!(error = %format!("{err:#}"), "first-start bootstrap failed");
             }
@@ -152,9 +135,8 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
             }
         });
     }
-    let cluster_secret = cluster.secret.clone();
+    let cluster_secret = control.secret.clone();
     let queries = Arc::new(QueryBuilder::default());
-    let membership: Arc<dyn Membership> = Arc::new(RaftMembership(cluster.clone()));
     let local = Arc::new(LocalBackend::new(
         index.clone(),
         queries.clone(),
@@ -162,12 +144,17 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         indexer_control.clone(),
     ));
     let peers = Peers {
-        client: cluster.client.clone(),
+        client: peer_client,
         secret: cluster_secret.clone(),
         timeout: config.cluster.search_timeout,
     };
-    let topology = NodesTopology::new(membership.clone(), local.clone(), peers.clone());
-    let search = ClusterSearch::new(Arc::new(topology), queries.clone());
+    let topology = crate::backends::search_topology(
+        &config,
+        membership.clone(),
+        local.clone(),
+        peers.clone(),
+    )?;
+    let search = ClusterSearch::new(topology, queries.clone());
     let state = AppState {
         config: config.clone(),
         store,
@@ -179,8 +166,8 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         metrics,
         auth,
         cluster_secret,
-        membership,
-        raft: cluster.clone(),
+        membership: membership.clone(),
+        raft: control.raft.clone(),
         local,
         search,
         peers,
@@ -238,7 +225,7 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     let _ = shutdown_tx.send(true);
     let _ = supervisor_task.await;
     let _ = heartbeat_task.await;
-    cluster.shutdown().await;
+    membership.shutdown().await;
     indexer_control.stop();
     queue.close();
     tokio::task::spawn_blocking(move || indexer_thread.join())

@@ -15,28 +15,36 @@ use crate::cluster::{ConfigStore, Heartbeat, JoinRequest, NODE_PREFIX, NodeRecor
 
 // ---- Raft RPCs ---------------------------------------------------------------------------
 
+/// This node's Raft, when the control plane is Raft.
+fn raft(state: &AppState) -> Result<&std::sync::Arc<crate::cluster::Cluster>, ApiError> {
+    state
+        .raft
+        .as_ref()
+        .ok_or_else(|| ApiError::NotFound("this node's control plane is not Raft".into()))
+}
+
 pub async fn raft_append(
     State(state): State<AppState>,
     Json(request): Json<AppendEntriesRequest<TypeConfig>>,
-) -> Json<Value> {
-    let result = state.raft.raft().append_entries(request).await;
-    Json(serde_json::to_value(result).expect("json"))
+) -> Result<Json<Value>, ApiError> {
+    let result = raft(&state)?.raft().append_entries(request).await;
+    Ok(Json(serde_json::to_value(result).expect("json")))
 }
 
 pub async fn raft_vote(
     State(state): State<AppState>,
     Json(request): Json<VoteRequest<u64>>,
-) -> Json<Value> {
-    let result = state.raft.raft().vote(request).await;
-    Json(serde_json::to_value(result).expect("json"))
+) -> Result<Json<Value>, ApiError> {
+    let result = raft(&state)?.raft().vote(request).await;
+    Ok(Json(serde_json::to_value(result).expect("json")))
 }
 
 pub async fn raft_snapshot(
     State(state): State<AppState>,
     Json(request): Json<InstallSnapshotRequest<TypeConfig>>,
-) -> Json<Value> {
-    let result = state.raft.raft().install_snapshot(request).await;
-    Json(serde_json::to_value(result).expect("json"))
+) -> Result<Json<Value>, ApiError> {
+    let result = raft(&state)?.raft().install_snapshot(request).await;
+    Ok(Json(serde_json::to_value(result).expect("json")))
 }
 
 // ---- node to node --------------------------------------------------------------------------
@@ -46,13 +54,13 @@ pub async fn store_txn(
     State(state): State<AppState>,
     Json(ops): Json<Vec<Op>>,
 ) -> Result<Json<Value>, ApiError> {
-    let result = state.raft.write(ops).await?;
+    let result = raft(&state)?.write(ops).await?;
     Ok(Json(serde_json::to_value(result).expect("json")))
 }
 
 /// A follower's linearizable read asks the leader (this node) which revision to reach.
 pub async fn read_index(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let revision = state.raft.read_index_here().await?;
+    let revision = raft(&state)?.read_index_here().await?;
     Ok(Json(json!({ "revision": revision })))
 }
 

@@ -59,8 +59,9 @@ pub struct AppState {
     pub cluster_secret: crate::auth::ClusterSecret,
     /// Who is in the cluster.
     pub membership: Arc<dyn crate::cluster::Membership>,
-    /// The Raft cluster itself, for its RPCs and forwarded writes only.
-    pub raft: Arc<crate::cluster::Cluster>,
+    /// The Raft cluster itself, for its RPCs and forwarded writes only (`None` when the control
+    /// plane is another engine: those routes then answer 404).
+    pub raft: Option<Arc<crate::cluster::Cluster>>,
     /// This node's data (searches take a slot among `api.search_concurrency`).
     pub local: Arc<crate::search::local::LocalBackend>,
     /// Search across the cluster.

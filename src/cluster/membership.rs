@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::{BoxFuture, Cluster, Heartbeat, JoinRequest, NodeRecord, NodeView, StoreError};
+use super::{
+    BoxFuture, Cluster, Heartbeat, JoinRequest, NodeRecord, NodeView, StoreError, Summary,
+};
 
 /// Why a membership change was refused or failed.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +52,19 @@ pub trait Membership: Send + Sync {
     ) -> BoxFuture<'a, Result<(), MembershipError>>;
     /// Remove a member for good (its record and runner configs go with it).
     fn remove<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Value, MembershipError>>;
+
+    // ---- this node's life as a member ----
+
+    /// Whether this node is a member on its own (it can settle without the network).
+    fn is_alone(&self) -> bool;
+    /// Become a working member: join or announce a new address if needed, wait for a leader,
+    /// replay offline writes, register this node's record. Retries until it works.
+    fn settle(&self) -> BoxFuture<'_, ()>;
+    /// What this node's heartbeats say of its runners.
+    fn set_summary(&self, summary: Summary);
+    /// Tell the others this node is alive until `shutdown` turns true.
+    fn heartbeats(&self, shutdown: tokio::sync::watch::Receiver<bool>) -> BoxFuture<'static, ()>;
+    fn shutdown(&self) -> BoxFuture<'_, ()>;
 }
 
 /// Membership by Raft: [`Cluster`].
@@ -108,5 +123,25 @@ impl Membership for RaftMembership {
 
     fn remove<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Value, MembershipError>> {
         Box::pin(async move { Ok(self.0.remove_node(name).await?) })
+    }
+
+    fn is_alone(&self) -> bool {
+        self.0.is_alone() && self.0.members().0.contains(&self.0.id)
+    }
+
+    fn settle(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.0.settle())
+    }
+
+    fn set_summary(&self, summary: Summary) {
+        self.0.set_summary(summary)
+    }
+
+    fn heartbeats(&self, shutdown: tokio::sync::watch::Receiver<bool>) -> BoxFuture<'static, ()> {
+        Box::pin(self.0.clone().heartbeats(shutdown))
+    }
+
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.0.shutdown())
     }
 }

@@ -38,7 +38,8 @@ use tokio::sync::broadcast;
 
 pub use local::{Dump, LocalStore};
 pub use member::{
-    Cluster, Heartbeat, JoinRequest, NODE_PREFIX, NodeRecord, NodeView, OfflineStore, Summary,
+    Agent, Cluster, Heartbeat, JoinRequest, NODE_PREFIX, NodeRecord, NodeView, OfflineStore,
+    Summary,
 };
 pub use membership::{Membership, MembershipError, RaftMembership};
 

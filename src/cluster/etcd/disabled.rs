@@ -7,3 +7,12 @@ use crate::config::NodeConfig;
 pub fn check(_config: &NodeConfig) -> Result<(), BackendError> {
     Err(BackendError::NotBuilt { feature: "etcd" })
 }
+
+/// The config store and membership on etcd (see `backends::start_control_plane`).
+pub async fn start(
+    _config: &NodeConfig,
+    _peer_client: reqwest::Client,
+    _node_scoped: &[&str],
+) -> Result<crate::backends::ControlPlane, BackendError> {
+    Err(BackendError::NotBuilt { feature: "etcd" })
+}

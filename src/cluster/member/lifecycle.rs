@@ -270,6 +270,7 @@ impl Cluster {
             url: self.url.clone(),
             tag: self.config.tag.clone(),
             version: env!("CARGO_PKG_VERSION").to_string(),
+            agent: Agent::Lograft,
         };
         if let Some(entry) = &existing {
             let stored: NodeRecord = serde_json::from_str(&entry.value)?;

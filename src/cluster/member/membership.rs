@@ -25,6 +25,7 @@ impl Cluster {
             url: self.url.clone(),
             tag: self.config.tag.clone(),
             version: env!("CARGO_PKG_VERSION").to_string(),
+            agent: Agent::Lograft,
         };
         info!(peer, "asking to join the cluster");
         let response = self
@@ -110,6 +111,7 @@ impl Cluster {
             url: request.url.clone(),
             tag,
             version: request.version.clone(),
+            agent: request.agent,
         };
         self.put(&key, serde_json::to_string(&record)?, None)
             .await?;

@@ -65,6 +65,25 @@ pub struct NodeRecord {
     pub tag: String,
     #[serde(default)]
     pub version: String,
+    /// What runs there: a lograft node, or a foreign member that registers over HTTP and takes
+    /// no part in Raft (a logkit slave, for a fleet migrating one node at a time).
+    #[serde(default, skip_serializing_if = "Agent::is_lograft")]
+    pub agent: Agent,
+}
+
+/// The software of a member (see [`NodeRecord::agent`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Agent {
+    #[default]
+    Lograft,
+    Logkit,
+}
+
+impl Agent {
+    fn is_lograft(&self) -> bool {
+        *self == Agent::Lograft
+    }
 }
 
 /// What a node says of itself in a heartbeat.

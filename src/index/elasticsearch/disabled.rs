@@ -9,3 +9,21 @@ pub fn check(_config: &NodeConfig) -> Result<(), BackendError> {
         feature: "elasticsearch",
     })
 }
+
+/// The index sink on Elasticsearch (see `backends::open_sink`).
+pub fn open_sink(_config: &NodeConfig) -> Result<Box<dyn crate::index::Sink>, BackendError> {
+    Err(BackendError::NotBuilt {
+        feature: "elasticsearch",
+    })
+}
+
+/// Search on Elasticsearch: one backend holding every node's data (see
+/// `backends::search_topology`).
+pub fn topology(
+    _config: &NodeConfig,
+    _membership: std::sync::Arc<dyn crate::cluster::Membership>,
+) -> Result<std::sync::Arc<dyn crate::search::cluster::Topology>, BackendError> {
+    Err(BackendError::NotBuilt {
+        feature: "elasticsearch",
+    })
+}

@@ -7,3 +7,11 @@ use crate::config::NodeConfig;
 pub fn check(_config: &NodeConfig) -> Result<(), BackendError> {
     Err(BackendError::NotBuilt { feature: "kafka" })
 }
+
+/// The queue on Kafka (see `backends::open_queue`).
+pub fn open(
+    _config: &NodeConfig,
+    _index: &crate::index::IndexCheckpoint,
+) -> Result<std::sync::Arc<dyn crate::queue::Queue>, BackendError> {
+    Err(BackendError::NotBuilt { feature: "kafka" })
+}

@@ -8,3 +8,11 @@ use crate::config::NodeConfig;
 pub fn check(_config: &NodeConfig) -> Result<(), BackendError> {
     Err(BackendError::NotWritten { feature: "kafka" })
 }
+
+/// The queue on Kafka (see `backends::open_queue`).
+pub fn open(
+    _config: &NodeConfig,
+    _index: &crate::index::IndexCheckpoint,
+) -> Result<std::sync::Arc<dyn crate::queue::Queue>, BackendError> {
+    Err(BackendError::NotWritten { feature: "kafka" })
+}
