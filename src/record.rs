@@ -56,6 +56,23 @@ pub fn now_micros() -> i64 {
 pub const MAX_FIELD_DEPTH: usize = 32;
 
 impl Record {
+    /// A plain line of runner `r` at `ts` (tests).
+    #[cfg(test)]
+    pub fn test_line(ts: i64, message: &str) -> Record {
+        Record {
+            ts,
+            runner: "r".into(),
+            path: String::new(),
+            offset: 0,
+            level: String::new(),
+            message: message.into(),
+            fields: serde_json::Value::Null,
+            truncated: false,
+            parse_error: false,
+            stream: String::new(),
+        }
+    }
+
     /// Make the record storable: fields nested deeper than [`MAX_FIELD_DEPTH`] become their
     /// JSON text. Returns whether anything was rewritten. Every queue calls this on append.
     pub fn bound_depth(&mut self) -> bool {

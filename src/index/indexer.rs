@@ -375,18 +375,7 @@ mod tests {
     const DAY: i64 = 86_400_000_000;
 
     fn record(ts: i64, message: &str) -> Record {
-        Record {
-            ts,
-            runner: "r".into(),
-            path: String::new(),
-            offset: 0,
-            level: String::new(),
-            message: message.into(),
-            fields: serde_json::Value::Null,
-            truncated: false,
-            parse_error: false,
-            stream: String::new(),
-        }
+        Record::test_line(ts, message)
     }
 
     struct Rig {

@@ -76,18 +76,7 @@ pub mod conformance {
     use super::*;
 
     fn record(ts: i64, message: &str) -> Record {
-        Record {
-            ts,
-            runner: "r".into(),
-            path: String::new(),
-            offset: 0,
-            level: String::new(),
-            message: message.into(),
-            fields: serde_json::Value::Null,
-            truncated: false,
-            parse_error: false,
-            stream: String::new(),
-        }
+        Record::test_line(ts, message)
     }
 
     fn checkpoint(seq: u64) -> IndexCheckpoint {

@@ -8,18 +8,7 @@ use super::{Queue, QueueBatch};
 use crate::record::Record;
 
 fn record(message: &str) -> Record {
-    Record {
-        ts: 1,
-        runner: "r".into(),
-        path: "/x".into(),
-        offset: 0,
-        level: String::new(),
-        message: message.into(),
-        fields: serde_json::Value::Null,
-        truncated: false,
-        parse_error: false,
-        stream: String::new(),
-    }
+    Record::test_line(1, message)
 }
 
 fn records_after(queue: &dyn Queue, acked: u64) -> Vec<(u64, String)> {

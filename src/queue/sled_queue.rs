@@ -516,18 +516,7 @@ mod tests {
     use super::*;
 
     fn record(message: &str) -> Record {
-        Record {
-            ts: 1,
-            runner: "r".into(),
-            path: "/x".into(),
-            offset: 0,
-            level: String::new(),
-            message: message.into(),
-            fields: serde_json::Value::Null,
-            truncated: false,
-            parse_error: false,
-            stream: String::new(),
-        }
+        Record::test_line(1, message)
     }
 
     /// The queue suite (a model test with reopenings, checkpoints, bounds, deep records).

@@ -53,20 +53,12 @@ impl RemoteBackend {
         path: &'static str,
         pairs: Pairs,
     ) -> BoxFuture<'a, Result<T, BackendError>> {
-        Box::pin(async move {
-            let timeout = self.peers.timeout;
-            let response = self
-                .peers
-                .client
-                .get(format!("{}{path}", self.url))
-                .header(CLUSTER_SECRET_HEADER, self.peers.secret.reveal())
-                .query(&pairs.0)
-                .timeout(timeout)
-                .send()
-                .await
-                .map_err(|err| remote_error(err, timeout))?;
-            decode(response, timeout).await
-        })
+        let request = self
+            .peers
+            .client
+            .get(format!("{}{path}", self.url))
+            .query(&pairs.0);
+        self.call(request)
     }
 
     fn post<'a, T: DeserializeOwned + Send + 'a, B: Serialize + Send + Sync + 'a>(
@@ -74,14 +66,23 @@ impl RemoteBackend {
         path: &'static str,
         body: B,
     ) -> BoxFuture<'a, Result<T, BackendError>> {
+        let request = self
+            .peers
+            .client
+            .post(format!("{}{path}", self.url))
+            .json(&body);
+        self.call(request)
+    }
+
+    /// Send a node-to-node request (with the secret, within the timeout) and decode the answer.
+    fn call<'a, T: DeserializeOwned + Send + 'a>(
+        &'a self,
+        request: reqwest::RequestBuilder,
+    ) -> BoxFuture<'a, Result<T, BackendError>> {
         Box::pin(async move {
             let timeout = self.peers.timeout;
-            let response = self
-                .peers
-                .client
-                .post(format!("{}{path}", self.url))
+            let response = request
                 .header(CLUSTER_SECRET_HEADER, self.peers.secret.reveal())
-                .json(&body)
                 .timeout(timeout)
                 .send()
                 .await
