@@ -169,8 +169,15 @@ pub enum ConfigCommand {
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve { config } => {
-            let config = NodeConfig::load(config.as_deref())?;
+        Command::Serve {
+            config: config_path,
+        } => {
+            // Before any thread or file exists: everything the node creates is private.
+            crate::fsutil::restrict_umask();
+            let config = NodeConfig::load(config_path.as_deref())?;
+            if let Some(path) = &config_path {
+                crate::config::check_file_mode(path, &config)?;
+            }
             init_logging();
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

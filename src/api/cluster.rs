@@ -2,14 +2,15 @@
 //! secret), and the operator's view under `/api/v1/cluster/*` (nodes, tags, join, leave,
 //! remove).
 
-use axum::Json;
 use axum::extract::{Path, State};
+use axum::{Extension, Json};
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::users::parse_json as parse_body;
 use super::{ApiError, AppState};
+use crate::auth::Principal;
 use crate::cluster::raft::TypeConfig;
 use crate::cluster::{ConfigStore, Heartbeat, JoinRequest, NODE_PREFIX, NodeRecord, Op};
 
@@ -54,14 +55,20 @@ pub async fn store_txn(
     Ok(Json(serde_json::to_value(result).expect("json")))
 }
 
+/// A node joins through this one (it carried the cluster secret): audited here, where the
+/// membership changes.
 pub async fn join(
     State(state): State<AppState>,
     Json(request): Json<JoinRequest>,
 ) -> Result<Json<Value>, ApiError> {
+    let target = format!("{} ({})", request.name, request.url);
+    let result = state.cluster.handle_join(request).await;
+    let outcome = if result.is_ok() { "ok" } else { "failed" };
     state
-        .cluster
-        .handle_join(request)
-        .await
+        .audit
+        .record("cluster", "cluster.join", &target, outcome, None)
+        .await;
+    result
         .map(Json)
         .map_err(|e| ApiError::BadRequest(format!("{e:#}")))
 }
@@ -75,12 +82,7 @@ pub async fn internal_remove(
     State(state): State<AppState>,
     Json(body): Json<RemoveBody>,
 ) -> Result<Json<Value>, ApiError> {
-    state
-        .cluster
-        .remove_node(&body.name)
-        .await
-        .map(Json)
-        .map_err(|e| ApiError::BadRequest(format!("{e:#}")))
+    remove_member(&state, "cluster", &body.name).await.map(Json)
 }
 
 pub async fn heartbeat(State(state): State<AppState>, Json(beat): Json<Heartbeat>) -> Json<Value> {
@@ -114,12 +116,46 @@ struct TagBody {
 /// Set a node's tag (a Raft write).
 pub async fn set_tag(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(name): Path<String>,
     body: String,
 ) -> Result<Json<Value>, ApiError> {
     let TagBody { tag } = parse_body(&body)?;
-    set_node_tag(&*state.store, &name, &tag).await?;
+    change_tag(&state, &principal.name, &name, &tag).await?;
     Ok(Json(json!({"node": name, "tag": tag})))
+}
+
+/// Set a node's tag and audit it: every API that changes a tag goes through here.
+pub async fn change_tag(
+    state: &AppState,
+    actor: &str,
+    name: &str,
+    tag: &str,
+) -> Result<(), ApiError> {
+    set_node_tag(&*state.store, name, tag).await?;
+    state
+        .audit
+        .record(
+            actor,
+            "cluster.tag",
+            &format!("{name} = {tag:?}"),
+            "ok",
+            None,
+        )
+        .await;
+    Ok(())
+}
+
+/// Remove a member and audit it: every API that removes a node (or makes one leave) goes
+/// through here.
+pub async fn remove_member(state: &AppState, actor: &str, name: &str) -> Result<Value, ApiError> {
+    let result = state.cluster.remove_node(name).await;
+    let outcome = if result.is_ok() { "ok" } else { "failed" };
+    state
+        .audit
+        .record(actor, "cluster.remove", name, outcome, None)
+        .await;
+    result.map_err(|e| ApiError::BadRequest(format!("{e:#}")))
 }
 
 /// Set a node's tag, compare-and-set on its record.
@@ -151,14 +187,12 @@ pub async fn set_node_tag(store: &dyn ConfigStore, name: &str, tag: &str) -> Res
 
 pub async fn remove_node(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    state
-        .cluster
-        .remove_node(&name)
+    remove_member(&state, &principal.name, &name)
         .await
         .map(Json)
-        .map_err(|e| ApiError::BadRequest(format!("{e:#}")))
 }
 
 #[derive(Deserialize)]
@@ -171,6 +205,7 @@ struct JoinBody {
 /// `lograft cluster join` against a running node that is still alone.
 pub async fn join_running(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     body: String,
 ) -> Result<Json<Value>, ApiError> {
     let JoinBody { peer, token } = parse_body(&body)?;
@@ -179,21 +214,36 @@ pub async fn join_running(
             "peer {peer:?} is not a URL like \"https://10.0.0.1:7700\""
         )));
     }
+    let result = state.cluster.join_running(&peer, &token).await;
+    let outcome = if result.is_ok() { "ok" } else { "failed" };
+    // This node's own audit trail (its queue) keeps the event across the join.
     state
-        .cluster
-        .join_running(&peer, &token)
-        .await
-        .map_err(internal)?;
+        .audit
+        .record(
+            &principal.name,
+            "cluster.join",
+            &format!("{} -> {peer}", state.cluster.name),
+            outcome,
+            None,
+        )
+        .await;
+    result.map_err(internal)?;
     Ok(Json(json!({"joined": peer, "node": state.cluster.name})))
 }
 
 /// `lograft cluster leave`: this node leaves (its record and runner configs go with it).
-pub async fn leave(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn leave(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+) -> Result<Json<Value>, ApiError> {
     let name = state.cluster.name.clone();
+    let result = state.cluster.remove_node(&name).await;
+    let outcome = if result.is_ok() { "ok" } else { "failed" };
     state
-        .cluster
-        .remove_node(&name)
-        .await
+        .audit
+        .record(&principal.name, "cluster.leave", &name, outcome, None)
+        .await;
+    result
         .map(Json)
         .map_err(|e| ApiError::BadRequest(format!("{e:#}")))
 }
