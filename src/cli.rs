@@ -168,12 +168,13 @@ pub enum ConfigCommand {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // Before any thread or file exists: everything the node (or an offline `user`/`token`
+    // command on its data dir) creates is private to its user.
+    crate::fsutil::restrict_umask();
     match cli.command {
         Command::Serve {
             config: config_path,
         } => {
-            // Before any thread or file exists: everything the node creates is private.
-            crate::fsutil::restrict_umask();
             let config = NodeConfig::load(config_path.as_deref())?;
             if let Some(path) = &config_path {
                 crate::config::check_file_mode(path, &config)?;
