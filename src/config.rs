@@ -800,26 +800,38 @@ mod duration_text {
 }
 
 /// Refuse a config file that every local user may read when it holds a secret
-/// (`cluster.join_token` is the cluster secret). The package installs it 0640 root:lograft.
+/// (`cluster.join_token` is the cluster secret): readable by others (mode & 0o004) in
+/// directories others may enter. The package installs it 0640 root:lograft.
 pub fn check_file_mode(path: &Path, config: &NodeConfig) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     if config.cluster.join_token.is_none() {
         return Ok(());
     }
-    let mode = std::fs::metadata(path)
-        .with_context(|| format!("{}: cannot read its mode", path.display()))?
-        .permissions()
-        .mode();
-    if mode & 0o004 != 0 {
-        anyhow::bail!(
-            "{path}: holds cluster.join_token (the cluster secret) but every local user can read it \
-             (mode {mode:04o}); run `chmod 640 {path}` (and `chgrp lograft {path}` for the package's \
-             user), or remove join_token once the node has joined",
-            path = path.display(),
-            mode = mode & 0o7777,
-        );
+    let mode_of = |path: &Path| -> anyhow::Result<u32> {
+        Ok(std::fs::metadata(path)
+            .with_context(|| format!("{}: cannot read its mode", path.display()))?
+            .permissions()
+            .mode())
+    };
+    let mode = mode_of(path)?;
+    if mode & 0o004 == 0 {
+        return Ok(());
     }
-    Ok(())
+    // A directory others cannot enter (a private temp dir, a 0700 home) keeps the file private.
+    let absolute = std::fs::canonicalize(path)
+        .with_context(|| format!("{}: cannot resolve its path", path.display()))?;
+    for dir in absolute.ancestors().skip(1) {
+        if mode_of(dir)? & 0o001 == 0 {
+            return Ok(());
+        }
+    }
+    anyhow::bail!(
+        "{path}: holds cluster.join_token (the cluster secret) but every local user can read it \
+         (mode {mode:04o}); run `chmod 640 {path}` (and `chgrp lograft {path}` for the package's \
+         user), or remove join_token once the node has joined",
+        path = path.display(),
+        mode = mode & 0o7777,
+    );
 }
 
 /// Validate a config file and render the resolved config (`lograft config check FILE`).
@@ -957,6 +969,8 @@ mod tests {
     fn a_config_holding_the_join_token_must_not_be_world_readable() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
+        // tempdir is 0700: open it, as /etc/lograft is.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let path = dir.path().join("node.toml");
         std::fs::write(
             &path,
@@ -970,6 +984,10 @@ mod tests {
             "{err}"
         );
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        check_file(&path).unwrap();
+        // In a directory others cannot enter, the file is private whatever its mode.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
         check_file(&path).unwrap();
         // Without a secret, a readable file is fine (the package's default config).
         std::fs::write(&path, "listen = \"127.0.0.1:7700\"\n").unwrap();

@@ -205,8 +205,10 @@ fn the_data_dir_is_private_whatever_the_umask_and_a_readable_secret_config_is_re
     assert!(loose.is_empty(), "not tightened: {loose:#?}");
     assert!(node.log().contains("now 0600 and 0700"), "{}", node.log());
 
-    // A config holding the cluster secret that every local user may read is refused.
+    // A config holding the cluster secret that every local user may read is refused (in a
+    // directory others may enter, as /etc/lograft; a tempdir is 0700).
     let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let config = dir.path().join("joining.toml");
     std::fs::write(
         &config,
