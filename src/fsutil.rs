@@ -28,12 +28,17 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 /// Set every directory under `root` (and `root`) to 0700 and every file to 0600 when they
-/// allow more; symbolic links are not followed. Returns how many entries were tightened.
+/// allow more; symbolic links under `root` are not followed (`root` itself may be one).
+/// Returns how many entries were tightened.
 pub fn tighten_tree(root: &Path) -> std::io::Result<usize> {
     let mut tightened = 0;
     let mut pending = vec![root.to_path_buf()];
     while let Some(path) = pending.pop() {
-        let metadata = std::fs::symlink_metadata(&path)?;
+        let metadata = if path == root {
+            std::fs::metadata(&path)?
+        } else {
+            std::fs::symlink_metadata(&path)?
+        };
         let file_type = metadata.file_type();
         let private_mode = if file_type.is_dir() {
             0o700

@@ -340,6 +340,11 @@ fn validate_password(password: &str) -> Result<(), AuthError> {
 
 impl Auth {
     pub fn new(store: Arc<dyn ConfigStore>, settings: AuthSettings) -> Auth {
+        // Hash the dummy now, off this thread: the first unknown user's login must not pay
+        // for it (that would tell, once, that the user does not exist).
+        std::thread::spawn(|| {
+            dummy_hash();
+        });
         Auth {
             store,
             settings,
