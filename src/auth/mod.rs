@@ -167,7 +167,7 @@ struct Session {
 /// Why a session cookie no longer opens anything.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SessionError {
-    #[error("unknown session; log in again")]
+    #[error("no such session on this node (sessions end when a node restarts); log in again")]
     Unknown,
     #[error("session expired; log in again")]
     Expired,
