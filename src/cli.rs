@@ -168,9 +168,17 @@ pub enum ConfigCommand {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // Before any thread or file exists: everything the node (or an offline `user`/`token`
+    // command on its data dir) creates is private to its user.
+    crate::fsutil::restrict_umask();
     match cli.command {
-        Command::Serve { config } => {
-            let config = NodeConfig::load(config.as_deref())?;
+        Command::Serve {
+            config: config_path,
+        } => {
+            let config = NodeConfig::load(config_path.as_deref())?;
+            if let Some(path) = &config_path {
+                crate::config::check_file_mode(path, &config)?;
+            }
             init_logging();
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

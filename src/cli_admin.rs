@@ -67,11 +67,12 @@ impl Via {
             return Ok(Via::Offline(auth, runtime, store));
         }
         let (mut url, mut token, mut ca) = (target.url, target.token, target.ca);
-        crate::cli_local::fill(&mut url, &mut token, &mut ca);
+        let hint = crate::cli_local::fill(&mut url, &mut token, &mut ca);
         let url = url.unwrap_or_else(|| "http://127.0.0.1:7700".to_string());
         let Some(token) = token else {
+            let hint = hint.map(|hint| format!(" ({hint})")).unwrap_or_default();
             bail!(
-                "give an admin API token with --token (or LOGRAFT_TOKEN), or act offline with --config"
+                "give an admin API token with --token (or LOGRAFT_TOKEN), or act offline with --config{hint}"
             );
         };
         Ok(Via::Online {

@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde_json::Value;
 
 use crate::search::{Hit, SearchResponse};
@@ -21,6 +21,9 @@ pub struct Remote {
     /// PEM CA to verify an https:// node against (besides the system roots).
     #[arg(long, env = "LOGRAFT_CA")]
     pub ca: Option<PathBuf>,
+    /// Where the local token was read or looked for (added to a 401).
+    #[arg(skip)]
+    pub token_hint: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -71,7 +74,17 @@ pub struct TailArgs {
 impl Remote {
     /// With no `--url`, the node on this machine and its local token.
     fn resolve(&mut self) {
-        crate::cli_local::fill(&mut self.url, &mut self.token, &mut self.ca);
+        self.token_hint = crate::cli_local::fill(&mut self.url, &mut self.token, &mut self.ca);
+    }
+
+    /// The server's error, with where the local token came from when it was refused.
+    fn failure(&self, status: reqwest::StatusCode, message: &str) -> anyhow::Error {
+        match (&self.token_hint, status) {
+            (Some(hint), reqwest::StatusCode::UNAUTHORIZED) => {
+                anyhow::anyhow!("{status}: {message} ({hint})")
+            }
+            _ => anyhow::anyhow!("{status}: {message}"),
+        }
     }
 
     fn url(&self) -> &str {
@@ -100,7 +113,7 @@ impl Remote {
                 .ok()
                 .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
                 .unwrap_or(body);
-            bail!("{status}: {message}");
+            return Err(self.failure(status, &message));
         }
         Ok(response)
     }
@@ -269,10 +282,7 @@ pub fn tail(args: TailArgs) -> anyhow::Result<ExitCode> {
         if !response.status().is_success() {
             let status = response.status();
             let body: Value = response.json().unwrap_or(Value::Null);
-            bail!(
-                "{status}: {}",
-                body["error"]["message"].as_str().unwrap_or("")
-            );
+            return Err(remote.failure(status, body["error"]["message"].as_str().unwrap_or("")));
         }
         response
     };

@@ -27,11 +27,15 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
-    /// Where the queue, the index and the local config store live. Default `./lograft-data`.
+    /// Where the queue, the index and the local config store live (made 0700, its files
+    /// 0600). A relative path is relative to this file's directory, so the node and the CLI
+    /// find the same one from any working directory. Default `./lograft-data` (relative to
+    /// the working directory).
     pub data_dir: Option<PathBuf>,
     /// Address of the HTTP API and UI. Default `127.0.0.1:7700`.
     pub listen: Option<String>,
-    /// Name of this node in records and in the cluster. Default: the host name.
+    /// Name of this node in records and in the cluster: 1-63 characters of letters, digits,
+    /// `.`, `_` and `-`. Default: the host name.
     pub node_name: Option<String>,
     #[serde(default)]
     pub collect: RawCollect,
@@ -121,8 +125,12 @@ pub struct RawCollect {
     /// Globs of the files this node may read. The only authority on what a runner may open;
     /// never replicated. Default `["/var/log/**"]`.
     pub allowed_paths: Option<Vec<String>>,
-    /// Create the `default` runner (tailx `/var/log/*.log`) on the first start. Default true.
+    /// Create the `default` runner on the first start, reading `default_paths`. Default true.
     pub default_runner: Option<bool>,
+    /// Globs the default runner reads (one runner per glob: `default`, `default-2`, ...); each
+    /// must be inside `allowed_paths`, or the node warns at start and collects nothing from
+    /// it. Default `["/var/log/*.log"]`.
+    pub default_paths: Option<Vec<String>>,
     /// Lines longer than this are cut, flagged `truncated` and counted. Default 1 MiB.
     pub max_line_bytes: Option<SizeValue>,
     /// A last line without newline is emitted after the file was idle this long. Default `10s`.
@@ -240,6 +248,7 @@ pub struct TlsConfig {
 pub struct CollectConfig {
     pub allowed_paths: Vec<String>,
     pub default_runner: bool,
+    pub default_paths: Vec<String>,
     pub max_line_bytes: u64,
     #[serde(with = "duration_text")]
     pub partial_line_timeout: Duration,
@@ -322,6 +331,11 @@ pub fn default_listen() -> SocketAddr {
 pub fn default_allowed_paths() -> Vec<String> {
     vec!["/var/log/**".to_string()]
 }
+pub fn default_default_paths() -> Vec<String> {
+    vec!["/var/log/*.log".to_string()]
+}
+/// Longest `node_name`: a DNS label (it is also part of the CLI token's name).
+pub const MAX_NODE_NAME_CHARS: usize = 63;
 pub const DEFAULT_MAX_LINE_BYTES: u64 = 1024 * 1024;
 /// The files are the real buffer (runners stop reading when the queue is full); the queue only
 /// needs to hold work in flight. sled takes a few times this on disk.
@@ -395,6 +409,9 @@ impl RawConfig {
             Some(name) => name,
             None => hostname(),
         };
+        if let Err(reason) = validate_node_name(&node_name) {
+            return Err(err("node_name", reason));
+        }
 
         let allowed_paths = self
             .collect
@@ -418,9 +435,24 @@ impl RawConfig {
                 "must be at least 64 bytes".into(),
             ));
         }
+        let default_paths = self
+            .collect
+            .default_paths
+            .unwrap_or_else(default_default_paths);
+        for pattern in &default_paths {
+            if !pattern.starts_with('/') {
+                return Err(err(
+                    "collect.default_paths",
+                    format!("{pattern:?} must be an absolute path or glob"),
+                ));
+            }
+            globset::Glob::new(pattern)
+                .map_err(|e| err("collect.default_paths", format!("{pattern:?}: {e}")))?;
+        }
         let collect = CollectConfig {
             allowed_paths,
             default_runner: self.collect.default_runner.unwrap_or(true),
+            default_paths,
             max_line_bytes,
             partial_line_timeout: parse_duration_opt(
                 self.collect.partial_line_timeout,
@@ -566,7 +598,14 @@ impl RawConfig {
                 public: self.metrics.public.unwrap_or(false),
             },
             tls,
-            data_dir: self.data_dir.unwrap_or_else(default_data_dir),
+            data_dir: match self.data_dir {
+                // Relative to the file, not to wherever the node or the CLI was started.
+                Some(dir) if dir.is_relative() => file
+                    .parent()
+                    .map_or(dir.clone(), |parent| parent.join(&dir)),
+                Some(dir) => dir,
+                None => default_data_dir(),
+            },
             listen,
             node_name,
             collect,
@@ -574,6 +613,26 @@ impl RawConfig {
             index,
         })
     }
+}
+
+/// `node_name`: 1-63 of `[A-Za-z0-9._-]` (it names records, the cluster member and the local
+/// CLI token `local-cli-<node>`).
+fn validate_node_name(name: &str) -> Result<(), String> {
+    let length = name.chars().count();
+    let bad_char = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')));
+    if let Some(c) = bad_char {
+        return Err(format!(
+            "{name:?} has {c:?}; use only letters, digits, '.', '_' and '-' (set node_name when the host name has others)"
+        ));
+    }
+    if length > MAX_NODE_NAME_CHARS || name == "." || name == ".." {
+        return Err(format!(
+            "{name:?} must be 1-{MAX_NODE_NAME_CHARS} characters of letters, digits, '.', '_' and '-'"
+        ));
+    }
+    Ok(())
 }
 
 fn hostname() -> String {
@@ -740,9 +799,45 @@ mod duration_text {
     }
 }
 
+/// Refuse a config file that every local user may read when it holds a secret
+/// (`cluster.join_token` is the cluster secret): readable by others (mode & 0o004) in
+/// directories others may enter. The package installs it 0640 root:lograft.
+pub fn check_file_mode(path: &Path, config: &NodeConfig) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if config.cluster.join_token.is_none() {
+        return Ok(());
+    }
+    let mode_of = |path: &Path| -> anyhow::Result<u32> {
+        Ok(std::fs::metadata(path)
+            .with_context(|| format!("{}: cannot read its mode", path.display()))?
+            .permissions()
+            .mode())
+    };
+    let mode = mode_of(path)?;
+    if mode & 0o004 == 0 {
+        return Ok(());
+    }
+    // A directory others cannot enter (a private temp dir, a 0700 home) keeps the file private.
+    let absolute = std::fs::canonicalize(path)
+        .with_context(|| format!("{}: cannot resolve its path", path.display()))?;
+    for dir in absolute.ancestors().skip(1) {
+        if mode_of(dir)? & 0o001 == 0 {
+            return Ok(());
+        }
+    }
+    anyhow::bail!(
+        "{path}: holds cluster.join_token (the cluster secret) but every local user can read it \
+         (mode {mode:04o}); run `chmod 640 {path}` (and `chgrp lograft {path}` for the package's \
+         user), or remove join_token once the node has joined",
+        path = path.display(),
+        mode = mode & 0o7777,
+    );
+}
+
 /// Validate a config file and render the resolved config (`lograft config check FILE`).
 pub fn check_file(path: &Path) -> anyhow::Result<String> {
     let config = NodeConfig::load(Some(path))?;
+    check_file_mode(path, &config)?;
     let text = toml::to_string_pretty(&config).context("rendering the resolved config")?;
     Ok(text)
 }
@@ -809,5 +904,94 @@ mod tests {
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
         assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
         assert!(parse_duration("10").is_err());
+    }
+
+    // See: "No input stops the appliance", item 19.
+    #[test]
+    fn node_name_is_checked_and_names_the_key() {
+        for bad in [
+            "bad name",
+            "node/1",
+            "ünïcode",
+            "x\ny",
+            "..",
+            &"n".repeat(64),
+        ] {
+            let text = format!("node_name = {}\n", toml::Value::String(bad.to_string()));
+            let err = parse(&text).unwrap_err().to_string();
+            assert!(err.contains("node.toml: node_name"), "{bad:?}: {err}");
+        }
+        for good in ["alpha", "node-1.example_2", &"n".repeat(63)] {
+            let text = format!("node_name = \"{good}\"\n");
+            assert_eq!(parse(&text).unwrap().node_name, good);
+        }
+    }
+
+    // See: "No input stops the appliance", item 19: `lograft search` found the token only
+    // from the directory the node was started in.
+    #[test]
+    fn a_relative_data_dir_is_relative_to_the_config_file() {
+        let config = NodeConfig::parse(
+            "data_dir = \"data\"\n",
+            Path::new("/etc/lograft/lograft.toml"),
+        )
+        .unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("/etc/lograft/data"));
+        let config = NodeConfig::parse(
+            "data_dir = \"/srv/x\"\n",
+            Path::new("/etc/lograft/lograft.toml"),
+        )
+        .unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("/srv/x"));
+    }
+
+    #[test]
+    fn default_paths_are_globs() {
+        assert_eq!(
+            parse("").unwrap().collect.default_paths,
+            vec!["/var/log/*.log"]
+        );
+        let config =
+            parse("[collect]\ndefault_paths = [\"/srv/logs/*.log\", \"/opt/app/*.out\"]\n")
+                .unwrap();
+        assert_eq!(config.collect.default_paths.len(), 2);
+        let err = parse("[collect]\ndefault_paths = [\"logs/*.log\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("collect.default_paths") && err.contains("absolute"),
+            "{err}"
+        );
+    }
+
+    // See: "No input stops the appliance", item 6.
+    #[test]
+    fn a_config_holding_the_join_token_must_not_be_world_readable() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        // tempdir is 0700: open it, as /etc/lograft is.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(
+            &path,
+            "[cluster]\njoin = \"http://10.0.0.1:7700\"\njoin_token = \"lgc_x\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = check_file(&path).unwrap_err().to_string();
+        assert!(
+            err.contains(&path.display().to_string()) && err.contains("chmod 640"),
+            "{err}"
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        check_file(&path).unwrap();
+        // In a directory others cannot enter, the file is private whatever its mode.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        check_file(&path).unwrap();
+        // Without a secret, a readable file is fine (the package's default config).
+        std::fs::write(&path, "listen = \"127.0.0.1:7700\"\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        check_file(&path).unwrap();
     }
 }

@@ -1,9 +1,22 @@
 //! Files the node writes for itself: private (0700 directories, 0600 files, whatever the
 //! umask) and, where they must survive a power loss, synced.
+//!
+//! `lograft serve` sets its umask to 0o077 ([`restrict_umask`]), so every file that sled,
+//! tantivy and the node create is 0600 and every directory 0700; [`tighten_tree`] fixes a data
+//! dir made by an older version (0755 directories, 0644 files: the cluster secret in the
+//! store was readable by any local user).
 
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
+
+/// Make everything this process creates from now on private to its user (umask 0o077).
+pub fn restrict_umask() {
+    // SAFETY: umask only swaps the process's file mode creation mask; it cannot fail.
+    unsafe {
+        libc::umask(0o077);
+    }
+}
 
 /// Create `dir` (and missing parents) as 0700; an existing `dir` is set to 0700.
 pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
@@ -14,6 +27,40 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
 }
 
+/// Set every directory under `root` (and `root`) to 0700 and every file to 0600 when they
+/// allow more; symbolic links under `root` are not followed (`root` itself may be one).
+/// Returns how many entries were tightened.
+pub fn tighten_tree(root: &Path) -> std::io::Result<usize> {
+    let mut tightened = 0;
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        let metadata = if path == root {
+            std::fs::metadata(&path)?
+        } else {
+            std::fs::symlink_metadata(&path)?
+        };
+        let file_type = metadata.file_type();
+        let private_mode = if file_type.is_dir() {
+            0o700
+        } else if file_type.is_file() {
+            0o600
+        } else {
+            continue;
+        };
+        let mode = metadata.permissions().mode() & 0o7777;
+        if mode & !private_mode != 0 {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode & private_mode))?;
+            tightened += 1;
+        }
+        if file_type.is_dir() {
+            for entry in std::fs::read_dir(&path)? {
+                pending.push(entry?.path());
+            }
+        }
+    }
+    Ok(tightened)
+}
+
 /// Write `bytes` to a new file at `path` (0600), fsync it and its directory.
 pub fn write_private_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut file = std::fs::OpenOptions::new()
@@ -22,10 +69,45 @@ pub fn write_private_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .truncate(true)
         .mode(0o600)
         .open(path)?;
+    // An existing file keeps its mode on open: make it private too.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
     file.write_all(bytes)?;
     file.sync_all()?;
     if let Some(dir) = path.parent() {
         std::fs::File::open(dir)?.sync_all()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // See: "No input stops the appliance", item 6: an upgraded node's data dir was 0755 with
+    // 0644 files.
+    #[test]
+    fn tighten_tree_makes_an_old_data_dir_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("data");
+        std::fs::create_dir_all(root.join("store/db")).unwrap();
+        std::fs::write(root.join("store/db/conf"), "secret").unwrap();
+        std::fs::write(root.join("cli-token"), "token").unwrap();
+        let set = |path: &Path, mode| {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+        };
+        for path in [root.clone(), root.join("store"), root.join("store/db")] {
+            set(&path, 0o755);
+        }
+        set(&root.join("store/db/conf"), 0o644);
+        set(&root.join("cli-token"), 0o600);
+        std::os::unix::fs::symlink("/etc/hostname", root.join("link")).unwrap();
+
+        assert_eq!(tighten_tree(&root).unwrap(), 4);
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&root), 0o700);
+        assert_eq!(mode(&root.join("store/db")), 0o700);
+        assert_eq!(mode(&root.join("store/db/conf")), 0o600);
+        assert_eq!(mode(&root.join("cli-token")), 0o600);
+        assert_eq!(tighten_tree(&root).unwrap(), 0, "nothing left to tighten");
+    }
 }

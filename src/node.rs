@@ -9,7 +9,7 @@ use tracing::{info, warn};
 use crate::api::{self, AppState, Auditor};
 use crate::auth::{Auth, AuthSettings};
 use crate::cluster::ConfigStore;
-use crate::collect::{Allowlist, RunnerConfig, RunnerSettings, Supervisor};
+use crate::collect::{Allowlist, RunnerSettings, Supervisor};
 use crate::config::NodeConfig;
 use crate::index::{IndexStore, Indexer, RetentionPolicy};
 use crate::search::QueryBuilder;
@@ -23,8 +23,19 @@ const BOOTSTRAP_KEY: &str = "meta/bootstrap";
 
 pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     let config = Arc::new(config);
-    std::fs::create_dir_all(&config.data_dir)
+    // Private whatever the caller's umask (`cli` set it to 0o077): the store holds the cluster
+    // secret. A data dir of an older version is tightened.
+    crate::fsutil::create_private_dir(&config.data_dir)
         .with_context(|| format!("creating data_dir {}", config.data_dir.display()))?;
+    let tightened = crate::fsutil::tighten_tree(&config.data_dir)
+        .with_context(|| format!("making data_dir {} private", config.data_dir.display()))?;
+    if tightened > 0 {
+        warn!(
+            data_dir = %config.data_dir.display(),
+            tightened,
+            "data_dir had files or directories other local users could read; they are now 0600 and 0700"
+        );
+    }
     // One node per data dir: a second one must not touch the first one's queue and index.
     let lock_path = config.data_dir.join("lograft.lock");
     let data_dir_lock = std::fs::OpenOptions::new()
@@ -273,22 +284,13 @@ async fn ensure_cli_token(auth: &Auth, config: &NodeConfig) -> anyhow::Result<()
 
 /// Write a secret to a file only its owner can read, durably.
 fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    writeln!(file, "{text}")?;
-    file.sync_all()?;
-    Ok(())
+    crate::fsutil::write_private_durably(path, format!("{text}\n").as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
 }
 
-/// First start: create the `default` runner for `/var/log/*.log` if the config asks for it and
-/// the allowlist permits it.
+/// First start: create the default runners for `collect.default_paths` if the config asks
+/// for them; a glob the allowlist refuses is a WARN saying what to do (the README tour's
+/// searches find nothing without it).
 async fn bootstrap(
     store: &dyn ConfigStore,
     config: &NodeConfig,
@@ -299,23 +301,27 @@ async fn bootstrap(
     if store.get(&key)?.is_some() || store.get(BOOTSTRAP_KEY)?.is_some() {
         return Ok(());
     }
-    let allowlist = supervisor.allowlist();
     if config.collect.default_runner {
-        let default = serde_json::json!({
-            "name": "default",
-            "reader": {"mode": "tailx", "log_path": "/var/log/*.log", "read_from": "oldest"},
-            "parser": {"type": "raw"}
-        })
-        .to_string();
-        match RunnerConfig::parse(&default, allowlist) {
-            Ok(_) => {
-                store
-                    .put(&supervisor.key("default"), default, Some(0))
-                    .await
-                    .ok();
-                info!("created the default runner for /var/log/*.log");
-            }
-            Err(err) => info!(reason = %err, "not creating the default runner"),
+        let (runners, refused) = crate::collect::supervisor::default_runners(
+            &config.collect.default_paths,
+            supervisor.allowlist(),
+        );
+        for (name, runner) in runners {
+            store
+                .put(&supervisor.key(&name), runner, Some(0))
+                .await
+                .ok();
+            info!(runner = %name, "created a default runner");
+        }
+        for (path, reason) in refused {
+            warn!(
+                path = %path,
+                allowed_paths = ?config.collect.allowed_paths,
+                reason = %reason,
+                "no default runner for {path}: it is outside collect.allowed_paths, so nothing is \
+                 collected from it; set collect.default_paths to globs inside collect.allowed_paths \
+                 (or widen allowed_paths), or add a runner (UI, POST /api/v1/runners)"
+            );
         }
     }
     store.put(&key, "{\"done\":true}".into(), None).await?;

@@ -79,10 +79,14 @@ fn principal_of(state: &AppState, request: &Request) -> Result<Option<Principal>
             .ok_or_else(|| ApiError::Unauthorized("invalid or revoked API token".into()));
     }
     if let Some(session) = session_cookie(headers) {
-        let Some(principal) = state.auth.session(&session) else {
-            return Err(ApiError::Unauthorized(
-                "session expired; log in again".into(),
-            ));
+        let principal = match state.auth.session(&session) {
+            Ok(principal) => principal,
+            Err(crate::auth::SessionError::Store(reason)) => {
+                return Err(ApiError::Unavailable(format!(
+                    "cannot check the session: {reason}"
+                )));
+            }
+            Err(ended) => return Err(ApiError::Unauthorized(ended.to_string())),
         };
         let safe = matches!(*request.method(), Method::GET | Method::HEAD);
         if !safe && !headers.contains_key(CSRF_HEADER) {

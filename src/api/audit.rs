@@ -36,6 +36,10 @@ impl Auditor {
         outcome: &str,
         client: Option<String>,
     ) {
+        // Names come from requests (a login's user name is whatever was typed): one event is
+        // one line of bounded size, whatever they hold.
+        let (actor, target) = (audit_text(actor), audit_text(target));
+        let client = client.as_deref().map(audit_text);
         let message = format!("{action} {target}: {outcome} (by {actor})");
         let record = Record {
             ts: now_micros(),
@@ -60,6 +64,40 @@ impl Auditor {
             error!(action, target, "could not write an audit event");
         }
     }
+}
+
+/// Longest name (user, target, actor) an audit event carries, in characters.
+pub const AUDIT_TEXT_MAX_CHARS: usize = 128;
+
+/// A request-supplied name as an audit event carries it: control characters (and Unicode line
+/// separators and direction overrides) escaped, so it cannot forge a line or reorder text;
+/// at most [`AUDIT_TEXT_MAX_CHARS`] characters, an ellipsis and the original length after.
+pub fn audit_text(text: &str) -> String {
+    let mut out = String::new();
+    let mut written = 0;
+    for (index, c) in text.chars().enumerate() {
+        let piece: String = if c.is_control()
+            || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        {
+            c.escape_default().collect()
+        } else if c == '\\' {
+            "\\\\".into()
+        } else {
+            c.to_string()
+        };
+        let width = piece.chars().count();
+        if written + width > AUDIT_TEXT_MAX_CHARS {
+            let total = text.chars().count();
+            out.push_str(&format!(
+                "… ({total} characters, {} not shown)",
+                total - index
+            ));
+            return out;
+        }
+        written += width;
+        out.push_str(&piece);
+    }
+    out
 }
 
 #[derive(Debug, Deserialize)]
@@ -92,4 +130,40 @@ pub async fn list(
     })
     .await??;
     Ok(Json(response))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // See: "No input stops the appliance", item 11.
+    #[test]
+    fn audit_text_escapes_control_characters_and_caps_the_length() {
+        assert_eq!(audit_text("alice"), "alice");
+        let forged = "x\nlogin admin: ok (by user:admin)";
+        let text = audit_text(forged);
+        assert!(!text.contains('\n'), "{text}");
+        assert_eq!(text, "x\\nlogin admin: ok (by user:admin)");
+        assert_eq!(
+            audit_text("a\rb\u{1b}[31m\u{2028}\u{202e}"),
+            "a\\rb\\u{1b}[31m\\u{2028}\\u{202e}"
+        );
+        // A backslash is escaped too, so an escaped newline and a typed "\n" differ.
+        assert_eq!(audit_text("a\\nb"), "a\\\\nb");
+        let long = format!("{}\n{}", "u".repeat(15_000), "v".repeat(100));
+        let text = audit_text(&long);
+        assert!(
+            text.starts_with(&"u".repeat(AUDIT_TEXT_MAX_CHARS)),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("… (15101 characters, 14973 not shown)"),
+            "{text}"
+        );
+        assert!(text.chars().count() < AUDIT_TEXT_MAX_CHARS + 64, "{text}");
+        assert!(!text.contains('\n'));
+        // Escapes count towards the cap.
+        let text = audit_text(&"\n".repeat(1000));
+        assert!(text.chars().count() < AUDIT_TEXT_MAX_CHARS + 64, "{text}");
+    }
 }

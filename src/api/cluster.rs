@@ -2,14 +2,15 @@
 //! secret), and the operator's view under `/api/v1/cluster/*` (nodes, tags, join, leave,
 //! remove).
 
-use axum::Json;
 use axum::extract::{Path, State};
+use axum::{Extension, Json};
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::users::parse_json as parse_body;
 use super::{ApiError, AppState};
+use crate::auth::Principal;
 use crate::cluster::raft::TypeConfig;
 use crate::cluster::{ConfigStore, Heartbeat, JoinRequest, NODE_PREFIX, NodeRecord, Op};
 
@@ -64,14 +65,20 @@ pub async fn read_index(State(state): State<AppState>) -> Result<Json<Value>, Ap
     Ok(Json(json!({ "revision": revision })))
 }
 
+/// A node joins through this one (it carried the cluster secret): audited here, where the
+/// membership changes.
 pub async fn join(
     State(state): State<AppState>,
     Json(request): Json<JoinRequest>,
 ) -> Result<Json<Value>, ApiError> {
+    let target = format!("{} ({})", request.name, request.url);
+    let result = state.membership.admit(request).await;
+    let outcome = if result.is_ok() { "ok" } else { "failed" };
     state
-        .membership
-        .admit(request)
-        .await
+        .audit
+        .record("cluster", "cluster.join", &target, outcome, None)
+        .await;
+    result
         .map(Json)
         .map_err(|e| ApiError::BadRequest(e.to_string()))
 }
@@ -85,12 +92,7 @@ pub async fn internal_remove(
     State(state): State<AppState>,
     Json(body): Json<RemoveBody>,
 ) -> Result<Json<Value>, ApiError> {
-    state
-        .membership
-        .remove(&body.name)
-        .await
-        .map(Json)
-        .map_err(|e| ApiError::BadRequest(e.to_string()))
+    remove_member(&state, "cluster", &body.name).await.map(Json)
 }
 
 pub async fn heartbeat(State(state): State<AppState>, Json(beat): Json<Heartbeat>) -> Json<Value> {
@@ -135,12 +137,46 @@ struct TagBody {
 /// Set a node's tag (a Raft write).
 pub async fn set_tag(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(name): Path<String>,
     body: String,
 ) -> Result<Json<Value>, ApiError> {
     let TagBody { tag } = parse_body(&body)?;
-    set_node_tag(&*state.store, &name, &tag).await?;
+    change_tag(&state, &principal.name, &name, &tag).await?;
     Ok(Json(json!({"node": name, "tag": tag})))
+}
+
+/// Set a node's tag and audit it: every API that changes a tag goes through here.
+pub async fn change_tag(
+    state: &AppState,
+    actor: &str,
+    name: &str,
+    tag: &str,
+) -> Result<(), ApiError> {
+    set_node_tag(&*state.store, name, tag).await?;
+    state
+        .audit
+        .record(
+            actor,
+            "cluster.tag",
+            &format!("{name} = {tag:?}"),
+            "ok",
+            None,
+        )
+        .await;
+    Ok(())
+}
+
+/// Remove a member and audit it: every API that removes a node (or makes one leave) goes
+/// through here.
+pub async fn remove_member(state: &AppState, actor: &str, name: &str) -> Result<Value, ApiError> {
+    let result = state.membership.remove(name).await;
+    let outcome = if result.is_ok() { "ok" } else { "failed" };
+    state
+        .audit
+        .record(actor, "cluster.remove", name, outcome, None)
+        .await;
+    result.map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
 /// Set a node's tag, compare-and-set on its record.
@@ -172,14 +208,12 @@ pub async fn set_node_tag(store: &dyn ConfigStore, name: &str, tag: &str) -> Res
 
 pub async fn remove_node(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    state
-        .membership
-        .remove(&name)
+    remove_member(&state, &principal.name, &name)
         .await
         .map(Json)
-        .map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
 #[derive(Deserialize)]
@@ -192,6 +226,7 @@ struct JoinBody {
 /// `lograft cluster join` against a running node that is still alone.
 pub async fn join_running(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     body: String,
 ) -> Result<Json<Value>, ApiError> {
     let JoinBody { peer, token } = parse_body(&body)?;
@@ -200,23 +235,38 @@ pub async fn join_running(
             "peer {peer:?} is not a URL like \"https://10.0.0.1:7700\""
         )));
     }
+    let result = state.membership.join(&peer, &token).await;
+    let outcome = if result.is_ok() { "ok" } else { "failed" };
+    // This node's own audit trail (its queue) keeps the event across the join.
     state
-        .membership
-        .join(&peer, &token)
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        .audit
+        .record(
+            &principal.name,
+            "cluster.join",
+            &format!("{} -> {peer}", state.membership.name()),
+            outcome,
+            None,
+        )
+        .await;
+    result.map_err(|e| ApiError::Unavailable(e.to_string()))?;
     Ok(Json(
         json!({"joined": peer, "node": state.membership.name()}),
     ))
 }
 
 /// `lograft cluster leave`: this node leaves (its record and runner configs go with it).
-pub async fn leave(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn leave(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+) -> Result<Json<Value>, ApiError> {
     let name = state.membership.name().to_string();
+    let result = state.membership.remove(&name).await;
+    let outcome = if result.is_ok() { "ok" } else { "failed" };
     state
-        .membership
-        .remove(&name)
-        .await
+        .audit
+        .record(&principal.name, "cluster.leave", &name, outcome, None)
+        .await;
+    result
         .map(Json)
         .map_err(|e| ApiError::BadRequest(e.to_string()))
 }

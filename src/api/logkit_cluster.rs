@@ -82,7 +82,11 @@ struct RegisterBody {
 
 /// logkit slaves register with their URL and tag; lograft nodes join instead, so this sets the
 /// tag of the member at that URL.
-pub async fn register(State(state): State<AppState>, body: String) -> axum::response::Response {
+pub async fn register(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    body: String,
+) -> axum::response::Response {
     let result = async {
         let RegisterBody { url, tag } = serde_json::from_str(&body)
             .map_err(|e| ApiError::BadRequest(format!("invalid register body: {e}")))?;
@@ -95,7 +99,7 @@ pub async fn register(State(state): State<AppState>, body: String) -> axum::resp
                 "no member at {url:?}: a node becomes a member with `lograft cluster join`"
             ))
         })?;
-        super::cluster::set_node_tag(&*state.store, &node.name, &tag).await?;
+        super::cluster::change_tag(&state, &principal.name, &node.name, &tag).await?;
         Ok(Value::Null)
     };
     respond(result.await)
@@ -123,15 +127,12 @@ pub async fn slaves(
 
 pub async fn delete_slaves(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Query(filter): Query<Filter>,
 ) -> axum::response::Response {
     let result = async {
         for node in targets(&state, &filter)? {
-            state
-                .membership
-                .remove(&node.name)
-                .await
-                .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            super::cluster::remove_member(&state, &principal.name, &node.name).await?;
         }
         Ok(Value::Null)
     };
@@ -462,6 +463,7 @@ struct TagBody {
 /// Master API: set the tag of the matching nodes.
 pub async fn slaves_tag(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Query(filter): Query<Filter>,
     body: String,
 ) -> axum::response::Response {
@@ -469,7 +471,7 @@ pub async fn slaves_tag(
         let TagBody { tag } = serde_json::from_str(&body)
             .map_err(|e| ApiError::BadRequest(format!("invalid body: {e}")))?;
         for node in targets(&state, &filter)? {
-            super::cluster::set_node_tag(&*state.store, &node.name, &tag).await?;
+            super::cluster::change_tag(&state, &principal.name, &node.name, &tag).await?;
         }
         Ok(Value::Null)
     };
@@ -477,11 +479,16 @@ pub async fn slaves_tag(
 }
 
 /// Slave API: set this node's tag.
-pub async fn own_tag(State(state): State<AppState>, body: String) -> axum::response::Response {
+pub async fn own_tag(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    body: String,
+) -> axum::response::Response {
     let result = async {
         let TagBody { tag } = serde_json::from_str(&body)
             .map_err(|e| ApiError::BadRequest(format!("invalid body: {e}")))?;
-        super::cluster::set_node_tag(&*state.store, state.membership.name(), &tag).await?;
+        let own_name = state.membership.name().to_string();
+        super::cluster::change_tag(&state, &principal.name, &own_name, &tag).await?;
         Ok(Value::Null)
     };
     respond(result.await)

@@ -3,8 +3,9 @@
 //! A change is a write to the config store; the supervisor picks it up and starts, restarts or
 //! stops the runner (no process restart). Configs are validated against this node's allowlist
 //! before they are stored, so a refused config gets a 400 naming the path and the allowlist.
-//! Secrets in configs (keys like `password`, `secret`, `token`) are stored and used, but read
-//! back as `"******"`; sending `"******"` back keeps the stored secret.
+//! Secrets in configs (keys like `password`, `secret`, `token`, `auth`, `key`, whatever their
+//! value's type, and passwords inside URLs) are stored and used, but read back as `"******"`;
+//! sending the masked value back keeps the stored secret (`collect::config::mask_secrets`).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -16,9 +17,6 @@ use super::{ApiError, AppState};
 use crate::auth::Principal;
 use crate::collect::{RunnerConfig, RunnerStatus};
 
-/// What a secret looks like when a config is read back.
-pub const MASK: &str = "******";
-
 #[derive(Serialize)]
 pub struct RunnerView {
     pub name: String,
@@ -26,65 +24,9 @@ pub struct RunnerView {
     pub status: Option<RunnerStatus>,
 }
 
-/// Whether a config key names a secret (`password`, `sender_pandora_secret`, `api_token`...).
-fn is_secret_key(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    [
-        "password",
-        "passwd",
-        "secret",
-        "token",
-        "api_key",
-        "apikey",
-        "access_key",
-        "private_key",
-        "credential",
-    ]
-    .iter()
-    .any(|word| key.contains(word))
-}
-
-/// Replace every secret value with [`MASK`].
-pub fn mask_secrets(value: &mut Value) {
-    match value {
-        Value::Object(map) => {
-            for (key, inner) in map.iter_mut() {
-                if is_secret_key(key) && !inner.is_object() && !inner.is_array() && !inner.is_null()
-                {
-                    *inner = Value::String(MASK.into());
-                } else {
-                    mask_secrets(inner);
-                }
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(mask_secrets),
-        _ => {}
-    }
-}
-
-/// A config sent back with masked secrets keeps the stored secrets (read, edit, write back).
-pub(super) fn keep_masked_secrets(new: &mut Value, old: &Value) {
-    match (new, old) {
-        (Value::Object(new_map), Value::Object(old_map)) => {
-            for (key, inner) in new_map.iter_mut() {
-                let Some(old_inner) = old_map.get(key) else {
-                    continue;
-                };
-                if is_secret_key(key) && inner.as_str() == Some(MASK) {
-                    *inner = old_inner.clone();
-                } else {
-                    keep_masked_secrets(inner, old_inner);
-                }
-            }
-        }
-        (Value::Array(new_items), Value::Array(old_items)) => {
-            for (inner, old_inner) in new_items.iter_mut().zip(old_items) {
-                keep_masked_secrets(inner, old_inner);
-            }
-        }
-        _ => {}
-    }
-}
+/// The one masking function (and its inverse for write-back), shared by every API that reads
+/// runner configs back: see `collect::config::mask_secrets`.
+pub use crate::collect::config::{keep_masked_secrets, mask_secrets};
 
 fn view(state: &AppState, name: &str, config_json: &str) -> RunnerView {
     let mut config = serde_json::from_str(config_json).unwrap_or(Value::Null);

@@ -1,12 +1,13 @@
 //! Health, metrics, node status and indexer pause/resume.
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri, header};
 use axum::response::IntoResponse;
+use axum::{Extension, Json};
 use serde_json::{Value, json};
 
 use super::AppState;
+use crate::auth::Principal;
 
 pub async fn health() -> Json<Value> {
     Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
@@ -58,13 +59,40 @@ pub async fn status(State(state): State<AppState>) -> Json<Value> {
 
 /// Stop moving records from the queue into the index (maintenance; the queue fills up and
 /// runners stop reading when it is full, nothing is dropped).
-pub async fn pause_indexer(State(state): State<AppState>) -> Json<Value> {
+pub async fn pause_indexer(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+) -> Json<Value> {
     state.indexer.pause();
+    // The event waits in the queue until the indexer resumes, like every other record.
+    state
+        .audit
+        .record(
+            &principal.name,
+            "indexer.pause",
+            &state.config.node_name,
+            "ok",
+            None,
+        )
+        .await;
     Json(json!({"paused": true}))
 }
 
-pub async fn resume_indexer(State(state): State<AppState>) -> Json<Value> {
+pub async fn resume_indexer(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+) -> Json<Value> {
     state.indexer.resume();
+    state
+        .audit
+        .record(
+            &principal.name,
+            "indexer.resume",
+            &state.config.node_name,
+            "ok",
+            None,
+        )
+        .await;
     Json(json!({"paused": false}))
 }
 

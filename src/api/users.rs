@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::access::session_cookie;
 use super::{ApiError, AppState, SESSION_COOKIE};
-use crate::auth::{Principal, Role};
+use crate::auth::{AuthError, Principal, Role};
 
 pub(super) fn parse_json<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, ApiError> {
     serde_json::from_str(body)
@@ -61,6 +61,17 @@ pub async fn login(
                 Json(json!({"user": user, "role": principal.role})),
             )
                 .into_response())
+        }
+        Err(err @ AuthError::RateLimited(_)) => {
+            // One audit line per client and window; every refused attempt is counted in
+            // the metric (a flood of guesses must not flood the audit trail).
+            if state.auth.rate_limit_audit_due(client.ip()) {
+                state
+                    .audit
+                    .record("anonymous", "login", &user, "rate_limited", client_text)
+                    .await;
+            }
+            Err(err.into())
         }
         Err(err) => {
             state

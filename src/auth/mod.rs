@@ -3,8 +3,14 @@
 //! * **Users** have an Argon2id password hash. On the first start with no users, `admin` is
 //!   created with a random password written to `data_dir/initial-admin-password` (mode 0600):
 //!   there is no default password anywhere.
-//! * **Sessions** (UI login) live in memory with an expiry; the cookie is HttpOnly and
-//!   SameSite=Strict. Failed logins are rate-limited per client address.
+//! * **Sessions** (UI login) live in memory, on the node that made them, with an expiry; the
+//!   cookie is HttpOnly and SameSite=Strict. Every lookup reads the user's replicated record:
+//!   a session ends on every node once its user is deleted or changes password (the record's
+//!   `session_generation` goes up, and a re-created user has a new `created`).
+//! * **Logins** are rate-limited per client address (IPv6 per /64): an attempt is reserved
+//!   before the Argon2 verify, so parallel guesses cannot exceed the limit. An unknown user
+//!   is verified against a dummy hash with the same parameters, so the time taken does not
+//!   tell which users exist.
 //! * **API tokens** are `lgr_<id>_<secret>`: 256 random bits, shown once, stored as SHA-256.
 //!   Every request looks the token up, so a revoked token stops working at once.
 //! * **Roles** are ordered: `reader` (search, read status) < `operator` (+ runners,
@@ -14,8 +20,9 @@
 //! in a cluster they are replicated with the rest of the control plane.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use argon2::password_hash::SaltString;
@@ -27,6 +34,13 @@ use sha2::{Digest, Sha256};
 use crate::cluster::{ConfigStore, StoreError};
 
 pub const USER_PREFIX: &str = "auth/users/";
+/// Logins refused by the rate limit (counted per attempt; audited once per client and window).
+pub const LOGIN_RATE_LIMITED_METRIC: &str = "lograft_auth_login_rate_limited_total";
+/// The window of the login rate limit.
+const LOGIN_WINDOW: Duration = Duration::from_secs(60);
+/// Client addresses whose failed logins are tracked at most; beyond it the one heard from
+/// least recently is forgotten.
+const MAX_TRACKED_CLIENTS: usize = 10_000;
 /// Store key of the cluster secret (replicated: every node of a cluster shares it).
 pub const CLUSTER_SECRET_KEY: &str = "cluster/secret";
 
@@ -108,6 +122,10 @@ pub struct UserRecord {
     pub role: Role,
     pub password_hash: String,
     pub created: String,
+    /// Raised by every password change; a session opened at another generation has ended, on
+    /// every node (the record is replicated).
+    #[serde(default)]
+    pub session_generation: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -138,8 +156,110 @@ pub enum AuthError {
 }
 
 struct Session {
-    principal: Principal,
+    user: String,
+    /// The user record the session was opened against: its `created` (a deleted and
+    /// re-created user is another user) and its `session_generation`.
+    user_created: String,
+    generation: u64,
     expires: Instant,
+}
+
+/// Why a session cookie no longer opens anything.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    #[error("no such session on this node (sessions end when a node restarts); log in again")]
+    Unknown,
+    #[error("session expired; log in again")]
+    Expired,
+    #[error("session ended: user {0:?} was deleted")]
+    UserDeleted(String),
+    #[error("session ended: the password of user {0:?} was changed; log in again")]
+    PasswordChanged(String),
+    #[error("cannot check the session: {0}")]
+    Store(String),
+}
+
+/// Failed (and in-flight) logins of one client address in the current window.
+#[derive(Default)]
+struct ClientAttempts {
+    /// Oldest first; each is a failed login or one being verified right now.
+    attempts: VecDeque<Instant>,
+    /// When this client was last audited as rate-limited (one audit line per window).
+    limited_audited: Option<Instant>,
+}
+
+impl ClientAttempts {
+    fn expire(&mut self, now: Instant) {
+        while self
+            .attempts
+            .front()
+            .is_some_and(|at| now.duration_since(*at) >= LOGIN_WINDOW)
+        {
+            self.attempts.pop_front();
+        }
+        if self
+            .limited_audited
+            .is_some_and(|at| now.duration_since(at) >= LOGIN_WINDOW)
+        {
+            self.limited_audited = None;
+        }
+    }
+
+    fn is_idle(&self) -> bool {
+        self.attempts.is_empty() && self.limited_audited.is_none()
+    }
+
+    fn last_seen(&self) -> Option<Instant> {
+        self.attempts.back().copied().max(self.limited_audited)
+    }
+}
+
+#[derive(Default)]
+struct FailedLogins {
+    clients: HashMap<IpAddr, ClientAttempts>,
+    last_prune: Option<Instant>,
+}
+
+impl FailedLogins {
+    /// Forget clients with nothing left in the window (once per window, or when full), and
+    /// keep at most [`MAX_TRACKED_CLIENTS`] of them.
+    fn prune(&mut self, now: Instant, adding: &IpAddr) {
+        let due = self
+            .last_prune
+            .is_none_or(|at| now.duration_since(at) >= LOGIN_WINDOW);
+        let full = self.clients.len() >= MAX_TRACKED_CLIENTS && !self.clients.contains_key(adding);
+        if due || full {
+            self.clients.retain(|_, client| {
+                client.expire(now);
+                !client.is_idle()
+            });
+            self.last_prune = Some(now);
+        }
+        while self.clients.len() >= MAX_TRACKED_CLIENTS && !self.clients.contains_key(adding) {
+            let Some(stalest) = self
+                .clients
+                .iter()
+                .min_by_key(|(_, client)| client.last_seen())
+                .map(|(key, _)| *key)
+            else {
+                break;
+            };
+            self.clients.remove(&stalest);
+        }
+    }
+}
+
+/// The rate limit's unit: an IPv4 address, or an IPv6 /64 (one host usually has a whole /64).
+fn client_key(client: IpAddr) -> IpAddr {
+    match client {
+        IpAddr::V4(_) => client,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(
+                u128::from(v6) & 0xffff_ffff_ffff_ffff_0000_0000_0000_0000,
+            )),
+        },
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -153,7 +273,9 @@ pub struct Auth {
     store: Arc<dyn ConfigStore>,
     settings: AuthSettings,
     sessions: Mutex<HashMap<String, Session>>,
-    failed_logins: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
+    failed_logins: Mutex<FailedLogins>,
+    /// Argon2 verifications run (tests check that an unknown user costs one too).
+    password_verifications: AtomicU64,
 }
 
 fn random_hex(bytes: usize) -> String {
@@ -185,14 +307,11 @@ pub fn hash_password(password: &str) -> Result<String, AuthError> {
         .map_err(|e| AuthError::Invalid(e.to_string()))
 }
 
-fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
-        .unwrap_or(false)
+/// A hash of a random password with the same parameters as real ones: what an unknown user's
+/// login is verified against, so it takes as long as a known user's.
+fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| hash_password(&random_hex(16)).expect("hashing a dummy password"))
 }
 
 pub fn validate_name(kind: &str, name: &str) -> Result<(), AuthError> {
@@ -221,12 +340,52 @@ fn validate_password(password: &str) -> Result<(), AuthError> {
 
 impl Auth {
     pub fn new(store: Arc<dyn ConfigStore>, settings: AuthSettings) -> Auth {
+        // Hash the dummy now, off this thread: the first unknown user's login must not pay
+        // for it (that would tell, once, that the user does not exist).
+        std::thread::spawn(|| {
+            dummy_hash();
+        });
         Auth {
             store,
             settings,
             sessions: Mutex::new(HashMap::new()),
-            failed_logins: Mutex::new(HashMap::new()),
+            failed_logins: Mutex::new(FailedLogins::default()),
+            password_verifications: AtomicU64::new(0),
         }
+    }
+
+    /// Argon2 verifications run so far.
+    pub fn password_verifications(&self) -> u64 {
+        self.password_verifications.load(Ordering::Relaxed)
+    }
+
+    /// Verify `password` against `hash`; an unparseable `hash` costs a verify of the dummy.
+    fn verify_password(&self, password: &str, hash: &str) -> bool {
+        self.password_verifications.fetch_add(1, Ordering::Relaxed);
+        let parsed = PasswordHash::new(hash).ok();
+        let known = parsed.is_some();
+        let target = parsed
+            .unwrap_or_else(|| PasswordHash::new(dummy_hash()).expect("the dummy hash parses"));
+        let matches = Argon2::default()
+            .verify_password(password.as_bytes(), &target)
+            .is_ok();
+        matches && known
+    }
+
+    fn user_record(&self, name: &str) -> Result<Option<UserRecord>, AuthError> {
+        let Some(entry) = self.store.get(&format!("{USER_PREFIX}{name}"))? else {
+            return Ok(None);
+        };
+        serde_json::from_str(&entry.value)
+            .map(Some)
+            .map_err(|e| AuthError::Invalid(format!("stored user {name:?} is corrupt: {e}")))
+    }
+
+    fn end_sessions_of(&self, name: &str) {
+        self.sessions
+            .lock()
+            .expect("sessions lock")
+            .retain(|_, session| session.user != name);
     }
 
     pub fn session_ttl(&self) -> Duration {
@@ -256,6 +415,7 @@ impl Auth {
             role,
             password_hash: hash,
             created: chrono::Utc::now().to_rfc3339(),
+            session_generation: 0,
         };
         let json = serde_json::to_string(&record).expect("user serializes");
         match self
@@ -281,23 +441,20 @@ impl Auth {
         record.password_hash = tokio::task::spawn_blocking(move || hash_password(&password))
             .await
             .map_err(|e| AuthError::Invalid(e.to_string()))??;
+        // Existing sessions of this user end, on every node: a password change is often a
+        // response to a leak.
+        record.session_generation += 1;
         let json = serde_json::to_string(&record).expect("user serializes");
         self.store.put(&key, json, Some(entry.mod_revision)).await?;
-        // Existing sessions of this user end: a password change is often a response to a leak.
-        self.sessions
-            .lock()
-            .expect("sessions lock")
-            .retain(|_, session| session.principal.name != format!("user:{name}"));
+        self.end_sessions_of(name);
         Ok(())
     }
 
+    /// Delete a user; its sessions end on every node (each lookup reads the user record).
     pub async fn delete_user(&self, name: &str) -> Result<(), AuthError> {
         match self.store.delete(&format!("{USER_PREFIX}{name}")).await? {
             Some(_) => {
-                self.sessions
-                    .lock()
-                    .expect("sessions lock")
-                    .retain(|_, session| session.principal.name != format!("user:{name}"));
+                self.end_sessions_of(name);
                 Ok(())
             }
             None => Err(AuthError::NoSuchUser(name.to_string())),
@@ -373,68 +530,136 @@ impl Auth {
         })
     }
 
-    /// Check a user's password (Argon2: call off the async workers).
+    /// Check a user's password (Argon2: call off the async workers). An unknown user costs
+    /// the same verify, against a dummy hash.
     pub fn verify_user(&self, name: &str, password: &str) -> Option<Principal> {
-        let entry = self.store.get(&format!("{USER_PREFIX}{name}")).ok()??;
-        let record: UserRecord = serde_json::from_str(&entry.value).ok()?;
-        verify_password(password, &record.password_hash).then(|| Principal {
-            name: format!("user:{}", record.name),
-            role: record.role,
-        })
+        self.verify_user_record(name, password)
+            .map(|record| Principal {
+                name: format!("user:{}", record.name),
+                role: record.role,
+            })
     }
 
-    /// Log in: check the rate limit, then the password; returns a new session id.
+    fn verify_user_record(&self, name: &str, password: &str) -> Option<UserRecord> {
+        let record = self.user_record(name).ok().flatten();
+        // Always one verify, known user or not.
+        let hash = record
+            .as_ref()
+            .map_or(dummy_hash(), |record| record.password_hash.as_str());
+        let matches = self.verify_password(password, hash);
+        record.filter(|_| matches)
+    }
+
+    /// Log in: reserve an attempt under the rate limit, then check the password; returns a
+    /// new session id. The reservation is what makes parallel guesses count: a failed login
+    /// keeps it, a successful one gives it back.
     pub fn login(
         &self,
         client: IpAddr,
         name: &str,
         password: &str,
     ) -> Result<(String, Principal), AuthError> {
-        let window = Duration::from_secs(60);
-        {
+        let key = client_key(client);
+        let reserved_at = {
+            let now = Instant::now();
             let mut failed = self.failed_logins.lock().expect("login lock");
-            let attempts = failed.entry(client).or_default();
-            while attempts.front().is_some_and(|at| at.elapsed() > window) {
-                attempts.pop_front();
+            failed.prune(now, &key);
+            let attempts = failed.clients.entry(key).or_default();
+            attempts.expire(now);
+            if attempts.attempts.len() >= self.settings.login_attempts_per_minute {
+                metrics::counter!(LOGIN_RATE_LIMITED_METRIC).increment(1);
+                return Err(AuthError::RateLimited(key));
             }
-            if attempts.len() >= self.settings.login_attempts_per_minute {
-                return Err(AuthError::RateLimited(client));
-            }
+            attempts.attempts.push_back(now);
+            now
+        };
+        let Some(record) = self.verify_user_record(name, password) else {
+            return Err(AuthError::BadCredentials);
+        };
+        if let Some(attempts) = self
+            .failed_logins
+            .lock()
+            .expect("login lock")
+            .clients
+            .get_mut(&key)
+            && let Some(position) = attempts.attempts.iter().position(|at| *at == reserved_at)
+        {
+            attempts.attempts.remove(position);
         }
-        match self.verify_user(name, password) {
-            Some(principal) => {
-                let id = random_hex(32);
-                self.sessions.lock().expect("sessions lock").insert(
-                    id.clone(),
-                    Session {
-                        principal: principal.clone(),
-                        expires: Instant::now() + self.settings.session_ttl,
-                    },
-                );
-                Ok((id, principal))
-            }
-            None => {
-                self.failed_logins
-                    .lock()
-                    .expect("login lock")
-                    .entry(client)
-                    .or_default()
-                    .push_back(Instant::now());
-                Err(AuthError::BadCredentials)
-            }
-        }
+        let id = random_hex(32);
+        let principal = Principal {
+            name: format!("user:{}", record.name),
+            role: record.role,
+        };
+        self.sessions.lock().expect("sessions lock").insert(
+            id.clone(),
+            Session {
+                user: record.name,
+                user_created: record.created,
+                generation: record.session_generation,
+                expires: Instant::now() + self.settings.session_ttl,
+            },
+        );
+        Ok((id, principal))
     }
 
-    pub fn session(&self, id: &str) -> Option<Principal> {
-        let mut sessions = self.sessions.lock().expect("sessions lock");
-        match sessions.get(id) {
-            Some(session) if session.expires > Instant::now() => Some(session.principal.clone()),
-            Some(_) => {
-                sessions.remove(id);
-                None
-            }
-            None => None,
+    /// Whether a rate-limited login of `client` should be audited: once per client and
+    /// window (every refused attempt is counted in [`LOGIN_RATE_LIMITED_METRIC`]).
+    pub fn rate_limit_audit_due(&self, client: IpAddr) -> bool {
+        let now = Instant::now();
+        let mut failed = self.failed_logins.lock().expect("login lock");
+        let Some(attempts) = failed.clients.get_mut(&client_key(client)) else {
+            return false;
+        };
+        attempts.expire(now);
+        if attempts.limited_audited.is_some() {
+            return false;
         }
+        attempts.limited_audited = Some(now);
+        true
+    }
+
+    /// Client addresses (or IPv6 /64s) whose failed logins are tracked.
+    pub fn tracked_login_clients(&self) -> usize {
+        self.failed_logins.lock().expect("login lock").clients.len()
+    }
+
+    /// The principal of a session. Checks the user's replicated record every time: a user
+    /// deleted or whose password changed (on any node) has no sessions left.
+    pub fn session(&self, id: &str) -> Result<Principal, SessionError> {
+        let (user, user_created, generation) = {
+            let mut sessions = self.sessions.lock().expect("sessions lock");
+            match sessions.get(id) {
+                Some(session) if session.expires > Instant::now() => (
+                    session.user.clone(),
+                    session.user_created.clone(),
+                    session.generation,
+                ),
+                Some(_) => {
+                    sessions.remove(id);
+                    return Err(SessionError::Expired);
+                }
+                None => return Err(SessionError::Unknown),
+            }
+        };
+        let ended = match self.user_record(&user) {
+            Ok(Some(record))
+                if record.created == user_created && record.session_generation == generation =>
+            {
+                return Ok(Principal {
+                    name: format!("user:{}", record.name),
+                    role: record.role,
+                });
+            }
+            Ok(Some(record)) if record.created == user_created => {
+                SessionError::PasswordChanged(user)
+            }
+            Ok(_) => SessionError::UserDeleted(user),
+            // Fail closed, but keep the session: the store may come back.
+            Err(err) => return Err(SessionError::Store(err.to_string())),
+        };
+        self.sessions.lock().expect("sessions lock").remove(id);
+        Err(ended)
     }
 
     pub fn logout(&self, id: &str) {
@@ -478,7 +703,11 @@ mod tests {
         assert_eq!(principal.role, Role::Admin);
         assert_eq!(auth.session(&session).unwrap().name, "user:admin");
         std::thread::sleep(Duration::from_millis(400));
-        assert!(auth.session(&session).is_none(), "sessions expire");
+        assert_eq!(
+            auth.session(&session),
+            Err(SessionError::Expired),
+            "sessions expire"
+        );
 
         for _ in 0..3 {
             assert!(matches!(
@@ -510,5 +739,178 @@ mod tests {
             auth.verify_token(&token).is_none(),
             "revocation is immediate"
         );
+    }
+
+    fn test_auth(dir: &std::path::Path, attempts: usize) -> (Arc<dyn ConfigStore>, Auth) {
+        let store: Arc<dyn ConfigStore> = Arc::new(crate::cluster::LocalStore::open(dir).unwrap());
+        let auth = Auth::new(
+            store.clone(),
+            AuthSettings {
+                session_ttl: Duration::from_secs(3600),
+                login_attempts_per_minute: attempts,
+            },
+        );
+        (store, auth)
+    }
+
+    // See: "No input stops the appliance", item 5. Two `Auth`s on one store stand for two
+    // nodes of a cluster: the change is made on one, the session lives on the other.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sessions_end_on_every_node_when_their_user_is_deleted_or_changes_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, node_a) = test_auth(dir.path(), 100);
+        let node_b = Auth::new(store, node_a.settings.clone());
+        let client: IpAddr = "127.0.0.1".parse().unwrap();
+        node_a
+            .add_user("carol", Role::Admin, "carol's long password")
+            .await
+            .unwrap();
+        let (session, _) = node_b
+            .login(client, "carol", "carol's long password")
+            .unwrap();
+        assert_eq!(node_b.session(&session).unwrap().role, Role::Admin);
+
+        node_a
+            .set_password("carol", "carol's new password")
+            .await
+            .unwrap();
+        assert_eq!(
+            node_b.session(&session),
+            Err(SessionError::PasswordChanged("carol".into()))
+        );
+        let (session, _) = node_b
+            .login(client, "carol", "carol's new password")
+            .unwrap();
+        assert!(node_b.session(&session).is_ok(), "a new login works");
+
+        node_a.delete_user("carol").await.unwrap();
+        assert_eq!(
+            node_b.session(&session),
+            Err(SessionError::UserDeleted("carol".into()))
+        );
+        // A new user of the same name is another user: the old session stays ended.
+        let (old_session, _) = {
+            node_a
+                .add_user("carol", Role::Reader, "carol's long password")
+                .await
+                .unwrap();
+            let opened = node_b
+                .login(client, "carol", "carol's long password")
+                .unwrap();
+            node_a.delete_user("carol").await.unwrap();
+            node_a
+                .add_user("carol", Role::Reader, "carol's long password")
+                .await
+                .unwrap();
+            opened
+        };
+        assert!(node_b.session(&old_session).is_err());
+    }
+
+    // See: "No input stops the appliance", item 15.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_unknown_user_costs_a_password_verify_like_a_known_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, auth) = test_auth(dir.path(), 100);
+        auth.add_user("dave", Role::Reader, "dave's long password")
+            .await
+            .unwrap();
+        let client: IpAddr = "127.0.0.1".parse().unwrap();
+        let before = auth.password_verifications();
+        assert!(matches!(
+            auth.login(client, "dave", "a wrong password"),
+            Err(AuthError::BadCredentials)
+        ));
+        assert_eq!(auth.password_verifications(), before + 1);
+        assert!(matches!(
+            auth.login(client, "nobody", "a wrong password"),
+            Err(AuthError::BadCredentials)
+        ));
+        assert_eq!(
+            auth.password_verifications(),
+            before + 2,
+            "the unknown user was verified against the dummy hash"
+        );
+        assert!(auth.verify_user("nobody", "").is_none());
+        assert_eq!(auth.password_verifications(), before + 3);
+    }
+
+    // See: "No input stops the appliance", item 11: the limit was checked before the Argon2
+    // verify and counted after it, so parallel guesses all got through.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn parallel_guesses_do_not_exceed_the_login_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, auth) = test_auth(dir.path(), 2);
+        auth.add_user("erin", Role::Reader, "erin's long password")
+            .await
+            .unwrap();
+        let auth = Arc::new(auth);
+        let barrier = Arc::new(std::sync::Barrier::new(6));
+        let guesses: Vec<_> = (0..6)
+            .map(|i| {
+                let (auth, barrier) = (auth.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    let client: IpAddr = "10.0.0.1".parse().unwrap();
+                    auth.login(client, "erin", &format!("guess number {i}"))
+                })
+            })
+            .collect();
+        let results: Vec<_> = guesses.into_iter().map(|g| g.join().unwrap()).collect();
+        let verified = results
+            .iter()
+            .filter(|r| matches!(r, Err(AuthError::BadCredentials)))
+            .count();
+        let limited = results
+            .iter()
+            .filter(|r| matches!(r, Err(AuthError::RateLimited(_))))
+            .count();
+        assert_eq!((verified, limited), (2, 4), "{results:?}");
+        // A correct password is refused too while the window is full.
+        let client: IpAddr = "10.0.0.1".parse().unwrap();
+        assert!(matches!(
+            auth.login(client, "erin", "erin's long password"),
+            Err(AuthError::RateLimited(_))
+        ));
+        // Audited once per window, counted every time.
+        assert!(auth.rate_limit_audit_due(client));
+        assert!(!auth.rate_limit_audit_due(client));
+        // One IPv6 host is one /64: rotating addresses inside it does not help.
+        for host in ["2001:db8::1", "2001:db8::2"] {
+            assert!(matches!(
+                auth.login(host.parse().unwrap(), "erin", "another guess"),
+                Err(AuthError::BadCredentials)
+            ));
+        }
+        assert!(matches!(
+            auth.login("2001:db8::ffff:3".parse().unwrap(), "erin", "another guess"),
+            Err(AuthError::RateLimited(_))
+        ));
+        // A successful login gives its reservation back.
+        let other: IpAddr = "10.0.0.2".parse().unwrap();
+        for _ in 0..3 {
+            assert!(auth.login(other, "erin", "erin's long password").is_ok());
+        }
+    }
+
+    // See: "No input stops the appliance", item 11: the failed-logins map was never pruned.
+    #[test]
+    fn failed_logins_are_pruned_and_bounded() {
+        let mut failed = FailedLogins::default();
+        let start = Instant::now();
+        for i in 0..MAX_TRACKED_CLIENTS as u32 + 10 {
+            let key = IpAddr::from(std::net::Ipv4Addr::from(i));
+            failed.prune(start, &key);
+            failed
+                .clients
+                .entry(key)
+                .or_default()
+                .attempts
+                .push_back(start);
+        }
+        assert_eq!(failed.clients.len(), MAX_TRACKED_CLIENTS);
+        let later = start + LOGIN_WINDOW + Duration::from_secs(1);
+        failed.prune(later, &IpAddr::from([192, 0, 2, 1]));
+        assert!(failed.clients.is_empty(), "expired clients are forgotten");
     }
 }

@@ -327,6 +327,195 @@ impl RunnerConfig {
     }
 }
 
+// ---- secrets ---------------------------------------------------------------------------
+
+/// What a secret looks like when a config is read back.
+pub const SECRET_MASK: &str = "******";
+
+/// Words that name a secret wherever they appear in a key (`sender_password`,
+/// `pandora_secret`, `api_token`, `kafkaPassword`).
+const SECRET_SUBSTRINGS: &[&str] = &[
+    "password",
+    "passwd",
+    "passphrase",
+    "secret",
+    "token",
+    "credential",
+    "apikey",
+    "accesskey",
+    "privatekey",
+];
+
+/// Short words that name a secret only as a whole word of a key (`pwd`, `basic_auth`,
+/// `api_key`), so that `author` or `keyword` are not secrets.
+const SECRET_WORDS: &[&str] = &["pwd", "auth", "authorization", "sk", "ak"];
+
+/// Words that, before `key`, make it a secret (`api_key`, `private_key`, `sender_sk`); any
+/// other `*_key` (`timestamp_key`, `new_key`) names a field.
+const SECRET_KEY_QUALIFIERS: &[&str] = &[
+    "api",
+    "access",
+    "private",
+    "secret",
+    "signing",
+    "encryption",
+    "client",
+    "ssh",
+    "master",
+    "auth",
+    "license",
+    "shared",
+];
+
+/// The words of a key: split at `_`, `-`, `.` and lower-to-upper case changes, lowercased.
+fn key_words(key: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut previous_lower = false;
+    for c in key.chars() {
+        if !c.is_alphanumeric() {
+            previous_lower = false;
+            if !word.is_empty() {
+                words.push(std::mem::take(&mut word));
+            }
+            continue;
+        }
+        if c.is_uppercase() && previous_lower && !word.is_empty() {
+            words.push(std::mem::take(&mut word));
+        }
+        previous_lower = c.is_lowercase() || c.is_ascii_digit();
+        word.extend(c.to_lowercase());
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    words
+}
+
+/// Whether a config key names a secret. `key` alone is one, except where `key` names a field
+/// (inside `transforms`, see `collect::transform`).
+pub fn is_secret_key(key: &str, key_names_a_field: bool) -> bool {
+    let words = key_words(key);
+    let joined: String = words.concat();
+    if SECRET_SUBSTRINGS.iter().any(|word| joined.contains(word)) {
+        return true;
+    }
+    if words
+        .iter()
+        .any(|word| SECRET_WORDS.contains(&word.as_str()))
+    {
+        return true;
+    }
+    match words.as_slice() {
+        [only] if only == "key" => !key_names_a_field,
+        [.., qualifier, last] if last == "key" || last == "keys" => {
+            SECRET_KEY_QUALIFIERS.contains(&qualifier.as_str())
+        }
+        _ => false,
+    }
+}
+
+/// `https://user:pass@host/...` with the password masked (every URL in `text`); `None` when
+/// there is none.
+pub fn mask_url_passwords(text: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut changed = false;
+    while let Some(scheme_end) = rest.find("://") {
+        let authority_start = scheme_end + 3;
+        out.push_str(&rest[..authority_start]);
+        let after = &rest[authority_start..];
+        let authority_len = after
+            .find(|c: char| matches!(c, '/' | '?' | '#') || c.is_whitespace() || c == ',')
+            .unwrap_or(after.len());
+        let authority = &after[..authority_len];
+        match authority.rfind('@') {
+            Some(at) if authority[..at].contains(':') => {
+                let colon = authority[..at].find(':').expect("checked");
+                out.push_str(&authority[..=colon]);
+                out.push_str(SECRET_MASK);
+                out.push_str(&authority[at..]);
+                changed = true;
+            }
+            _ => out.push_str(authority),
+        }
+        rest = &after[authority_len..];
+    }
+    out.push_str(rest);
+    changed.then_some(out)
+}
+
+/// Mask every secret of a runner config (or any JSON) before it is read back: the value of a
+/// secret key, whatever its type (`"password": ["x"]`, `"token": {"value": "x"}`), becomes
+/// [`SECRET_MASK`], and the password of every URL in a string becomes [`SECRET_MASK`].
+pub fn mask_secrets(value: &mut serde_json::Value) {
+    mask_value(value, false);
+}
+
+fn mask_value(value: &mut serde_json::Value, key_names_a_field: bool) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map.iter_mut() {
+                if is_secret_key(key, key_names_a_field) {
+                    if !inner.is_null() {
+                        *inner = Value::String(SECRET_MASK.into());
+                    }
+                } else {
+                    mask_value(inner, key_names_a_field || key == "transforms");
+                }
+            }
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|item| mask_value(item, key_names_a_field)),
+        Value::String(text) => {
+            if let Some(masked) = mask_url_passwords(text) {
+                *text = masked;
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A config sent back as it was read (masked) keeps the stored secrets: a secret key whose
+/// value is [`SECRET_MASK`] takes the stored value, and a string equal to the stored one with
+/// its URL passwords masked takes the stored one (read, edit, write back).
+pub fn keep_masked_secrets(new: &mut serde_json::Value, old: &serde_json::Value) {
+    keep_masked(new, old, false);
+}
+
+fn keep_masked(new: &mut serde_json::Value, old: &serde_json::Value, key_names_a_field: bool) {
+    use serde_json::Value;
+    match (new, old) {
+        (Value::Object(new_map), Value::Object(old_map)) => {
+            for (key, inner) in new_map.iter_mut() {
+                let Some(old_inner) = old_map.get(key) else {
+                    continue;
+                };
+                if is_secret_key(key, key_names_a_field) && inner.as_str() == Some(SECRET_MASK) {
+                    *inner = old_inner.clone();
+                } else {
+                    keep_masked(inner, old_inner, key_names_a_field || key == "transforms");
+                }
+            }
+        }
+        (Value::Array(new_items), Value::Array(old_items)) => {
+            for (inner, old_inner) in new_items.iter_mut().zip(old_items) {
+                keep_masked(inner, old_inner, key_names_a_field);
+            }
+        }
+        (Value::String(new_text), Value::String(old_text)) => {
+            if new_text.contains(SECRET_MASK)
+                && mask_url_passwords(old_text).as_deref() == Some(new_text.as_str())
+            {
+                *new_text = old_text.clone();
+            }
+        }
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -445,5 +634,87 @@ mod tests {
                 .to_string();
             assert!(err.contains(expected), "{json}: {err}");
         }
+    }
+
+    // See: "No input stops the appliance", item 14: arrays and objects, more key names and
+    // URL passwords were read back in clear.
+    #[test]
+    fn secrets_are_masked_whatever_their_shape_or_name() {
+        use serde_json::json;
+        let table = [
+            (json!({"password": "x"}), json!({"password": SECRET_MASK})),
+            (json!({"password": ["x"]}), json!({"password": SECRET_MASK})),
+            (
+                json!({"token": {"value": "x"}}),
+                json!({"token": SECRET_MASK}),
+            ),
+            (json!({"password": null}), json!({"password": null})),
+            (
+                json!({"auth": "x", "authorization": "Bearer x", "pwd": "x"}),
+                json!({"auth": SECRET_MASK, "authorization": SECRET_MASK, "pwd": SECRET_MASK}),
+            ),
+            (
+                json!({"passphrase": "x", "key": "x", "api_key": "x", "secret": "x"}),
+                json!({"passphrase": SECRET_MASK, "key": SECRET_MASK, "api_key": SECRET_MASK, "secret": SECRET_MASK}),
+            ),
+            (
+                json!({"credentials": {"user": "u", "pass": "p"}}),
+                json!({"credentials": SECRET_MASK}),
+            ),
+            (
+                json!({"sender_pandora_sk": "x", "kafkaPassword": "x", "basic_auth": "u:p", "http-auth-token": "x"}),
+                json!({"sender_pandora_sk": SECRET_MASK, "kafkaPassword": SECRET_MASK, "basic_auth": SECRET_MASK, "http-auth-token": SECRET_MASK}),
+            ),
+            (
+                json!({"privateKey": "x", "access_key": "x", "X-Api-Key": "x"}),
+                json!({"privateKey": SECRET_MASK, "access_key": SECRET_MASK, "X-Api-Key": SECRET_MASK}),
+            ),
+            // Nested anywhere, in arrays of objects.
+            (
+                json!({"senders": [{"sender_type": "es", "options": {"password": "x"}}]}),
+                json!({"senders": [{"sender_type": "es", "options": {"password": SECRET_MASK}}]}),
+            ),
+            // Passwords inside URLs, in any string.
+            (
+                json!({"host": "https://user:pass@example.com:9200/x?y=1"}),
+                json!({"host": format!("https://user:{SECRET_MASK}@example.com:9200/x?y=1")}),
+            ),
+            (
+                json!({"hosts": ["http://a:b@h1", "kafka://c:d@h2:9092,kafka://e:f@h3"]}),
+                json!({"hosts": [format!("http://a:{SECRET_MASK}@h1"),
+                              format!("kafka://c:{SECRET_MASK}@h2:9092,kafka://e:{SECRET_MASK}@h3")]}),
+            ),
+            (
+                json!({"host": "https://user@example.com/a:b@c"}),
+                json!({"host": "https://user@example.com/a:b@c"}),
+            ),
+            // Not secrets: field names and look-alikes.
+            (
+                json!({"author": "x", "keyword": "x", "timestamp_key": "ts", "level_key": "lvl", "monkey": "x"}),
+                json!({"author": "x", "keyword": "x", "timestamp_key": "ts", "level_key": "lvl", "monkey": "x"}),
+            ),
+            (
+                json!({"transforms": [{"type": "rename", "key": "usr", "new_key": "user"}]}),
+                json!({"transforms": [{"type": "rename", "key": "usr", "new_key": "user"}]}),
+            ),
+        ];
+        for (input, expected) in table {
+            let mut masked = input.clone();
+            mask_secrets(&mut masked);
+            assert_eq!(masked, expected, "masking {input}");
+            // Writing back what was read keeps every stored secret.
+            keep_masked_secrets(&mut masked, &input);
+            assert_eq!(masked, input, "writing back the masked {input}");
+        }
+        // A new value replaces the stored secret.
+        let mut changed = json!({"password": "new", "host": "https://u:new@h"});
+        keep_masked_secrets(
+            &mut changed,
+            &json!({"password": "old", "host": "https://u:old@h"}),
+        );
+        assert_eq!(
+            changed,
+            json!({"password": "new", "host": "https://u:new@h"})
+        );
     }
 }

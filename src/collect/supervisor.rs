@@ -67,6 +67,35 @@ pub async fn migrate_runner_keys(
     Ok(old.len())
 }
 
+/// The default runners of a first start (`collect.default_paths`): `default` for the first
+/// glob, `default-2`, `default-3`... for the others, each tailing its glob from the oldest
+/// line. Returns the (name, config JSON) of those this node's allowlist permits, and the
+/// globs it refuses with the reason.
+pub fn default_runners(
+    paths: &[String],
+    allowlist: &Allowlist,
+) -> (Vec<(String, String)>, Vec<(String, String)>) {
+    let mut allowed = Vec::new();
+    let mut refused = Vec::new();
+    for (index, path) in paths.iter().enumerate() {
+        let name = match index {
+            0 => "default".to_string(),
+            n => format!("default-{}", n + 1),
+        };
+        let config = serde_json::json!({
+            "name": name,
+            "reader": {"mode": "tailx", "log_path": path, "read_from": "oldest"},
+            "parser": {"type": "raw"}
+        })
+        .to_string();
+        match RunnerConfig::parse(&config, allowlist) {
+            Ok(_) => allowed.push((name, config)),
+            Err(err) => refused.push((path.clone(), err.to_string())),
+        }
+    }
+    (allowed, refused)
+}
+
 pub struct Supervisor {
     store: Arc<dyn ConfigStore>,
     queue: Arc<dyn Queue>,

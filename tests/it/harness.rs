@@ -77,6 +77,12 @@ impl Node {
             token = member.token.clone();
         }
         let mut node = Node::named(name, "", &format!("{extra_config}\n{cluster}"));
+        // It may hold the cluster secret: lograft refuses such a file readable by every user.
+        std::fs::set_permissions(
+            node.config_path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .unwrap();
         node.token = token;
         node
     }

@@ -5,6 +5,7 @@ mod harness;
 
 mod attack;
 mod auth;
+mod authz;
 mod cluster;
 mod cluster_search;
 mod collect;

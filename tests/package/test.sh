@@ -211,7 +211,8 @@ expect_entry() {
   }
 }
 expect_entry "$work/deb-contents" -rwxr-xr-x usr/bin/lograft
-expect_entry "$work/deb-contents" -rw-r--r-- etc/lograft/lograft.toml
+# 0640: the config may hold the cluster join token (postinst gives it to group lograft).
+expect_entry "$work/deb-contents" -rw-r----- etc/lograft/lograft.toml
 expect_entry "$work/deb-contents" -rw-r--r-- usr/lib/systemd/system/lograft.service
 expect_entry "$work/deb-contents" -rw-r--r-- usr/share/doc/lograft/syslog-514.conf
 expect_entry "$work/deb-contents" -rw-r--r-- usr/share/doc/lograft/README.md
@@ -232,6 +233,10 @@ grep -q 'deb-systemd-helper enable lograft.service' "$work/control/postinst" ||
 grep -q 'deb-systemd-invoke stop lograft.service' "$work/control/prerm" ||
   fail "prerm does not stop lograft.service on remove"
 grep -q 'rm -rf /var/lib/lograft' "$work/control/postrm" || fail "postrm does not purge the data dir"
+grep -q 'chgrp lograft /etc/lograft/lograft.toml' "$work/control/postinst" ||
+  fail "postinst does not give $CONFIG to group lograft"
+grep -q 'chmod g+r,o-rwx /etc/lograft/lograft.toml' "$work/control/postinst" ||
+  fail "postinst does not make an existing (0644) $CONFIG private on upgrade"
 # The user and the data dir exist before the systemd snippet starts the unit.
 user_line="$(grep -n 'adduser --system' "$work/control/postinst" | head -n 1 | cut -d: -f1)"
 start_line="$(grep -n 'deb-systemd-invoke \$_dh_action lograft.service' "$work/control/postinst" | head -n 1 | cut -d: -f1)"
@@ -256,7 +261,7 @@ done
 rpm -qp --qf '[%{FILEMODES:perms} %{FILEUSERNAME}/%{FILEGROUPNAME} %{FILEFLAGS:fflags} %{FILENAMES}\n]' \
   "$rpm_file" 2>/dev/null >"$work/rpm-files"
 for expected in "-rwxr-xr-x root/root  /usr/bin/lograft" \
-  "-rw-r--r-- root/root cn /etc/lograft/lograft.toml" \
+  "-rw-r----- root/lograft cn /etc/lograft/lograft.toml" \
   "-rw-r--r-- root/root  /usr/lib/systemd/system/lograft.service"; do
   grep -qxF -- "$expected" "$work/rpm-files" || {
     cat "$work/rpm-files" >&2
@@ -265,7 +270,8 @@ for expected in "-rwxr-xr-x root/root  /usr/bin/lograft" \
 done
 rpm -qp --scripts "$rpm_file" 2>/dev/null >"$work/rpm-scripts"
 for expected in "preinstall scriptlet" "useradd --system" "usermod -a -G adm lograft" \
-  "postinstall scriptlet" "install -d -o lograft -g lograft -m 0750 /var/lib/lograft" \
+  "postinstall scriptlet" "install -d -o lograft -g lograft -m 0700 /var/lib/lograft" \
+  "chmod g+r,o-rwx /etc/lograft/lograft.toml" \
   "systemctl enable lograft.service" "preuninstall scriptlet" "systemctl stop lograft.service" \
   "postuninstall scriptlet" "systemctl try-restart lograft.service"; do
   grep -qF -- "$expected" "$work/rpm-scripts" || fail "rpm -qp --scripts shows no '$expected'"
@@ -298,10 +304,14 @@ esac
 getent group lograft >/dev/null || fail "the package created no group lograft"
 [ "$(id -gn lograft)" = lograft ] || fail "user lograft's primary group is $(id -gn lograft), not lograft"
 id -nG lograft | tr ' ' '\n' | grep -qx adm || fail "user lograft is not a member of adm ($(id -nG lograft))"
-[ "$(stat -c '%a %U %G' "$DATA")" = "750 lograft lograft" ] ||
-  fail "$DATA is $(stat -c '%a %U %G' "$DATA"), not 750 lograft lograft"
+[ "$(stat -c '%a %U %G' "$DATA")" = "700 lograft lograft" ] ||
+  fail "$DATA is $(stat -c '%a %U %G' "$DATA"), not 700 lograft lograft"
 [ "$(stat -c '%a %U %G' /usr/bin/lograft)" = "755 root root" ] || fail "/usr/bin/lograft is not 0755 root:root"
-[ "$(stat -c '%a %U %G' "$CONFIG")" = "644 root root" ] || fail "$CONFIG is not 0644 root:root"
+[ "$(stat -c '%a %U %G' "$CONFIG")" = "640 root lograft" ] ||
+  fail "$CONFIG is $(stat -c '%a %U %G' "$CONFIG"), not 640 root lograft"
+if runuser -u nobody -- cat "$CONFIG" >/dev/null 2>&1; then
+  fail "user nobody can read $CONFIG (it may hold the cluster join token)"
+fi
 [ -f "$UNIT_DIR/lograft.service" ] || fail "no $UNIT_DIR/lograft.service"
 [ -L /etc/systemd/system/multi-user.target.wants/lograft.service ] ||
   fail "the unit is not enabled (no /etc/systemd/system/multi-user.target.wants/lograft.service)"
@@ -354,11 +364,15 @@ search_until "$marker"
 /usr/bin/lograft search "$marker" --from -1d --json | grep -q "\"path\":\"$TEST_LOG\"" ||
   fail "the hit does not come from $TEST_LOG"
 stop_node
+# Everything the node wrote is private: the store holds the cluster secret.
+loose="$(find "$DATA" \( -type d -perm /077 \) -o \( -type f -perm /077 \) | head -n 5)"
+[ -z "$loose" ] || fail "the node left files or directories other users may read in $DATA: $loose"
 
 # --- upgrade -------------------------------------------------------------------------------
 
-say "editing $CONFIG, then upgrading"
+say "editing $CONFIG (0644, as an older package installed it), then upgrading"
 sed -i 's/^# retention_days = 7$/retention_days = 20/' "$CONFIG"
+chmod 0644 "$CONFIG"
 grep -qx 'retention_days = 20' "$CONFIG" || fail "could not edit retention_days in $CONFIG"
 upgrade_version="${version}+pkgtest"
 ./scripts/package --no-build --deb-only --version "$upgrade_version" --out "$work/upgrade" >"$work/package2.log" 2>&1 || {
@@ -377,7 +391,9 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
 grep -qx 'retention_days = 20' "$CONFIG" || fail "the upgrade lost the edit of $CONFIG"
 /usr/bin/lograft config check "$CONFIG" | grep -qx 'retention_days = 20' ||
   fail "lograft config check does not see retention_days = 20 after the upgrade"
-[ "$(stat -c '%a %U %G' "$DATA")" = "750 lograft lograft" ] || fail "the upgrade changed $DATA's owner or mode"
+[ "$(stat -c '%a %U %G' "$DATA")" = "700 lograft lograft" ] || fail "the upgrade changed $DATA's owner or mode"
+[ "$(stat -c '%a %U %G' "$CONFIG")" = "640 root lograft" ] ||
+  fail "the upgrade left $CONFIG $(stat -c '%a %U %G' "$CONFIG"), not 640 root lograft"
 [ "$(id -u lograft)" = "$uid" ] || fail "the upgrade changed user lograft's uid"
 [ "$(cat "$DATA/initial-admin-password")" = "$password_before" ] || fail "the upgrade changed the initial password"
 
