@@ -13,7 +13,7 @@ use tracing::error;
 use super::{ApiError, ApiQuery, AppState};
 use crate::queue::Queue;
 use crate::record::{Record, now_micros};
-use crate::search::{self, SearchParams, SearchResponse};
+use crate::search::{SearchParams, SearchResponse};
 
 pub use crate::record::AUDIT_RUNNER;
 
@@ -125,11 +125,13 @@ pub async fn list(
         cursor: params.cursor,
         hide_audit: false,
     };
-    let response = tokio::task::spawn_blocking(move || {
-        search::search(&state.index, &state.queries, &search_params)
-    })
-    .await??;
-    Ok(Json(response))
+    // This node's trail, through its search backend (whatever engine holds the index).
+    use crate::search::backend::{Backend, BackendError};
+    match state.local.page(search_params).await {
+        Ok(page) => Ok(Json(page.response)),
+        Err(BackendError::Refused(err)) => Err(err.into()),
+        Err(BackendError::Failed { message, .. }) => Err(ApiError::Unavailable(message)),
+    }
 }
 
 #[cfg(test)]
