@@ -52,8 +52,12 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     }
     let metrics = crate::metrics::install();
 
-    // The index first: its checkpoint is the ground truth the queue is checked against.
-    let (index, checkpoint) = IndexStore::open(&config.index_dir(), &config.node_name)?;
+    // The index first: what its sink committed is the ground truth the queue is checked
+    // against. (The day partitions are opened, and repaired to their checkpoint, in any case:
+    // this node's own status and internal search read them.)
+    let (index, _) = IndexStore::open(&config.index_dir(), &config.node_name)?;
+    let sink = crate::backends::open_sink(&config, &index)?;
+    let checkpoint = sink.committed()?;
     let queue = crate::backends::open_queue(&config, &checkpoint)?;
     let peer_client = crate::tls::peer_client(config.tls.as_ref().and_then(|t| t.ca.as_deref()))?;
     // A node's runner configs leave with it, and stay with it when it joins another cluster.
@@ -66,7 +70,6 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     let store = control.store.clone();
     let membership = control.membership.clone();
 
-    let sink = crate::backends::open_sink(&config, &index)?;
     let (indexer, indexer_control) = Indexer::new(
         sink,
         queue.clone(),
