@@ -80,8 +80,30 @@ pub struct FieldInfo {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FieldsResponse {
     pub sampled: usize,
+    /// The most common fields, at most [`MAX_FIELDS`].
     pub fields: Vec<FieldInfo>,
+    /// How many more fields the sample has (at least): left out of `fields`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub more: usize,
     pub took_ms: u64,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// The most fields a `fields` answer lists (1 M distinct keys made a 58 MB answer that froze
+/// the UI); the rest are counted in `more`.
+pub const MAX_FIELDS: usize = 500;
+/// Distinct field names tracked while sampling; names beyond are only counted.
+const MAX_TRACKED_FIELDS: usize = 10 * MAX_FIELDS;
+
+/// Keep the first [`MAX_FIELDS`] of `fields` (sorted), counting the rest in `more`.
+pub fn cap_fields(fields: &mut Vec<FieldInfo>, more: &mut usize) {
+    if fields.len() > MAX_FIELDS {
+        *more += fields.len() - MAX_FIELDS;
+        fields.truncate(MAX_FIELDS);
+    }
 }
 
 /// The aggregatable path of a user-facing field name, or a 400 naming the allowed ones.
@@ -459,7 +481,13 @@ pub fn fields(
         },
     )?;
     let mut seen: BTreeMap<String, (String, usize)> = BTreeMap::new();
+    let mut untracked: std::collections::HashSet<u64> = std::collections::HashSet::new();
     let mut note = |name: String, kind: &str| {
+        if seen.len() >= MAX_TRACKED_FIELDS && !seen.contains_key(&name) {
+            // Only counted (by a hash of the name), so the work stays bounded.
+            untracked.insert(xxhash_rust::xxh3::xxh3_64(name.as_bytes()));
+            return;
+        }
         let entry = seen.entry(name).or_insert_with(|| (kind.to_string(), 0));
         entry.1 += 1;
     };
@@ -510,9 +538,12 @@ pub fn fields(
             .total_cmp(&a.share)
             .then_with(|| a.name.cmp(&b.name))
     });
+    let mut more = untracked.len();
+    cap_fields(&mut fields, &mut more);
     Ok(FieldsResponse {
         sampled,
         fields,
+        more,
         took_ms: started.elapsed().as_millis() as u64,
     })
 }
@@ -655,6 +686,25 @@ mod tests {
                 assert_eq!(exact, value.count);
             }
         }
+    }
+
+    /// See: issue "No input stops the appliance", item 16 (1 M distinct keys: a 58 MB answer).
+    #[test]
+    fn fields_are_capped_with_a_count_of_the_rest() {
+        let docs: Vec<Value> = (0..200)
+            .map(|i| {
+                let map: serde_json::Map<String, Value> =
+                    (0..40).map(|k| (format!("k{i}_{k}"), json!(k))).collect();
+                Value::Object(map)
+            })
+            .collect();
+        let (_dir, store) = store_with(&docs, 1);
+        let answer = fields(&store, &QueryBuilder::default(), &params("", None)).unwrap();
+        assert_eq!(answer.fields.len(), MAX_FIELDS);
+        // 8000 distinct fields plus message, runner, node: all accounted for.
+        assert_eq!(answer.fields.len() + answer.more, 8003);
+        let json = serde_json::to_value(&answer).unwrap();
+        assert_eq!(json["more"], 8003 - MAX_FIELDS);
     }
 
     #[test]

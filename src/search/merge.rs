@@ -376,9 +376,13 @@ pub fn merge_fields(parts: &[FieldsResponse]) -> FieldsResponse {
             .total_cmp(&a.share)
             .then_with(|| a.name.cmp(&b.name))
     });
+    // Each part left some out; after the merge, at least the most any part left out remain.
+    let mut more = parts.iter().map(|p| p.more).max().unwrap_or(0);
+    super::aggregate::cap_fields(&mut fields, &mut more);
     FieldsResponse {
         sampled,
         fields,
+        more,
         took_ms: 0,
     }
 }
@@ -688,6 +692,7 @@ mod tests {
                     share: *s,
                 })
                 .collect(),
+            more: 0,
             took_ms: 1,
         };
         let merged = merge_fields(&[

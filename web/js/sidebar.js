@@ -31,7 +31,12 @@ export class FieldSidebar {
     this.range = range;
     const fields = (response.fields || []).slice().sort((a, b) => b.share - a.share || a.name.localeCompare(b.name));
     this.status.textContent = fields.length ? `in the newest ${response.sampled} matches` : 'No fields: no matches.';
-    this.list.replaceChildren(...fields.map((field) => this.fieldItem(field)));
+    const items = fields.map((field) => this.fieldItem(field));
+    if (response.more) {
+      // The node lists the most common fields only; say how many more there are.
+      items.push(h('li', { class: 'field-more' }, `… and ${response.more} more fields (the most common are listed)`));
+    }
+    this.list.replaceChildren(...items);
   }
 
   clear(message = '') {
