@@ -86,8 +86,9 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     );
     let indexer_thread = indexer.spawn();
 
-    let allowlist =
-        Allowlist::new(config.collect.allowed_paths.clone()).context("collect.allowed_paths")?;
+    let allowlist = Allowlist::new(config.collect.allowed_paths.clone())
+        .context("collect.allowed_paths")?
+        .protect(&config.data_dir);
     let supervisor = Supervisor::new(
         &config.node_name,
         store.clone(),

@@ -80,7 +80,26 @@ pub struct Allowlist {
     patterns: Vec<String>,
     set: GlobSet,
     denied: GlobSet,
+    /// The node's own data dir (store, tokens, secrets): never readable by a runner, by path
+    /// or through a hard link.
+    protected: Option<std::path::PathBuf>,
 }
+
+/// Files whose inodes a hard link must not lead to: the literal entries of [`DENIED_PATHS`]
+/// and the files of a few denied folders (wildcard rules like `**/*.key` are matched by name).
+const DENIED_FILES_BY_INODE: &[&str] = &[
+    "/etc/shadow",
+    "/etc/shadow-",
+    "/etc/gshadow",
+    "/etc/gshadow-",
+    "/etc/sudoers",
+];
+const DENIED_DIRS_BY_INODE: &[&str] = &[
+    "/etc/sudoers.d",
+    "/etc/ssl/private",
+    "/root/.ssh",
+    "/etc/ssh",
+];
 
 fn build_set<'a>(patterns: impl IntoIterator<Item = &'a str>) -> Result<GlobSet, globset::Error> {
     let mut builder = GlobSetBuilder::new();
@@ -96,7 +115,77 @@ impl Allowlist {
             set: build_set(patterns.iter().map(String::as_str))?,
             denied: build_set(DENIED_PATHS.iter().copied())?,
             patterns,
+            protected: None,
         })
+    }
+
+    /// Also refuse every file of `data_dir` (the node's own), by path and by inode.
+    pub fn protect(mut self, data_dir: &Path) -> Allowlist {
+        self.protected =
+            Some(std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf()));
+        self
+    }
+
+    /// Whether a file the tailer opened may be read: `opened` is the path it really is (from
+    /// its descriptor), `md` its metadata. On top of [`Allowlist::allows_file`]: files of the
+    /// node's data dir, files on `/proc`, `/sys` and `/dev`, and hard links to a deny-listed
+    /// file or to a file of the data dir are refused.
+    pub fn allows_opened(&self, opened: &Path, md: &std::fs::Metadata) -> Result<(), String> {
+        use std::os::unix::fs::MetadataExt;
+        if let Some(data_dir) = &self.protected
+            && opened.starts_with(data_dir)
+        {
+            return Err(format!(
+                "{} is in this node's own data_dir: runners never read it",
+                opened.display()
+            ));
+        }
+        self.allows_file(opened)?;
+        for pseudo in ["/proc", "/sys", "/dev"] {
+            if std::fs::metadata(pseudo).is_ok_and(|m| m.dev() == md.dev()) {
+                return Err(format!(
+                    "{} is on the file system of {pseudo}, which lograft never reads",
+                    opened.display()
+                ));
+            }
+        }
+        // A hard link has no target to check: compare the inode with the files it must not be.
+        if md.nlink() > 1 {
+            let same = |path: &Path| {
+                std::fs::symlink_metadata(path)
+                    .is_ok_and(|m| m.is_file() && m.dev() == md.dev() && m.ino() == md.ino())
+            };
+            let mut candidates: Vec<std::path::PathBuf> = DENIED_FILES_BY_INODE
+                .iter()
+                .map(std::path::PathBuf::from)
+                .collect();
+            for dir in DENIED_DIRS_BY_INODE {
+                if let Ok(entries) = std::fs::read_dir(dir) {
+                    candidates.extend(entries.filter_map(Result::ok).map(|e| e.path()));
+                }
+            }
+            if let Some(hit) = candidates.iter().find(|path| same(path)) {
+                return Err(format!(
+                    "{} is a hard link to {}, which lograft never reads",
+                    opened.display(),
+                    hit.display()
+                ));
+            }
+            if let Some(data_dir) = &self.protected {
+                let linked = walkdir::WalkDir::new(data_dir)
+                    .into_iter()
+                    .filter_map(Result::ok)
+                    .find(|entry| same(entry.path()));
+                if let Some(entry) = linked {
+                    return Err(format!(
+                        "{} is a hard link to {} in this node's own data_dir",
+                        opened.display(),
+                        entry.path().display()
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     pub fn patterns(&self) -> &[String] {

@@ -265,7 +265,9 @@ impl Runner {
             ..TailOptions::default()
         };
         let allowlist = self.allowlist.clone();
-        let filter = Box::new(move |canonical: &std::path::Path| allowlist.allows_file(canonical));
+        let filter = Box::new(move |opened: &std::path::Path, md: &std::fs::Metadata| {
+            allowlist.allows_opened(opened, md)
+        });
         let mut tailer = Tailer::new(&pattern, options, checkpoints, !seen_before, filter)?;
         let _watcher = self.watch(tailer.watch_root(), tailer.watch_recursive());
         self.set_state("running", None);

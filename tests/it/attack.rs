@@ -158,3 +158,61 @@ fn forged_event_times_open_no_partitions_and_never_push_out_today() {
     // last is today's, and it stays.
     assert_eq!(node.count("realline"), 2, "{}", node.log());
 }
+
+/// High 4: the allowlist checked a path and then opened it, so a symlink swapped in between
+/// won (`/etc/shadow` and the node's own cli-token were read, 3 runs of 3 in 60 s). Now the
+/// file is opened first and what was opened is checked. For 60 s a file inside the allowlist
+/// is swapped, as fast as the test can, between a plain log file and a symlink to a file the
+/// test itself owns outside the allowlist (so the test cannot pass merely because the node
+/// lacks permission): not one byte of it is indexed. A hard link to the node's own secret file
+/// is refused too.
+#[test]
+fn a_symlink_swapped_in_after_the_check_reads_nothing() {
+    use std::time::Instant;
+    let mut node = Node::new("", "");
+    node.start();
+    let outside = node.root.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    let secret = outside.join("secret.txt");
+    std::fs::write(&secret, "TOPSECRETTOKEN sensitive line\n".repeat(50)).unwrap();
+    let logs = node.logs();
+    node.add_runner(&node.runner_json("swap", "*.log", "raw"));
+    let target = logs.join("swap.log");
+    let staging = logs.join("staging.tmp");
+    let link = logs.join("link.tmp");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut swaps = 0u64;
+    while Instant::now() < deadline {
+        // A plain file with benign lines...
+        std::fs::write(&staging, format!("benign line {swaps}\n")).unwrap();
+        std::fs::rename(&staging, &target).unwrap();
+        // ...replaced by a symlink to the secret, atomically.
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&secret, &link).unwrap();
+        std::fs::rename(&link, &target).unwrap();
+        swaps += 1;
+    }
+    // A hard link to the node's own CLI token, inside the allowlist.
+    let token_file = node.data().join("cli-token");
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    std::fs::hard_link(&token_file, logs.join("token.log")).unwrap();
+    std::fs::write(&staging, "benign final line\n").unwrap();
+    std::fs::rename(&staging, logs.join("final.log")).unwrap();
+    node.wait_for_count("\"benign final line\"", 1);
+    assert!(swaps > 100, "only {swaps} swaps");
+    assert_eq!(node.count("TOPSECRETTOKEN"), 0, "the secret was read");
+    let token_id = token.trim().split('_').nth(1).unwrap().to_string();
+    assert_eq!(node.count(&token_id), 0, "the token was read");
+    assert_eq!(
+        node.count(&format!("\"{}\"", token.trim())),
+        0,
+        "the token was read"
+    );
+    let status = node.runner_status("swap");
+    let problems = status.to_string();
+    assert!(
+        problems.contains("outside this node's collect.allowed_paths")
+            || problems.contains("own data_dir"),
+        "the refusal is reported: {status}"
+    );
+}

@@ -1,6 +1,9 @@
 //! Finding the files: walking the glob, opening what matches (checked against the filter on
 //! the opened file), telling renames, rotations, truncations and inode reuse apart.
 
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+
 use super::*;
 
 pub(super) fn has_glob_chars(s: &str) -> bool {
@@ -82,14 +85,25 @@ impl Tailer {
         path: &Path,
         ev: &mut Vec<TailEvent>,
     ) -> Option<(File, fs::Metadata)> {
-        let res = fs::canonicalize(path).and_then(|canon| {
-            if let Err(reason) = (self.filter)(&canon) {
-                return Ok(Err(reason));
-            }
-            let file = File::open(&canon)?;
-            let md = file.metadata()?;
-            Ok(Ok((file, md)))
-        });
+        // Open first, then check what was opened: checking a path and opening it after leaves
+        // a window in which a symlink swapped in wins (seen: /etc/shadow read through a swap).
+        // Non-blocking, so a FIFO swapped in cannot hang the tailer (it is refused below as
+        // not a regular file).
+        let res = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(path)
+            .and_then(|file| {
+                let md = file.metadata()?;
+                if !md.is_file() {
+                    return Ok(Ok((file, md)));
+                }
+                let opened = fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()))?;
+                if let Err(reason) = (self.filter)(&opened, &md) {
+                    return Ok(Err(reason));
+                }
+                Ok(Ok((file, md)))
+            });
         match res {
             Ok(Ok((file, md))) if md.is_file() => {
                 self.unreadable.remove(path);

@@ -200,7 +200,11 @@ pub struct FileStatus {
 }
 
 /// Called with the canonicalized path before a file is opened; `Err(reason)` refuses it.
-pub type PathFilter = Box<dyn Fn(&Path) -> Result<(), String> + Send>;
+/// Vets a file the tailer has opened: the path it really is (resolved from the open
+/// descriptor, so no symlink swapped in after a check can win) and its metadata (device and
+/// inode: hard links have no target to check). `Err` says why it is refused; it is closed
+/// unread.
+pub type PathFilter = Box<dyn Fn(&Path, &fs::Metadata) -> Result<(), String> + Send>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TailError {

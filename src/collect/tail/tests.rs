@@ -11,7 +11,7 @@ fn fast() -> TailOptions {
     }
 }
 fn allow() -> PathFilter {
-    Box::new(|_| Ok(()))
+    Box::new(|_, _| Ok(()))
 }
 fn tailer(
     pat: &Path,
@@ -515,7 +515,7 @@ fn filter_refusal_reported_once() {
     let d = tempfile::tempdir().unwrap();
     append(&d.path().join("secret.log"), "s\n");
     append(&d.path().join("ok.log"), "o\n");
-    let filter: PathFilter = Box::new(|p| {
+    let filter: PathFilter = Box::new(|p, _| {
         if p.to_string_lossy().contains("secret") {
             Err("denied".into())
         } else {
