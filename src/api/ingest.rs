@@ -448,7 +448,12 @@ impl Bulk<'_> {
         ControlFlow::Continue(())
     }
 
-    fn refuse(&mut self, status: StatusCode, kind: &'static str, reason: String) -> ControlFlow<()> {
+    fn refuse(
+        &mut self,
+        status: StatusCode,
+        kind: &'static str,
+        reason: String,
+    ) -> ControlFlow<()> {
         let reason = if self.durable > 0 {
             format!(
                 "{reason} (the {} items before it were already accepted)",
@@ -633,8 +638,10 @@ impl Bulk<'_> {
                 .clone()
                 .unwrap_or_else(|| format!("{:x}", rand_id()));
             let body = match &item.outcome {
-                Outcome::Created => json!({"_index": &*item.index, "_id": id, "_version": 1, "result": "created", "status": 201,
-                                "_shards": {"total": 1, "successful": 1, "failed": 0}, "_seq_no": 0, "_primary_term": 1}),
+                Outcome::Created => {
+                    json!({"_index": &*item.index, "_id": id, "_version": 1, "result": "created", "status": 201,
+                                "_shards": {"total": 1, "successful": 1, "failed": 0}, "_seq_no": 0, "_primary_term": 1})
+                }
                 Outcome::Failed(status, kind, reason) => {
                     json!({"_index": &*item.index, "_id": id, "status": status, "error": {"type": kind, "reason": &**reason}})
                 }
@@ -794,7 +801,9 @@ mod tests {
     #[test]
     fn a_dropped_request_stops_reading() {
         let (sender, mut receiver) = mpsc::channel(2);
-        sender.try_send(Chunk::Data(Bytes::from_static(b"a\nb"))).unwrap();
+        sender
+            .try_send(Chunk::Data(Bytes::from_static(b"a\nb")))
+            .unwrap();
         drop(sender);
         let mut seen = 0;
         let end = read_lines(&mut receiver, 64, &mut |_, _| {

@@ -15,6 +15,7 @@ mod logkit;
 mod logkit_cluster;
 mod runners;
 mod search;
+mod server;
 mod stream;
 mod system;
 mod users;
@@ -36,6 +37,7 @@ use tracing::error;
 
 pub use access::{Access, CLUSTER_SECRET_HEADER, SESSION_COOKIE};
 pub use audit::{AUDIT_RUNNER, Auditor};
+pub use server::{ConnectionLimits, serve};
 
 use crate::auth::{Auth, AuthError, Role};
 use crate::cluster::{ConfigStore, StoreError};
@@ -336,9 +338,7 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-            ApiError::MethodNotAllowed(_) => {
-                (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
-            }
+            ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::RequestTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             ApiError::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")

@@ -670,7 +670,10 @@ mod format_tests {
         );
         // The largest accepted format still parses.
         let format: String = (0..MAX_PATTERN_GROUPS).map(|i| format!("$v{i} ")).collect();
-        let parser = parser(&serde_json::json!({"type": "nginx", "nginx_log_format": format.trim_end()}).to_string());
+        let parser = parser(
+            &serde_json::json!({"type": "nginx", "nginx_log_format": format.trim_end()})
+                .to_string(),
+        );
         let line: String = (0..MAX_PATTERN_GROUPS).map(|i| format!("{i} ")).collect();
         let record = parser.parse(line.trim_end().as_bytes(), &ctx());
         assert_eq!(record.fields["v127"], 127);
