@@ -8,9 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use tracing::{error, warn};
 
-use super::{
-    CheckpointKey, CheckpointStore, DamagedEntry, Queue, QueueBatch, QueueError, QueueStats,
-};
+use super::{CheckpointKey, CheckpointStore, DamagedEntry, Queue, QueueBatch, QueueError, QueueStats};
 use crate::record::Record;
 
 const BATCH_PREFIX: u8 = b'b';
