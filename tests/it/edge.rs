@@ -408,7 +408,8 @@ fn over_long_lines_are_cut_and_flagged_on_every_input() {
         let long = format!("syslonglinenl {}\nsysshortlinenl\n", "s".repeat(100_000));
         stream.write_all(long.as_bytes()).unwrap();
         let frame = format!("sysframelong {}", "f".repeat(100_000));
-        let framed = format!("{} {frame}15 sysshortframe\n", frame.len());
+        let short = "sysshortframe";
+        let framed = format!("{} {frame}{} {short}", frame.len(), short.len());
         stream.write_all(framed.as_bytes()).unwrap();
     }
     for q in ["syslonglinenl", "sysframelong"] {
