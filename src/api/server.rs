@@ -185,7 +185,10 @@ fn raise_open_file_limit() -> Option<u64> {
             }
         }
     }
-    (limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur as u64)
+    // `rlim_t` is u64 on Linux but not on every target.
+    #[allow(clippy::unnecessary_cast)]
+    let current = limit.rlim_cur as u64;
+    (limit.rlim_cur != libc::RLIM_INFINITY).then_some(current)
 }
 
 /// Accept errors, refused connections and failed TLS handshakes, logged at most every 10 s
@@ -314,14 +317,7 @@ where
             };
             let (stream, service) = inner.accept(stream, service).await?;
             Ok((
-                IdleStream {
-                    inner: stream,
-                    activity,
-                    idle_timeout,
-                    timer: Box::pin(tokio::time::sleep(idle_timeout)),
-                    write_stalled: false,
-                    _slot: slot,
-                },
+                IdleStream::new(stream, activity, idle_timeout, slot),
                 service,
             ))
         })
@@ -433,6 +429,24 @@ struct IdleStream<S> {
 }
 
 impl<S> IdleStream<S> {
+    fn new(
+        inner: S,
+        activity: Arc<Activity>,
+        idle_timeout: Duration,
+        slot: ConnectionSlot,
+    ) -> IdleStream<S> {
+        // Idle time counts from now, not from the process start.
+        activity.touch();
+        IdleStream {
+            inner,
+            activity,
+            idle_timeout,
+            timer: Box::pin(tokio::time::sleep(idle_timeout)),
+            write_stalled: false,
+            _slot: slot,
+        }
+    }
+
     /// Called when the connection waits: time it out, or arm the timer for when it could.
     fn poll_idle(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
         loop {
@@ -540,6 +554,44 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for IdleStream<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn idle_stream(
+        inner: tokio::io::DuplexStream,
+        idle_timeout: Duration,
+    ) -> IdleStream<tokio::io::DuplexStream> {
+        let connections = Arc::new(Connections::new(ConnectionLimits {
+            header_read_timeout: idle_timeout,
+            idle_timeout,
+            max_connections: 10,
+            max_connections_per_ip: 10,
+        }));
+        let slot = connections.admit("10.0.0.1".parse().unwrap()).unwrap();
+        IdleStream::new(inner, Arc::new(Activity::default()), idle_timeout, slot)
+    }
+
+    #[tokio::test]
+    async fn a_silent_connection_times_out_and_a_new_one_is_not_old() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let idle = Duration::from_millis(500);
+        let (client, server) = tokio::io::duplex(64);
+        let mut silent = idle_stream(server, idle);
+        let mut buffer = [0u8; 8];
+        let err = silent.read(&mut buffer).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        drop(client);
+        // Well after the process started, a new connection still gets its whole idle time:
+        // its first read waits (nothing sent yet) and then gets the bytes.
+        tokio::time::sleep(idle * 3).await;
+        let (mut client, server) = tokio::io::duplex(64);
+        let mut fresh = idle_stream(server, idle);
+        let reader = tokio::spawn(async move {
+            let mut buffer = [0u8; 5];
+            fresh.read_exact(&mut buffer).await.map(|_| buffer)
+        });
+        tokio::task::yield_now().await;
+        client.write_all(b"hello").await.unwrap();
+        assert_eq!(&reader.await.unwrap().unwrap(), b"hello");
+    }
 
     #[test]
     fn connections_are_capped_in_total_and_per_address() {
