@@ -242,9 +242,13 @@ async fn forward_body(body: Body, limit: u64, setting: &str, chunks: mpsc::Sende
                 "could not read the request body: {err}"
             ))),
         };
+        let too_large = total > limit;
         let last = !matches!(message, Chunk::Data(_));
         // A closed channel: the blocking side has its answer and reads no further.
         if chunks.send(message).await.is_err() || last {
+            if too_large {
+                super::linger(&mut stream).await;
+            }
             return;
         }
     }
@@ -271,7 +275,10 @@ async fn stream_body<T: Send + 'static>(
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit) {
+    if let Some(length) = declared.filter(|length| *length > limit) {
+        if length <= limit + super::LINGER_BYTES {
+            super::linger(&mut body.into_data_stream()).await;
+        }
         return Err(too_large(limit, setting));
     }
     let (sender, mut receiver) = mpsc::channel(CHUNKS_IN_FLIGHT);
@@ -722,7 +729,7 @@ fn ingest_bulk(
             }
         }
         BodyEnd::Stopped => {}
-        BodyEnd::Failed(err) => return err.into_response(),
+        BodyEnd::Failed(err) => return already_accepted(err, bulk.durable).into_response(),
         BodyEnd::Aborted => {
             return ApiError::BadRequest("the request ended early".into()).into_response();
         }
@@ -732,6 +739,19 @@ fn ingest_bulk(
     }
     bulk.flush();
     bulk.answer(started)
+}
+
+/// A body that failed after some batches were appended says how many items are durable.
+fn already_accepted(err: ApiError, durable: usize) -> ApiError {
+    if durable == 0 {
+        return err;
+    }
+    let suffix = format!(" (the first {durable} items were already accepted)");
+    match err {
+        ApiError::PayloadTooLarge(message) => ApiError::PayloadTooLarge(message + &suffix),
+        ApiError::BadRequest(message) => ApiError::BadRequest(message + &suffix),
+        other => other,
+    }
 }
 
 fn rand_id() -> u128 {

@@ -381,6 +381,23 @@ async fn errors_as_json(
 ) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_string();
+    // A declared length over the route's cap is refused here, before any extractor waits for
+    // the body (and whatever the route, so the 413 has one shape and names its limit).
+    let (limit, setting) = body_limit_of(&path, &state.config.api);
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if let Some(length) = declared.filter(|length| *length > limit) {
+        if length <= limit + LINGER_BYTES {
+            linger(&mut request.into_body().into_data_stream()).await;
+        }
+        return ApiError::PayloadTooLarge(format!(
+            "the request body is larger than {limit} bytes ({setting})"
+        ))
+        .into_response();
+    }
     let response = next.run(request).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
@@ -435,6 +452,27 @@ async fn errors_as_json(
         }
     }
     rebuilt
+}
+
+/// Bytes of a refused body read and discarded before answering, and for how long at most.
+const LINGER_BYTES: u64 = 1024 * 1024;
+const LINGER_TIME: Duration = Duration::from_secs(2);
+
+/// Read a little of what is left of a refused body before answering: a client still sending
+/// when the connection closes reads a reset instead of the 413 (nginx's lingering close).
+/// Bounded, so a refused body costs at most [`LINGER_BYTES`] and [`LINGER_TIME`].
+async fn linger(stream: &mut axum::body::BodyDataStream) {
+    use futures_util::StreamExt;
+    let drain = async {
+        let mut discarded = 0u64;
+        while let Some(Ok(data)) = stream.next().await {
+            discarded += data.len() as u64;
+            if discarded > LINGER_BYTES {
+                return;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER_TIME, drain).await;
 }
 
 /// Our messages are lowercase (they get chained); axum's rejections start with a capital.
