@@ -90,6 +90,21 @@ pub struct RawApi {
     pub search_concurrency: Option<usize>,
     /// A request taking longer is answered 408. Default `30s`.
     pub request_timeout: Option<String>,
+    /// A client must send a request's headers within this, or its connection is closed; it
+    /// also bounds the TLS handshake and the wait for the next request on a kept-alive
+    /// connection. Real clients send headers in milliseconds; slowloris clients never finish
+    /// them. Default `10s`.
+    pub header_read_timeout: Option<String>,
+    /// A connection that moved no bytes for this long is closed when no request is being
+    /// answered on it, or when its client stopped reading the answer. Default `60s`.
+    pub idle_timeout: Option<String>,
+    /// Open connections at most; more are closed when accepted. Lowered at start to half the
+    /// open-file limit when it does not fit. Default 1024 (shippers and browsers keep a few
+    /// each; a node serves tens of them).
+    pub max_connections: Option<usize>,
+    /// Open connections from one client address at most, so one client cannot take every
+    /// slot. Default 128 (a browser opens 6, a shipper a few per worker).
+    pub max_connections_per_ip: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -223,6 +238,12 @@ pub struct ApiConfig {
     pub search_concurrency: usize,
     #[serde(with = "duration_text")]
     pub request_timeout: Duration,
+    #[serde(with = "duration_text")]
+    pub header_read_timeout: Duration,
+    #[serde(with = "duration_text")]
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -537,7 +558,36 @@ impl RawConfig {
             search_concurrency: self.api.search_concurrency.unwrap_or(4),
             request_timeout: parse_duration_opt(self.api.request_timeout, Duration::from_secs(30))
                 .map_err(|reason| err("api.request_timeout", reason))?,
+            header_read_timeout: parse_duration_opt(
+                self.api.header_read_timeout,
+                Duration::from_secs(10),
+            )
+            .map_err(|reason| err("api.header_read_timeout", reason))?,
+            idle_timeout: parse_duration_opt(self.api.idle_timeout, Duration::from_secs(60))
+                .map_err(|reason| err("api.idle_timeout", reason))?,
+            max_connections: self.api.max_connections.unwrap_or(1024),
+            max_connections_per_ip: self.api.max_connections_per_ip.unwrap_or(128),
         };
+        for (key, value) in [
+            ("api.header_read_timeout", api.header_read_timeout),
+            ("api.idle_timeout", api.idle_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(err(key, "must be greater than 0".into()));
+            }
+        }
+        if api.max_connections == 0 {
+            return Err(err("api.max_connections", "must be at least 1".into()));
+        }
+        if api.max_connections_per_ip == 0 || api.max_connections_per_ip > api.max_connections {
+            return Err(err(
+                "api.max_connections_per_ip",
+                format!(
+                    "must be between 1 and api.max_connections ({})",
+                    api.max_connections
+                ),
+            ));
+        }
         if api.search_concurrency == 0 {
             return Err(err("api.search_concurrency", "must be at least 1".into()));
         }
@@ -891,6 +941,31 @@ mod tests {
             .to_string();
         assert!(
             err.contains("index.commit_interval") && err.contains("not a duration"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn connection_limits_are_validated() {
+        let config = parse("").unwrap();
+        assert_eq!(config.api.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(config.api.idle_timeout, Duration::from_secs(60));
+        assert_eq!(config.api.max_connections, 1024);
+        assert_eq!(config.api.max_connections_per_ip, 128);
+        let err = parse("[api]\nheader_read_timeout = \"0s\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("node.toml: api.header_read_timeout: must be greater than 0"),
+            "{err}"
+        );
+        let err = parse("[api]\nmax_connections = 10\nmax_connections_per_ip = 20\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(
+                "api.max_connections_per_ip: must be between 1 and api.max_connections (10)"
+            ),
             "{err}"
         );
     }

@@ -188,53 +188,7 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         peers,
         audit: Auditor::new(queue.clone()),
     };
-    let app = api::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    match &config.tls {
-        None => {
-            let listener = tokio::net::TcpListener::bind(config.listen)
-                .await
-                .with_context(|| format!("listening on {}", config.listen))?;
-            if !config.listen.ip().is_loopback() {
-                for _ in 0..3 {
-                    warn!(
-                        listen = %config.listen,
-                        "INSECURE: serving plain HTTP on a non-loopback address: passwords, tokens and logs cross the network in clear; configure [tls] cert and key"
-                    );
-                }
-            }
-            info!(listen = %config.listen, scheme = "http", data_dir = %config.data_dir.display(), node = %config.node_name, "lograft is serving");
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown_signal())
-                .await
-                .context("HTTP server")?;
-        }
-        Some(tls) => {
-            // One crypto provider for rustls, chosen explicitly (reqwest and axum-server agree).
-            let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-            let tls_config =
-                axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
-                    .await
-                    .with_context(|| {
-                        format!(
-                            "loading tls.cert {} and tls.key {}",
-                            tls.cert.display(),
-                            tls.key.display()
-                        )
-                    })?;
-            let handle = axum_server::Handle::new();
-            let shutdown = handle.clone();
-            tokio::spawn(async move {
-                shutdown_signal().await;
-                shutdown.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
-            });
-            info!(listen = %config.listen, scheme = "https", data_dir = %config.data_dir.display(), node = %config.node_name, "lograft is serving");
-            axum_server::bind_rustls(config.listen, tls_config)
-                .handle(handle)
-                .serve(app)
-                .await
-                .with_context(|| format!("HTTPS server on {}", config.listen))?;
-        }
-    }
+    api::serve(api::app(state), &config, shutdown_signal()).await?;
 
     info!("shutting down: stopping runners, then the indexer");
     let _ = shutdown_tx.send(true);

@@ -59,9 +59,12 @@ fn principal_of(state: &AppState, request: &Request) -> Result<Option<Principal>
         let value = value
             .to_str()
             .map_err(|_| ApiError::Unauthorized("the Authorization header is not text".into()))?;
-        let principal = if let Some(token) = value.strip_prefix("Bearer ") {
-            state.auth.verify_token(token.trim())
-        } else if let Some(encoded) = value.strip_prefix("Basic ") {
+        // RFC 7235: the scheme is case-insensitive (`bearer`, `BEARER`, `basic` are common).
+        let (scheme, credentials) = value.trim_start().split_once(' ').unwrap_or((value, ""));
+        let principal = if scheme.eq_ignore_ascii_case("bearer") {
+            state.auth.verify_token(credentials.trim())
+        } else if scheme.eq_ignore_ascii_case("basic") {
+            let encoded = credentials;
             // Shippers that only speak basic auth send `user:token`; the token decides.
             base64::engine::general_purpose::STANDARD
                 .decode(encoded.trim())

@@ -2,17 +2,18 @@
 //! success, `{"code":"<code>","message":"..."}` on errors. Changes go to the config store like
 //! `/api/v1/runners`, so they survive restarts (and replicate once Raft is in).
 
+use std::time::Instant;
+
 use axum::Extension;
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-use super::runners::{keep_masked_secrets, mask_secrets, parse_body};
+use super::runners::{keep_masked_secrets, mask_secrets, parse_runner};
 use super::{ApiError, AppState};
 use crate::auth::Principal;
-use crate::collect::parse::{LineContext, Parser};
+use crate::collect::parse::{LineContext, Parser, cut_line};
 use crate::collect::{RunnerConfig, RunnerStatus};
 
 pub(super) fn ok(data: Value) -> Response {
@@ -21,14 +22,7 @@ pub(super) fn ok(data: Value) -> Response {
 
 /// logkit-style errors: an `L<status>` code and a message.
 pub(super) fn fail(err: ApiError) -> Response {
-    let status = match &err {
-        ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-        ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-        ApiError::Conflict(_) => StatusCode::CONFLICT,
-        ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
-        ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    };
+    let (status, _) = err.code();
     let message = match &err {
         ApiError::Internal(_) => "internal error; see the node's log".to_string(),
         other => other.to_string(),
@@ -208,7 +202,7 @@ pub async fn create(
     body: String,
 ) -> Response {
     let result = async {
-        let config = parse_body(&state, &body_with_name(&body, &name)?.to_string())?;
+        let config = parse_runner(&state, body_with_name(&body, &name)?.to_string()).await?;
         let json = serde_json::to_string(&config).expect("config serializes");
         state
             .store
@@ -239,7 +233,7 @@ pub async fn replace(
         let (old, revision) = stored(&state, &name)?;
         let mut new = body_with_name(&body, &name)?;
         keep_masked_secrets(&mut new, &serde_json::to_value(&old).unwrap_or_default());
-        let mut config = parse_body(&state, &new.to_string())?;
+        let mut config = parse_runner(&state, new.to_string()).await?;
         // A full replace keeps the desired state and reset epoch unless the body sets them.
         config.stopped = new.get("stopped").is_some_and(|v| v == true)
             || (new.get("stopped").is_none() && old.stopped);
@@ -335,38 +329,54 @@ pub async fn reset(
     respond(set_state(&state, &p, &name, "reset").await)
 }
 
+/// Sample lines are cut here (or at `collect.max_line_bytes` if smaller): a preview needs no
+/// more, and a regex with many groups costs about a second per 64 KiB of line in the worst
+/// case (measured: 128 `(.*)` groups on a 1 MiB line took 20 s).
+const PREVIEW_LINE_BYTES: usize = 64 * 1024;
+
 /// `POST /logkit/parser/parse`: `{"sampleLog": "...", "type": "nginx", ...}` → parsed records.
-pub async fn parse(body: String) -> Response {
-    let result = (|| {
-        let mut value: Value = serde_json::from_str(&body)
-            .map_err(|err| ApiError::BadRequest(format!("invalid request body: {err}")))?;
-        let sample = value
-            .as_object_mut()
-            .and_then(|o| o.remove("sampleLog"))
-            .and_then(|v| v.as_str().map(str::to_string))
-            .ok_or_else(|| ApiError::BadRequest("sampleLog is required".into()))?;
-        let config = serde_json::from_value(value)
-            .map_err(|err| ApiError::BadRequest(format!("invalid parser config: {err}")))?;
-        let parser = Parser::new(&config).map_err(ApiError::BadRequest)?;
+/// The parser is compiled and the sample parsed off the async workers ([`super::cpu_bound`]);
+/// lines are cut at `collect.max_line_bytes` as on ingest, and parsing stops at the request
+/// timeout, so a hostile sample ends with that request.
+pub async fn parse(State(state): State<AppState>, body: String) -> Response {
+    let max_line_bytes = (state.config.collect.max_line_bytes as usize).min(PREVIEW_LINE_BYTES);
+    let deadline = Instant::now() + state.config.api.request_timeout;
+    let result = super::cpu_bound(move || parse_sample(&body, max_line_bytes, deadline)).await;
+    respond(result.and_then(|parsed| parsed))
+}
+
+fn parse_sample(body: &str, max_line_bytes: usize, deadline: Instant) -> Result<Value, ApiError> {
+    let mut value: Value = serde_json::from_str(body)
+        .map_err(|err| ApiError::BadRequest(format!("invalid request body: {err}")))?;
+    let sample = value
+        .as_object_mut()
+        .and_then(|o| o.remove("sampleLog"))
+        .and_then(|v| v.as_str().map(str::to_string))
+        .ok_or_else(|| ApiError::BadRequest("sampleLog is required".into()))?;
+    let config = serde_json::from_value(value)
+        .map_err(|err| ApiError::BadRequest(format!("invalid parser config: {err}")))?;
+    let parser = Parser::new(&config).map_err(ApiError::BadRequest)?;
+    let mut records = Vec::new();
+    for line in sample.lines().filter(|line| !line.is_empty()) {
+        if Instant::now() > deadline {
+            return Err(ApiError::BadRequest(
+                "parsing the sample took longer than api.request_timeout; send fewer or shorter lines"
+                    .into(),
+            ));
+        }
+        let (line, truncated) = cut_line(line.as_bytes(), max_line_bytes);
         let context = LineContext {
             runner: "sample",
             path: "",
             offset: 0,
-            truncated: false,
+            truncated,
             stream: "",
         };
-        let records: Vec<Value> = sample
-            .lines()
-            .filter(|line| !line.is_empty())
-            .map(|line| {
-                let record = parser.parse(line.as_bytes(), &context);
-                json!({"ts": crate::search::format_micros(record.ts), "level": record.level, "message": record.message,
-                       "fields": record.fields, "parse_error": record.parse_error})
-            })
-            .collect();
-        Ok(json!({"SamplePoints": records}))
-    })();
-    respond(result)
+        let record = parser.parse(line, &context);
+        records.push(json!({"ts": crate::search::format_micros(record.ts), "level": record.level, "message": record.message,
+               "fields": record.fields, "parse_error": record.parse_error, "truncated": record.truncated}));
+    }
+    Ok(json!({"SamplePoints": records}))
 }
 
 pub async fn usages() -> Response {
@@ -384,7 +394,7 @@ pub async fn usages() -> Response {
 
 /// `POST /logkit/reader/check` and `/logkit/parser/check`: validate a runner config's part.
 pub async fn check(State(state): State<AppState>, body: String) -> Response {
-    let result = (|| {
+    let result = async {
         let mut value: Value = serde_json::from_str(&body)
             .map_err(|err| ApiError::BadRequest(format!("invalid request body: {err}")))?;
         let object = value
@@ -398,8 +408,8 @@ pub async fn check(State(state): State<AppState>, body: String) -> Response {
         } else if !object.contains_key("name") {
             object.insert("name".into(), Value::String("check".into()));
         }
-        parse_body(&state, &value.to_string())?;
+        parse_runner(&state, value.to_string()).await?;
         Ok(Value::Null)
-    })();
-    respond(result)
+    };
+    respond(result.await)
 }

@@ -269,6 +269,11 @@ pub async fn configs(
     })())
 }
 
+/// [`validate`] off the async workers: it compiles the config's patterns.
+async fn validate_blocking(body: String, name: String) -> Result<(Value, RunnerConfig), ApiError> {
+    super::cpu_bound(move || validate(&body, &name)).await?
+}
+
 /// Check a config's shape here; each target node checks its own allowlist when it applies it.
 fn validate(body: &str, name: &str) -> Result<(Value, RunnerConfig), ApiError> {
     let value = body_with_name(body, name)?;
@@ -305,7 +310,7 @@ pub async fn create(
     body: String,
 ) -> axum::response::Response {
     let result = async {
-        let (_, config) = validate(&body, &name)?;
+        let (_, config) = validate_blocking(body, name.clone()).await?;
         let json = serde_json::to_string(&config).expect("config serializes");
         let ops = targets(&state, &filter)?
             .iter()
@@ -378,7 +383,7 @@ pub async fn replace(
     body: String,
 ) -> axum::response::Response {
     let result = async {
-        let (value, _) = validate(&body, &name)?;
+        let (value, _) = validate_blocking(body, name.clone()).await?;
         change_each(&state, &filter, &name, |old| {
             let mut new = value.clone();
             keep_masked_secrets(&mut new, &serde_json::to_value(&old).unwrap_or_default());

@@ -14,12 +14,14 @@ mod logkit;
 mod logkit_cluster;
 mod runners;
 mod search;
+mod server;
 mod stream;
 mod system;
 mod users;
 mod web;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
@@ -34,6 +36,7 @@ use tracing::error;
 
 pub use access::{Access, CLUSTER_SECRET_HEADER, SESSION_COOKIE};
 pub use audit::{AUDIT_RUNNER, Auditor};
+pub use server::{ConnectionLimits, serve};
 
 use crate::auth::{Auth, AuthError, Role};
 use crate::cluster::{ConfigStore, StoreError};
@@ -98,7 +101,7 @@ pub fn route_table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         row(Method::GET,    "/",                               Public,      get(web::index_page)),
         // The UI's scripts and styles carry no data; its data comes from the API.
         row(Method::GET,    "/assets/{*path}",                 Public,      get(web::asset)),
-        row(Method::POST,   "/api/v1/login",                   Public,      post(users::login).layer(DefaultBodyLimit::max(16 * 1024))),
+        row(Method::POST,   "/api/v1/login",                   Public,      post(users::login).layer(DefaultBodyLimit::max(LOGIN_BODY_LIMIT as usize))),
         row(Method::GET,    "/metrics",                        Metrics,     get(system::metrics)),
         row(Method::POST,   "/api/v1/logout",                  R(Reader),   post(users::logout)),
         row(Method::GET,    "/api/v1/me",                      R(Reader),   get(users::me)),
@@ -195,7 +198,31 @@ pub fn route_table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
 
 /// Raft appends and snapshots carry whole config stores: the ingest cap, not the API's.
 fn internal_limit() -> DefaultBodyLimit {
-    DefaultBodyLimit::max(64 * 1024 * 1024)
+    DefaultBodyLimit::max(INTERNAL_BODY_LIMIT as usize)
+}
+
+/// Login bodies are a name and a password.
+const LOGIN_BODY_LIMIT: u64 = 16 * 1024;
+/// Raft appends and snapshots (see [`internal_limit`]).
+const INTERNAL_BODY_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// Network inputs (`_bulk`, `/api/v1/ingest/...`) take `api.max_ingest_bytes`.
+fn is_ingest_path(path: &str) -> bool {
+    path.ends_with("/_bulk") || path.starts_with("/api/v1/ingest/")
+}
+
+/// The body cap of a request path and the setting it comes from, for the router and for the
+/// 413 message (one source, so the message names the limit that refused the body).
+fn body_limit_of(path: &str, api: &crate::config::ApiConfig) -> (u64, &'static str) {
+    if path == "/api/v1/login" {
+        (LOGIN_BODY_LIMIT, "the login body limit")
+    } else if path == "/internal/raft/append" || path == "/internal/raft/snapshot" {
+        (INTERNAL_BODY_LIMIT, "the Raft message limit")
+    } else if is_ingest_path(path) {
+        (api.max_ingest_bytes, "api.max_ingest_bytes")
+    } else {
+        (api.max_body_bytes, "api.max_body_bytes")
+    }
 }
 
 pub fn app(state: AppState) -> Router {
@@ -203,8 +230,7 @@ pub fn app(state: AppState) -> Router {
     for (spec, handler) in route_table() {
         // Shippers send large bulk requests; everything else gets the general cap. A row's
         // own, tighter cap (login) sits inside this one and wins.
-        let ingest = spec.path.ends_with("/_bulk") || spec.path.starts_with("/api/v1/ingest/");
-        let body_limit = if ingest {
+        let body_limit = if is_ingest_path(spec.path) {
             state.config.api.max_ingest_bytes
         } else {
             state.config.api.max_body_bytes
@@ -223,6 +249,11 @@ pub fn app(state: AppState) -> Router {
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             limits.request_timeout,
+        ))
+        // Outside the timeout, so its 408 is rewritten too.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            errors_as_json,
         ))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
@@ -246,6 +277,35 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// CPU-heavy work on untrusted input (parsing request bodies, compiling user patterns) runs
+/// here, on tokio's blocking threads, never on the async workers that answer `/health` and
+/// every other request (see: attack review item 9, two parse previews held both workers for
+/// 46 s). At most one job per core runs at once, so a flood of them cannot take every core
+/// either. The job itself holds its permit: when the request timeout answers 408 and drops
+/// the request, the permit is released only when the work stops, which the work's own limits
+/// (pattern size and groups, line cap, a deadline between lines) bound.
+pub(crate) async fn cpu_bound<T, F>(work: F) -> Result<T, ApiError>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    static PERMITS: std::sync::LazyLock<Arc<tokio::sync::Semaphore>> =
+        std::sync::LazyLock::new(|| {
+            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+            Arc::new(tokio::sync::Semaphore::new(cores))
+        });
+    let permit = PERMITS
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|err| ApiError::Internal(err.to_string()))?;
+    Ok(tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        work()
+    })
+    .await?)
+}
+
 /// Every error an API call can end in.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -263,6 +323,18 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    #[error("{0}")]
+    RequestTimeout(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// Any other status a layer or an extractor answered with (e.g. 422 from a JSON body
+    /// of the wrong shape).
+    #[error("{1}")]
+    Other(StatusCode, String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -277,8 +349,150 @@ impl ApiError {
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            ApiError::RequestTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
+            ApiError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            ApiError::Other(status, _) if status.is_server_error() => (*status, "internal"),
+            ApiError::Other(status, _) => (*status, "invalid_request"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
+    }
+
+    /// The error for a bare status that some layer or extractor answered with.
+    fn from_status(status: StatusCode, message: String) -> ApiError {
+        match status {
+            StatusCode::BAD_REQUEST => ApiError::BadRequest(message),
+            StatusCode::UNAUTHORIZED => ApiError::Unauthorized(message),
+            StatusCode::FORBIDDEN => ApiError::Forbidden(message),
+            StatusCode::NOT_FOUND => ApiError::NotFound(message),
+            StatusCode::CONFLICT => ApiError::Conflict(message),
+            StatusCode::TOO_MANY_REQUESTS => ApiError::TooManyRequests(message),
+            StatusCode::SERVICE_UNAVAILABLE => ApiError::Unavailable(message),
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(message),
+            StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed(message),
+            StatusCode::REQUEST_TIMEOUT => ApiError::RequestTimeout(message),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(message),
+            other => ApiError::Other(other, message),
+        }
+    }
+}
+
+/// The one place where every error the API answers with becomes JSON: handlers return
+/// [`ApiError`] (or their compatibility envelope, which is JSON too), but axum's extractor
+/// rejections (413 body limit, invalid UTF-8, a JSON body of the wrong shape, a bad path
+/// parameter), the method router's 405 and the timeout layer's 408 are plain text or empty.
+/// Any error response that is not already JSON is rebuilt as an [`ApiError`] with a message
+/// that names the problem (and the limit, for 413), keeping headers such as `Allow`.
+async fn errors_as_json(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    // A declared length over the route's cap is refused here, before any extractor waits for
+    // the body (and whatever the route, so the 413 has one shape and names its limit).
+    let (limit, setting) = body_limit_of(&path, &state.config.api);
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if let Some(length) = declared.filter(|length| *length > limit) {
+        if length <= limit + LINGER_BYTES {
+            linger(&mut request.into_body().into_data_stream()).await;
+        }
+        return ApiError::PayloadTooLarge(format!(
+            "the request body is larger than {limit} bytes ({setting})"
+        ))
+        .into_response();
+    }
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.contains("json"));
+    if is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    // Rejection texts are a line; anything longer is not one, and is not echoed.
+    let text = axum::body::to_bytes(body, 4096)
+        .await
+        .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_string())
+        .unwrap_or_default();
+    let message = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            let (limit, setting) = body_limit_of(&path, &state.config.api);
+            format!("the request body is larger than {limit} bytes ({setting})")
+        }
+        StatusCode::METHOD_NOT_ALLOWED => {
+            let allowed = parts
+                .headers
+                .get(header::ALLOW)
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or("");
+            format!("method {method} is not allowed on {path} (allowed: {allowed})")
+        }
+        StatusCode::REQUEST_TIMEOUT => format!(
+            "the request took longer than api.request_timeout ({}s)",
+            state.config.api.request_timeout.as_secs_f64()
+        ),
+        StatusCode::NOT_FOUND if text.is_empty() => format!("no route for {path}"),
+        _ if text.contains("valid UTF-8") => {
+            let detail = text.split_once(": ").map_or("", |(_, detail)| detail);
+            format!("the request body is not valid UTF-8: {detail}")
+        }
+        _ if text.is_empty() || status.is_server_error() => status
+            .canonical_reason()
+            .unwrap_or("error")
+            .to_ascii_lowercase(),
+        _ => lowercase_first(&text),
+    };
+    let mut rebuilt = ApiError::from_status(status, message).into_response();
+    for name in [header::ALLOW, header::WWW_AUTHENTICATE, header::RETRY_AFTER] {
+        if let Some(value) = parts.headers.get(&name) {
+            rebuilt.headers_mut().insert(name, value.clone());
+        }
+    }
+    rebuilt
+}
+
+/// Bytes of a refused body read and discarded before answering, and for how long at most.
+const LINGER_BYTES: u64 = 1024 * 1024;
+const LINGER_TIME: Duration = Duration::from_secs(2);
+
+/// Read a little of what is left of a refused body before answering: a client still sending
+/// when the connection closes reads a reset instead of the 413 (nginx's lingering close).
+/// Bounded, so a refused body costs at most [`LINGER_BYTES`] and [`LINGER_TIME`].
+async fn linger(stream: &mut axum::body::BodyDataStream) {
+    use futures_util::StreamExt;
+    let drain = async {
+        let mut discarded = 0u64;
+        while let Some(Ok(data)) = stream.next().await {
+            discarded += data.len() as u64;
+            if discarded > LINGER_BYTES {
+                return;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER_TIME, drain).await;
+}
+
+/// Our messages are lowercase (they get chained); axum's rejections start with a capital.
+fn lowercase_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 

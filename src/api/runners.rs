@@ -50,6 +50,12 @@ pub(super) fn parse_body(state: &AppState, body: &str) -> Result<RunnerConfig, A
     Ok(config)
 }
 
+/// [`parse_body`] off the async workers: validating a config compiles its patterns.
+pub(super) async fn parse_runner(state: &AppState, body: String) -> Result<RunnerConfig, ApiError> {
+    let state = state.clone();
+    super::cpu_bound(move || parse_body(&state, &body)).await?
+}
+
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<RunnerView>>, ApiError> {
     let entries = state.store.list(state.supervisor.prefix())?;
     let views = entries
@@ -82,7 +88,7 @@ pub async fn create(
     Extension(principal): Extension<Principal>,
     body: String,
 ) -> Result<(StatusCode, Json<RunnerView>), ApiError> {
-    let config = parse_body(&state, &body)?;
+    let config = parse_runner(&state, body).await?;
     let json = serde_json::to_string(&config).expect("config serializes");
     // Compare-and-set on "absent": two creates of the same name cannot both win.
     state
@@ -115,7 +121,7 @@ pub async fn replace(
         let stored: Value = serde_json::from_str(&stored.value).unwrap_or_default();
         keep_masked_secrets(&mut body_json, &stored);
     }
-    let config = parse_body(&state, &body_json.to_string())?;
+    let config = parse_runner(&state, body_json.to_string()).await?;
     if config.name != name {
         return Err(ApiError::BadRequest(format!(
             "the body names runner {:?} but the URL names {name:?}",

@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::net::{TcpListener, UdpSocket};
 use tracing::{info, warn};
 
@@ -17,7 +17,9 @@ use super::runner::RunnerStatus;
 use super::transform::Transforms;
 use crate::queue::Queue;
 
-/// Largest message accepted (UDP datagrams cannot be larger; TCP frames are cut here).
+/// Largest message kept (UDP datagrams cannot be larger). Longer TCP frames and lines are cut
+/// here while they are read (the rest is skipped, never buffered), flagged `truncated` and
+/// counted as dropped (`reason="line_truncated"`).
 const MAX_MESSAGE: usize = 64 * 1024;
 
 struct Sink {
@@ -29,17 +31,16 @@ struct Sink {
 }
 
 impl Sink {
-    async fn deliver(&self, message: &[u8], peer: SocketAddr) {
+    /// Queue one message; `cut` says it was already cut at [`MAX_MESSAGE`] while it was read.
+    async fn deliver(&self, message: &[u8], cut: bool, peer: SocketAddr) {
         let message = message.strip_suffix(b"\n").unwrap_or(message);
         let message = message.strip_suffix(b"\r").unwrap_or(message);
         if message.is_empty() {
             return;
         }
-        let (cut, truncated) = if message.len() > MAX_MESSAGE {
-            (&message[..MAX_MESSAGE], true)
-        } else {
-            (message, false)
-        };
+        let (message, cut_here) = super::parse::cut_line(message, MAX_MESSAGE);
+        let truncated = cut || cut_here;
+        let cut = message;
         let peer = peer.to_string();
         let record = self.parser.parse(
             cut,
@@ -72,6 +73,42 @@ impl Sink {
         status.parse_errors += u64::from(parse_error);
         status.lines_filtered += u64::from(filtered);
         status.lines_truncated += u64::from(truncated);
+        drop(status);
+        if truncated {
+            metrics::counter!(crate::metrics::DROPPED, "runner" => self.config.name.clone(), "reason" => "line_truncated")
+                .increment(1);
+        }
+    }
+}
+
+/// Read up to `delimiter` (consumed, not kept), keeping at most `max` bytes of the frame in
+/// `out` and skipping the rest, so a client that never sends the delimiter costs `max` bytes,
+/// not unbounded memory. `None` at the end of the stream; else whether the frame was cut.
+async fn read_capped<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    delimiter: u8,
+    max: usize,
+    out: &mut Vec<u8>,
+) -> std::io::Result<Option<bool>> {
+    let mut truncated = false;
+    let mut read_any = false;
+    loop {
+        let buffer = reader.fill_buf().await?;
+        if buffer.is_empty() {
+            return Ok(read_any.then_some(truncated));
+        }
+        read_any = true;
+        let (content, consumed, done) = match buffer.iter().position(|b| *b == delimiter) {
+            Some(at) => (at, at + 1, true),
+            None => (buffer.len(), buffer.len(), false),
+        };
+        let room = max.saturating_sub(out.len());
+        truncated |= content > room;
+        out.extend_from_slice(&buffer[..content.min(room)]);
+        reader.consume(consumed);
+        if done {
+            return Ok(Some(truncated));
+        }
     }
 }
 
@@ -112,7 +149,7 @@ pub fn start(
         let mut buffer = vec![0u8; MAX_MESSAGE];
         loop {
             match udp.recv_from(&mut buffer).await {
-                Ok((len, peer)) => udp_sink.deliver(&buffer[..len], peer).await,
+                Ok((len, peer)) => udp_sink.deliver(&buffer[..len], false, peer).await,
                 Err(err) => warn!(error = %err, "syslog udp receive failed"),
             }
         }
@@ -133,23 +170,39 @@ pub fn start(
                         Ok(buffer) => buffer[0].is_ascii_digit(),
                     };
                     let mut message = Vec::new();
+                    let truncated;
                     if starts_with_digit {
+                        // At most 10 digits: a frame length, not a stream of digits.
                         let mut length = Vec::new();
-                        if reader.read_until(b' ', &mut length).await.unwrap_or(0) == 0 {
-                            return;
+                        match read_capped(&mut reader, b' ', 10, &mut length).await {
+                            Ok(Some(false)) => {}
+                            _ => return,
                         }
-                        let Ok(length) = String::from_utf8_lossy(&length).trim().parse::<usize>()
+                        let Ok(length) = String::from_utf8_lossy(&length).trim().parse::<u64>()
                         else {
                             return;
                         };
-                        message.resize(length.min(MAX_MESSAGE * 16), 0);
+                        // Keep the head of the frame, skip the rest, stay in step with
+                        // the framing.
+                        let kept = length.min(MAX_MESSAGE as u64);
+                        message.resize(kept as usize, 0);
                         if reader.read_exact(&mut message).await.is_err() {
                             return;
                         }
-                    } else if reader.read_until(b'\n', &mut message).await.unwrap_or(0) == 0 {
-                        return;
+                        let rest = length - kept;
+                        let mut skipped = (&mut reader).take(rest);
+                        match tokio::io::copy(&mut skipped, &mut tokio::io::sink()).await {
+                            Ok(n) if n == rest => {}
+                            _ => return,
+                        }
+                        truncated = rest > 0;
+                    } else {
+                        match read_capped(&mut reader, b'\n', MAX_MESSAGE, &mut message).await {
+                            Ok(Some(cut)) => truncated = cut,
+                            _ => return,
+                        }
                     }
-                    sink.deliver(&message, peer).await;
+                    sink.deliver(&message, truncated, peer).await;
                 }
             });
         }

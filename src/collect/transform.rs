@@ -68,7 +68,7 @@ impl Transforms {
     /// Compile; the error names the transform and what is wrong.
     pub fn new(configs: &[TransformConfig]) -> Result<Transforms, String> {
         let regex = |index: usize, pattern: &str| {
-            Regex::new(pattern).map_err(|err| format!("transforms[{index}].pattern: {err}"))
+            super::parse::compile_regex(&format!("transforms[{index}].pattern"), pattern)
         };
         let steps = configs
             .iter()

@@ -47,6 +47,63 @@ enum Kind {
     },
 }
 
+/// Longest user pattern accepted (`parser.regex`, `parser.nginx_log_format`, a transform's
+/// `pattern`). Real ones are well under 2 KiB; the cap keeps compiling cheap.
+pub const MAX_PATTERN_BYTES: usize = 16 * 1024;
+/// Most capture groups (named groups, nginx `$variables`) in one pattern. nginx's `combined`
+/// has 9 and rich formats have a few dozen; every group adds to the cost of each match.
+pub const MAX_PATTERN_GROUPS: usize = 128;
+/// Cap on a compiled regex (regex's `size_limit`; its default is 10 MiB). Matching costs
+/// time in proportion to the program's size times the line's length, so this, with
+/// [`MAX_PATTERN_GROUPS`] and `collect.max_line_bytes`, bounds the time one line can take.
+pub const MAX_COMPILED_REGEX_BYTES: usize = 2 * 1024 * 1024;
+
+/// Compile a user pattern within the limits above; the error names `key` and the limit.
+pub fn compile_regex(key: &str, pattern: &str) -> Result<Regex, String> {
+    check_pattern_size(key, pattern)?;
+    let regex = regex::RegexBuilder::new(pattern)
+        .size_limit(MAX_COMPILED_REGEX_BYTES)
+        .dfa_size_limit(MAX_COMPILED_REGEX_BYTES)
+        .build()
+        .map_err(|err| match err {
+            regex::Error::CompiledTooBig(limit) => format!(
+                "{key}: the compiled pattern is larger than the limit of {limit} bytes; \
+                 simplify it (fewer repetitions or Unicode classes)"
+            ),
+            other => format!("{key}: {other}"),
+        })?;
+    // The group count includes the implicit whole-match group 0.
+    let groups = regex.captures_len() - 1;
+    if groups > MAX_PATTERN_GROUPS {
+        return Err(format!(
+            "{key} has {groups} capture groups; at most {MAX_PATTERN_GROUPS} are allowed"
+        ));
+    }
+    Ok(regex)
+}
+
+/// Refuse a pattern longer than [`MAX_PATTERN_BYTES`] before any work is done on it.
+pub fn check_pattern_size(key: &str, pattern: &str) -> Result<(), String> {
+    if pattern.len() > MAX_PATTERN_BYTES {
+        return Err(format!(
+            "{key} is {} bytes long; at most {MAX_PATTERN_BYTES} bytes are allowed",
+            pattern.len()
+        ));
+    }
+    Ok(())
+}
+
+/// A line cut to `max_line_bytes` (`collect.max_line_bytes`), and whether it was cut. Every
+/// input applies it before parsing, as the file tailer does; a cut line is flagged
+/// `truncated` and counted as dropped (`reason="line_truncated"`).
+pub fn cut_line(line: &[u8], max_line_bytes: usize) -> (&[u8], bool) {
+    if line.len() > max_line_bytes {
+        (&line[..max_line_bytes], true)
+    } else {
+        (line, false)
+    }
+}
+
 /// Timestamp layout of nginx's and Apache's `$time_local` / `%t`.
 const ACCESS_TIME_LAYOUT: &str = "%d/%b/%Y:%H:%M:%S %z";
 
@@ -96,7 +153,7 @@ impl Parser {
                     .regex
                     .as_deref()
                     .ok_or("parser.regex is required for type regex")?;
-                let regex = Regex::new(pattern).map_err(|err| format!("parser.regex: {err}"))?;
+                let regex = compile_regex("parser.regex", pattern)?;
                 if regex.capture_names().flatten().next().is_none() {
                     return Err("parser.regex needs named groups, like (?P<status>\\d+)".into());
                 }
@@ -578,6 +635,48 @@ mod format_tests {
         assert_eq!(record.message, "boom: disk full");
         assert_eq!(record.fields["thread"], "main-7");
         assert!(p.parse(b"no match here", &ctx()).parse_error);
+    }
+
+    // See: attack review item 9 (a 5000-variable log_format held both async workers 46 s).
+    #[test]
+    fn hostile_patterns_are_refused_naming_the_limit() {
+        let error = |config: serde_json::Value| {
+            Parser::new(&serde_json::from_value::<ParserConfig>(config).unwrap())
+                .err()
+                .unwrap()
+        };
+        let format: String = (0..5000).map(|i| format!("$v{i} ")).collect();
+        let err = error(serde_json::json!({"type": "nginx", "nginx_log_format": format}));
+        assert!(
+            err.contains("parser.nginx_log_format has 5000 variables; at most 128"),
+            "{err}"
+        );
+        let long = "a".repeat(MAX_PATTERN_BYTES + 1);
+        let err = error(serde_json::json!({"type": "regex", "regex": format!("(?P<x>{long})")}));
+        assert!(
+            err.contains("parser.regex is 16392 bytes long; at most 16384"),
+            "{err}"
+        );
+        let err = error(serde_json::json!({"type": "regex", "regex": "(?P<x>\\w{100}){100}"}));
+        assert!(
+            err.contains("parser.regex: the compiled pattern is larger than the limit"),
+            "{err}"
+        );
+        let groups: String = (0..200).map(|i| format!("(?P<g{i}>a)")).collect();
+        let err = error(serde_json::json!({"type": "regex", "regex": groups}));
+        assert!(
+            err.contains("parser.regex has 200 capture groups; at most 128"),
+            "{err}"
+        );
+        // The largest accepted format still parses.
+        let format: String = (0..MAX_PATTERN_GROUPS).map(|i| format!("$v{i} ")).collect();
+        let parser = parser(
+            &serde_json::json!({"type": "nginx", "nginx_log_format": format.trim_end()})
+                .to_string(),
+        );
+        let line: String = (0..MAX_PATTERN_GROUPS).map(|i| format!("{i} ")).collect();
+        let record = parser.parse(line.trim_end().as_bytes(), &ctx());
+        assert_eq!(record.fields["v127"], 127);
     }
 
     #[test]

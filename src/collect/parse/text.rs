@@ -300,6 +300,16 @@ pub const NGINX_COMBINED: &str = r#"$remote_addr - $remote_user [$time_local] "$
 /// A regex with one named group per `$variable` of an nginx `log_format`. A variable runs up to
 /// the literal character that follows it in the format.
 pub fn nginx_regex(format: &str) -> Result<Regex, String> {
+    const KEY: &str = "parser.nginx_log_format";
+    // Counted before building anything: each variable becomes a group.
+    let variables = format.matches('$').count();
+    if variables > super::MAX_PATTERN_GROUPS {
+        return Err(format!(
+            "{KEY} has {variables} variables; at most {} are allowed",
+            super::MAX_PATTERN_GROUPS
+        ));
+    }
+    super::check_pattern_size(KEY, format)?;
     let mut pattern = String::from("^");
     let mut chars = format.chars().peekable();
     let mut names = std::collections::HashSet::new();
@@ -333,5 +343,12 @@ pub fn nginx_regex(format: &str) -> Result<Regex, String> {
         }
     }
     pattern.push('$');
-    Regex::new(&pattern).map_err(|err| format!("parser.nginx_log_format: {err}"))
+    // The escaped pattern may be a few times the format's length: only the compiled size
+    // and the group count are checked again.
+    let regex = regex::RegexBuilder::new(&pattern)
+        .size_limit(super::MAX_COMPILED_REGEX_BYTES)
+        .dfa_size_limit(super::MAX_COMPILED_REGEX_BYTES)
+        .build()
+        .map_err(|err| format!("{KEY}: {err}"))?;
+    Ok(regex)
 }
