@@ -211,7 +211,9 @@ fn a_backend_this_build_lacks_is_refused_with_the_rebuild_command() {
             _ => cfg!(feature = "etcd"),
         };
         let expected = if built {
-            format!("built with the {feature} feature, but its adapter is not written yet")
+            format!(
+                "this lograft was built with the {feature} feature, but its adapter is not written yet"
+            )
         } else {
             format!(
                 "this lograft was built without the {feature} feature: rebuild with --features {feature}"
