@@ -140,6 +140,7 @@ fn aggregate_partial(
     let aggregations = parse_request(request)?;
     let mut merged: Option<IntermediateAggregationResults> = None;
     for partition in store.overlapping(from, to) {
+        super::check_cancelled()?;
         let collector = DistributedAggregationCollector::from_aggs(
             aggregations.clone(),
             AggContextParams::new(limits(), TokenizerManager::default()),
@@ -290,6 +291,7 @@ pub fn count_values(
         ]);
         let mut count = 0u64;
         for searcher in &searchers {
+            super::check_cancelled()?;
             count += searcher.search(&query, &Count)? as u64;
         }
         counts.push(count);

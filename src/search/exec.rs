@@ -53,6 +53,7 @@ pub fn search_keyed(
     // searcher that produced them (a commit or merge in between would renumber them).
     let searchers: Vec<Searcher> = partitions.iter().map(|p| p.reader.searcher()).collect();
     for (index, searcher) in searchers.iter().enumerate() {
+        check_cancelled()?;
         let top = TopDocs::with_limit(limit).order_by_fast_field::<u64>("sort", Order::Desc);
         let (count, top_docs) = if cursor.is_some() {
             let count = searcher.search(base.as_ref(), &Count)?;
@@ -326,6 +327,7 @@ pub fn histogram(
     );
     let mut counts = vec![0u64; buckets as usize];
     for partition in &partitions {
+        check_cancelled()?;
         let collector = HistogramCollector::new(
             "ts".to_string(),
             DateTime::from_timestamp_micros(start),

@@ -25,6 +25,16 @@ pub const QUEUE_WAIT: Duration = Duration::from_secs(10);
 /// How often a live tail looks for newly committed lines.
 const TAIL_POLL: Duration = Duration::from_millis(250);
 
+/// Sets its flag when dropped.
+#[derive(Default)]
+struct CancelOnDrop(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 #[derive(Clone)]
 pub struct LocalBackend {
     index: Arc<IndexStore>,
@@ -64,9 +74,16 @@ impl LocalBackend {
         Box::pin(async move {
             let _permit = self.permit().await?;
             let (index, queries) = (self.index.clone(), self.queries.clone());
-            let outcome = tokio::task::spawn_blocking(move || search(&index, &queries))
-                .await
-                .map_err(|err| BackendError::failed(format!("search task failed: {err}")))?;
+            // Dropped with this future (its caller timed out or went away): the search stops
+            // at its next partition instead of running on.
+            let cancel = CancelOnDrop::default();
+            let flag = cancel.0.clone();
+            let outcome = tokio::task::spawn_blocking(move || {
+                super::run_cancellable(flag, || search(&index, &queries))
+            })
+            .await
+            .map_err(|err| BackendError::failed(format!("search task failed: {err}")))?;
+            drop(cancel);
             outcome.map_err(|err| match err {
                 SearchError::Internal(inner) => {
                     tracing::error!(error = %inner, "local search failed");
@@ -162,5 +179,51 @@ impl Backend for LocalBackend {
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+
+    use super::*;
+
+    /// See: issue "No input stops the appliance", item 10 (searches that timed out kept both
+    /// cores busy for minutes). A cancelled search stops at its next partition.
+    #[test]
+    fn a_cancelled_search_stops_at_the_next_partition() {
+        let (_dir, store) = crate::search::backend::conformance::store_with_data();
+        let queries = QueryBuilder::default();
+        let params = SearchParams {
+            q: Some("*".into()),
+            ..Default::default()
+        };
+        let running = Arc::new(AtomicBool::new(false));
+        let found = super::super::run_cancellable(running, || {
+            super::super::search_keyed(&store, &queries, &params)
+        });
+        assert_eq!(found.unwrap().0.total, 600);
+        let cancelled = Arc::new(AtomicBool::new(true));
+        let stopped = super::super::run_cancellable(cancelled, || {
+            super::super::search_keyed(&store, &queries, &params)
+        });
+        assert!(
+            matches!(stopped, Err(SearchError::Unavailable(ref m)) if m.contains("cancelled")),
+            "{:?}",
+            stopped.map(|r| r.0.total)
+        );
+        let aggregate = super::super::run_cancellable(Arc::new(AtomicBool::new(true)), || {
+            aggregate::top(
+                &store,
+                &queries,
+                &AggParams {
+                    field: Some("level".into()),
+                    ..Default::default()
+                },
+            )
+        });
+        assert!(aggregate.is_err());
+        // The flag is the running search's only: the next one on this thread runs.
+        assert!(super::super::search_keyed(&store, &queries, &params).is_ok());
     }
 }

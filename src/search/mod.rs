@@ -70,6 +70,41 @@ pub enum SearchError {
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+thread_local! {
+    /// The cancellation flag of the search running on this thread (see [`run_cancellable`]).
+    static CANCELLED: std::cell::RefCell<Option<std::sync::Arc<std::sync::atomic::AtomicBool>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Run `search` with `flag` as this thread's cancellation flag: the search loops check it
+/// ([`check_cancelled`]) before each partition, so a search whose caller gave up (a timeout,
+/// a client gone) stops instead of keeping the cores busy.
+pub fn run_cancellable<T>(
+    flag: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    search: impl FnOnce() -> T,
+) -> T {
+    CANCELLED.with(|cell| *cell.borrow_mut() = Some(flag));
+    let result = search();
+    CANCELLED.with(|cell| *cell.borrow_mut() = None);
+    result
+}
+
+/// `Err` when the search running on this thread was cancelled.
+pub fn check_cancelled() -> Result<(), SearchError> {
+    let cancelled = CANCELLED.with(|cell| {
+        cell.borrow()
+            .as_ref()
+            .is_some_and(|flag| flag.load(std::sync::atomic::Ordering::Relaxed))
+    });
+    if cancelled {
+        Err(SearchError::Unavailable(
+            "the search was cancelled: its caller stopped waiting".into(),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 impl From<tantivy::TantivyError> for SearchError {
     fn from(err: tantivy::TantivyError) -> Self {
         SearchError::Internal(Box::new(err))
