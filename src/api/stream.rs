@@ -199,12 +199,64 @@ pub async fn tail(
     ApiQuery(selection): ApiQuery<Selection>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let q = params.q.unwrap_or_default();
+    let slot = TailSlot::take(Some(&principal.name))?;
     let (tx, rx) = mpsc::channel::<TailItem>(TAIL_BUFFER);
     // A bad query is a 400 before the stream starts.
     state
         .search
         .tail(q, principal.role >= Role::Admin, selection, tx)?;
-    Ok(Sse::new(tail_events(rx)).keep_alive(KeepAlive::default()))
+    Ok(Sse::new(tail_events(rx, slot)).keep_alive(KeepAlive::default()))
+}
+
+/// Live tails open at once on this node, in all and per user: each one polls and holds a
+/// buffer, and clients that never read took both cores and +500 MB.
+pub const MAX_TAILS: usize = 64;
+pub const MAX_TAILS_PER_USER: usize = 8;
+
+static TAILS: std::sync::LazyLock<
+    std::sync::Mutex<(usize, std::collections::HashMap<String, usize>)>,
+> = std::sync::LazyLock::new(Default::default);
+
+/// One open tail, counted until the stream ends (the client went away).
+pub struct TailSlot(Option<String>);
+
+impl TailSlot {
+    /// A slot for `user` (`None`: another node's tail, counted in the total only), or a 429
+    /// naming the limit.
+    fn take(user: Option<&str>) -> Result<TailSlot, ApiError> {
+        let mut tails = TAILS.lock().expect("tails lock");
+        if tails.0 >= MAX_TAILS {
+            return Err(ApiError::TooManyRequests(format!(
+                "too many live tails on this node ({MAX_TAILS} open); close one and try again"
+            )));
+        }
+        if let Some(user) = user {
+            let open = tails.1.get(user).copied().unwrap_or(0);
+            if open >= MAX_TAILS_PER_USER {
+                return Err(ApiError::TooManyRequests(format!(
+                    "{user} has {open} live tails open, at most {MAX_TAILS_PER_USER}: close one and try again"
+                )));
+            }
+            tails.1.insert(user.to_string(), open + 1);
+        }
+        tails.0 += 1;
+        Ok(TailSlot(user.map(str::to_string)))
+    }
+}
+
+impl Drop for TailSlot {
+    fn drop(&mut self) {
+        let mut tails = TAILS.lock().expect("tails lock");
+        tails.0 = tails.0.saturating_sub(1);
+        if let Some(user) = &self.0
+            && let Some(open) = tails.1.get_mut(user)
+        {
+            *open = open.saturating_sub(1);
+            if *open == 0 {
+                tails.1.remove(user);
+            }
+        }
+    }
 }
 
 /// `/internal/v1/tail`: this node's lines only, for another node's tail. Keep-alives are
@@ -216,20 +268,26 @@ pub async fn internal_tail(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let q = params.q.unwrap_or_default();
     state.queries.parse(&q)?;
+    let slot = TailSlot::take(None)?;
     let (tx, rx) = mpsc::channel::<TailItem>(TAIL_BUFFER);
     tokio::spawn(async move {
         let mut failed = false;
         let _ = state.local.follow(&q, flags.audit, &tx, &mut failed).await;
     });
-    Ok(Sse::new(tail_events(rx)).keep_alive(KeepAlive::new().interval(Duration::from_secs(5))))
+    Ok(Sse::new(tail_events(rx, slot))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(5))))
 }
 
 fn json(value: &impl serde::Serialize) -> String {
     serde_json::to_string(value).expect("serializes")
 }
 
-fn tail_events(rx: mpsc::Receiver<TailItem>) -> impl Stream<Item = Result<Event, Infallible>> {
-    futures_util::stream::unfold(rx, |mut rx| async move {
+/// The events of a tail; `slot` is released when the stream is dropped (the client left).
+fn tail_events(
+    rx: mpsc::Receiver<TailItem>,
+    slot: TailSlot,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    futures_util::stream::unfold((rx, slot), |(mut rx, slot)| async move {
         let item = rx.recv().await?;
         let event = match item {
             TailItem::Hit(hit) => Event::default().event("hit").data(json(&hit)),
@@ -242,13 +300,30 @@ fn tail_events(rx: mpsc::Receiver<TailItem>) -> impl Stream<Item = Result<Event,
                 .event("node_back")
                 .data(json(&serde_json::json!({ "node": node }))),
         };
-        Some((Ok(event), rx))
+        Some((Ok(event), (rx, slot)))
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// See: issue "No input stops the appliance", item 12 (tails that never read took both
+    /// cores). Tails are counted per user and in all, and released when their stream ends.
+    #[test]
+    fn live_tails_are_capped_per_user_and_released() {
+        let user = "tail-cap-test-user";
+        let slots: Vec<TailSlot> = (0..MAX_TAILS_PER_USER)
+            .map(|_| TailSlot::take(Some(user)).unwrap())
+            .collect();
+        let refused = TailSlot::take(Some(user)).err().expect("over the cap");
+        assert!(refused.to_string().contains("at most 8"), "{refused}");
+        let other = TailSlot::take(Some("another-user")).expect("another user may");
+        drop(slots);
+        drop(other);
+        let again = TailSlot::take(Some(user)).expect("released when the streams end");
+        drop(again);
+    }
 
     #[test]
     fn csv_cells_are_quoted_and_formulas_defused() {
