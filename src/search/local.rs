@@ -24,6 +24,8 @@ use crate::index::{IndexStore, IndexerControl};
 pub const QUEUE_WAIT: Duration = Duration::from_secs(10);
 /// How often a live tail looks for newly committed lines.
 const TAIL_POLL: Duration = Duration::from_millis(250);
+/// Lines a tail takes per look.
+const TAIL_BATCH: usize = 1000;
 
 /// Sets its flag when dropped.
 #[derive(Default)]
@@ -157,16 +159,31 @@ impl Backend for LocalBackend {
                     _ = tx.closed() => return Ok(()),
                     _ = tokio::time::sleep(TAIL_POLL) => {}
                 }
+                // Nothing committed since the last look: nothing to search (idle tails cost a
+                // load of an atomic, not a query).
+                let committed = self.indexer.committed_seq();
+                if committed <= after {
+                    // Still tell a client that fell behind how much it missed.
+                    if !flush_dropped(tx, &mut dropped) {
+                        return Ok(());
+                    }
+                    continue;
+                }
                 let (index, queries, query) =
                     (self.index.clone(), self.queries.clone(), q.to_string());
                 let found = tokio::task::spawn_blocking(move || {
-                    super::indexed_after(&index, &queries, &query, after, 1000, !audit)
+                    super::indexed_after(&index, &queries, &query, after, TAIL_BATCH, !audit)
                 })
                 .await;
                 let Ok(Ok(found)) = found else { continue };
                 // Tell the client what it missed as soon as it has room again.
                 if !flush_dropped(tx, &mut dropped) {
                     return Ok(());
+                }
+                // Everything committed before the search was looked at, matching or not,
+                // unless the answer was cut at its limit.
+                if found.len() < TAIL_BATCH {
+                    after = after.max(committed);
                 }
                 for (seq, hit) in found {
                     after = after.max(seq);
