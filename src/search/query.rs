@@ -131,6 +131,17 @@ pub fn check_query_size(q: &str) -> Result<(), SearchError> {
             q.len()
         )));
     }
+    // A control character cannot be typed in a query; in a field name it made tantivy assert
+    // (found by the `query` fuzz target).
+    if let Some((at, c)) = q
+        .char_indices()
+        .find(|(_, c)| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    {
+        return Err(refuse(format!(
+            "the query contains the control character U+{:04X} at byte {at}",
+            c as u32
+        )));
+    }
     let depth = query_depth(q);
     if depth > MAX_QUERY_DEPTH {
         return Err(refuse(format!(
