@@ -111,3 +111,29 @@ mod tests {
         assert_eq!(tighten_tree(&root).unwrap(), 0, "nothing left to tighten");
     }
 }
+
+/// Open a sled database, waiting a little while its file lock is held.
+///
+/// sled releases its lock when the last handle's background flusher ends, which can be a moment
+/// after the `Db` was dropped: reopening a store right after closing it (a restart inside one
+/// process) would otherwise fail at random. A lock still held after `LOCK_WAIT` belongs to
+/// someone else and is returned as the error it is.
+pub fn open_sled(config: &sled::Config) -> sled::Result<sled::Db> {
+    const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(io))
+                if is_lock_error(&io) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Whether sled failed to open because its file lock is held.
+pub fn is_lock_error(io: &std::io::Error) -> bool {
+    io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("could not acquire lock")
+}

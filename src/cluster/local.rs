@@ -58,10 +58,10 @@ impl From<sled::Error> for StoreError {
 
 impl LocalStore {
     pub fn open(dir: &Path) -> anyhow::Result<LocalStore> {
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(dir)
-            .cache_capacity(8 * 1024 * 1024)
-            .open()
+            .cache_capacity(8 * 1024 * 1024);
+        let db = crate::fsutil::open_sled(&config)
             .with_context(|| format!("opening config store {}", dir.display()))?;
         let revision = db
             .get(REVISION_KEY)?

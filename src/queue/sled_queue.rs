@@ -147,7 +147,7 @@ pub(crate) fn is_locked(err: &anyhow::Error) -> bool {
     // sled reports its lock as an `Other` I/O error with this text around the OS error.
     err.chain().any(|cause| {
         matches!(cause.downcast_ref::<sled::Error>(), Some(sled::Error::Io(io))
-            if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("could not acquire lock"))
+            if crate::fsutil::is_lock_error(io))
     })
 }
 
@@ -193,9 +193,11 @@ impl SledQueue {
             .segment_size(SEGMENT_SIZE)
             .mode(sled::Mode::LowSpace);
         // sled 0.34 can panic instead of erroring on a damaged file; treat both the same.
-        let db = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || config.open()))
-            .map_err(|_| anyhow::anyhow!("sled panicked while opening {}", dir.display()))?
-            .with_context(|| format!("opening queue {}", dir.display()))?;
+        let db = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            crate::fsutil::open_sled(&config)
+        }))
+        .map_err(|_| anyhow::anyhow!("sled panicked while opening {}", dir.display()))?
+        .with_context(|| format!("opening queue {}", dir.display()))?;
 
         // Walk the batches once: validates every header and counts what is waiting.
         let mut depth = 0u64;
