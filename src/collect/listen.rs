@@ -7,20 +7,31 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, UdpSocket};
 use tracing::{info, warn};
 
 use super::RunnerConfig;
+use super::framing::Framer;
 use super::parse::{LineContext, Parser};
 use super::runner::RunnerStatus;
 use super::transform::Transforms;
 use crate::queue::Queue;
 
-/// Largest message kept (UDP datagrams cannot be larger). Longer TCP frames and lines are cut
-/// here while they are read (the rest is skipped, never buffered), flagged `truncated` and
-/// counted as dropped (`reason="line_truncated"`).
+/// Largest message kept (UDP datagrams cannot be larger); `collect.max_line_bytes` cuts
+/// shorter. Longer TCP frames and lines are cut while they are read (the rest is skipped,
+/// never buffered), flagged `truncated` and counted as dropped (`reason="line_truncated"`).
 const MAX_MESSAGE: usize = 64 * 1024;
+
+/// Datagrams (or TCP messages) appended together: one durable append per batch, not per
+/// message.
+const MAX_BATCH: usize = 512;
+
+/// One message as read, before parsing.
+struct Message {
+    bytes: Vec<u8>,
+    cut: bool,
+}
 
 struct Sink {
     config: RunnerConfig,
@@ -28,86 +39,82 @@ struct Sink {
     transforms: Transforms,
     queue: Arc<dyn Queue>,
     status: Arc<Mutex<RunnerStatus>>,
+    /// Messages are cut here: `collect.max_line_bytes`, at most [`MAX_MESSAGE`].
+    max: usize,
 }
 
 impl Sink {
-    /// Queue one message; `cut` says it was already cut at [`MAX_MESSAGE`] while it was read.
-    async fn deliver(&self, message: &[u8], cut: bool, peer: SocketAddr) {
-        let message = message.strip_suffix(b"\n").unwrap_or(message);
-        let message = message.strip_suffix(b"\r").unwrap_or(message);
-        if message.is_empty() {
+    /// Parse and queue messages from one peer, in one durable append.
+    async fn deliver(&self, messages: Vec<Message>, peer: SocketAddr) {
+        let peer = peer.to_string();
+        let mut records = Vec::with_capacity(messages.len());
+        let mut counts = RunnerStatus::default();
+        for message in &messages {
+            let bytes = message.bytes.strip_suffix(b"\n").unwrap_or(&message.bytes);
+            let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+            if bytes.is_empty() {
+                continue;
+            }
+            let (bytes, cut_here) = super::parse::cut_line(bytes, self.max);
+            let truncated = message.cut || cut_here;
+            let record = self.parser.parse(
+                bytes,
+                &LineContext {
+                    runner: &self.config.name,
+                    path: &peer,
+                    offset: 0,
+                    truncated,
+                    stream: "",
+                },
+            );
+            counts.lines_read += 1;
+            counts.bytes_read += bytes.len() as u64;
+            counts.parse_errors += u64::from(record.parse_error);
+            counts.lines_truncated += u64::from(truncated);
+            match self.transforms.apply(record) {
+                Some(record) => records.push(record),
+                None => counts.lines_filtered += 1,
+            }
+        }
+        if counts.lines_read == 0 {
             return;
         }
-        let (message, cut_here) = super::parse::cut_line(message, MAX_MESSAGE);
-        let truncated = cut || cut_here;
-        let cut = message;
-        let peer = peer.to_string();
-        let record = self.parser.parse(
-            cut,
-            &LineContext {
-                runner: &self.config.name,
-                path: &peer,
-                offset: 0,
-                truncated,
-                stream: "",
-            },
-        );
-        let parse_error = record.parse_error;
-        let record = self.transforms.apply(record);
-        let queue = self.queue.clone();
-        let filtered = record.is_none();
-        if let Some(record) = record {
+        let lost = records.len() as u64;
+        if !records.is_empty() {
+            let queue = self.queue.clone();
             let appended = tokio::task::spawn_blocking(move || {
-                while !queue.wait_for_room(std::time::Duration::from_millis(500)) {}
-                queue.append(vec![record], Vec::new())
+                // Backpressure: wait for room; a closed queue (shutdown) ends the wait.
+                while !queue.wait_for_room(std::time::Duration::from_millis(500)) {
+                    if queue.is_closed() {
+                        break;
+                    }
+                }
+                queue.append(records, Vec::new())
             })
             .await;
             if !matches!(appended, Ok(Ok(_))) {
-                warn!(runner = %self.config.name, "could not queue a syslog message");
+                let reason = match appended {
+                    Ok(Err(err)) => err.to_string(),
+                    Err(err) => err.to_string(),
+                    Ok(Ok(_)) => unreachable!(),
+                };
+                warn!(runner = %self.config.name, messages = lost, error = %reason,
+                      "could not queue syslog messages; they are counted as dropped");
+                metrics::counter!(crate::metrics::DROPPED, "runner" => self.config.name.clone(), "reason" => "append_failed")
+                    .increment(lost);
                 return;
             }
         }
         let mut status = self.status.lock().expect("status lock");
-        status.lines_read += 1;
-        status.bytes_read += message.len() as u64;
-        status.parse_errors += u64::from(parse_error);
-        status.lines_filtered += u64::from(filtered);
-        status.lines_truncated += u64::from(truncated);
+        status.lines_read += counts.lines_read;
+        status.bytes_read += counts.bytes_read;
+        status.parse_errors += counts.parse_errors;
+        status.lines_filtered += counts.lines_filtered;
+        status.lines_truncated += counts.lines_truncated;
         drop(status);
-        if truncated {
+        if counts.lines_truncated > 0 {
             metrics::counter!(crate::metrics::DROPPED, "runner" => self.config.name.clone(), "reason" => "line_truncated")
-                .increment(1);
-        }
-    }
-}
-
-/// Read up to `delimiter` (consumed, not kept), keeping at most `max` bytes of the frame in
-/// `out` and skipping the rest, so a client that never sends the delimiter costs `max` bytes,
-/// not unbounded memory. `None` at the end of the stream; else whether the frame was cut.
-async fn read_capped<R: AsyncBufRead + Unpin>(
-    reader: &mut R,
-    delimiter: u8,
-    max: usize,
-    out: &mut Vec<u8>,
-) -> std::io::Result<Option<bool>> {
-    let mut truncated = false;
-    let mut read_any = false;
-    loop {
-        let buffer = reader.fill_buf().await?;
-        if buffer.is_empty() {
-            return Ok(read_any.then_some(truncated));
-        }
-        read_any = true;
-        let (content, consumed, done) = match buffer.iter().position(|b| *b == delimiter) {
-            Some(at) => (at, at + 1, true),
-            None => (buffer.len(), buffer.len(), false),
-        };
-        let room = max.saturating_sub(out.len());
-        truncated |= content > room;
-        out.extend_from_slice(&buffer[..content.min(room)]);
-        reader.consume(consumed);
-        if done {
-            return Ok(Some(truncated));
+                .increment(counts.lines_truncated);
         }
     }
 }
@@ -117,6 +124,7 @@ pub fn start(
     config: RunnerConfig,
     queue: Arc<dyn Queue>,
     status: Arc<Mutex<RunnerStatus>>,
+    max_line_bytes: usize,
 ) -> Result<Vec<tokio::task::JoinHandle<()>>, String> {
     let listen: SocketAddr = config
         .reader
@@ -131,6 +139,7 @@ pub fn start(
         config,
         queue,
         status: status.clone(),
+        max: max_line_bytes.clamp(1, MAX_MESSAGE),
     });
     let runtime = tokio::runtime::Handle::try_current().map_err(|e| e.to_string())?;
     // Bind both now, so a port in use is reported as the runner's error.
@@ -148,61 +157,79 @@ pub fn start(
     let udp_task = runtime.spawn(async move {
         let mut buffer = vec![0u8; MAX_MESSAGE];
         loop {
-            match udp.recv_from(&mut buffer).await {
-                Ok((len, peer)) => udp_sink.deliver(&buffer[..len], false, peer).await,
-                Err(err) => warn!(error = %err, "syslog udp receive failed"),
+            let (len, peer) = match udp.recv_from(&mut buffer).await {
+                Ok(received) => received,
+                Err(err) => {
+                    warn!(error = %err, "syslog udp receive failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            // Take what else is waiting from the same peer: one append for the burst.
+            let mut messages = vec![Message {
+                bytes: buffer[..len].to_vec(),
+                cut: false,
+            }];
+            let mut next = None;
+            while messages.len() < MAX_BATCH {
+                match udp.try_recv_from(&mut buffer) {
+                    Ok((len, from)) if from == peer => messages.push(Message {
+                        bytes: buffer[..len].to_vec(),
+                        cut: false,
+                    }),
+                    Ok((len, from)) => {
+                        next = Some((buffer[..len].to_vec(), from));
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+            udp_sink.deliver(messages, peer).await;
+            if let Some((bytes, from)) = next {
+                udp_sink
+                    .deliver(vec![Message { bytes, cut: false }], from)
+                    .await;
             }
         }
     });
     let tcp_task = runtime.spawn(async move {
         loop {
-            let Ok((stream, peer)) = tcp.accept().await else {
-                continue;
+            let (stream, peer) = match tcp.accept().await {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of file descriptors, say: wait instead of spinning.
+                    warn!(error = %err, "syslog tcp accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
             };
             let sink = sink.clone();
             tokio::spawn(async move {
-                let mut reader = BufReader::new(stream);
+                let mut stream = stream;
+                let mut framer = Framer::new(sink.max);
+                let mut buffer = vec![0u8; 16 * 1024];
                 loop {
-                    // RFC 6587: "<length> <message>" when the frame starts with a digit,
-                    // else one message per line.
-                    let starts_with_digit = match reader.fill_buf().await {
-                        Ok([]) | Err(_) => return,
-                        Ok(buffer) => buffer[0].is_ascii_digit(),
+                    let read = match stream.read(&mut buffer).await {
+                        Ok(0) | Err(_) => None,
+                        Ok(read) => Some(read),
                     };
-                    let mut message = Vec::new();
-                    let truncated;
-                    if starts_with_digit {
-                        // At most 10 digits: a frame length, not a stream of digits.
-                        let mut length = Vec::new();
-                        match read_capped(&mut reader, b' ', 10, &mut length).await {
-                            Ok(Some(false)) => {}
-                            _ => return,
-                        }
-                        let Ok(length) = String::from_utf8_lossy(&length).trim().parse::<u64>()
-                        else {
-                            return;
-                        };
-                        // Keep the head of the frame, skip the rest, stay in step with
-                        // the framing.
-                        let kept = length.min(MAX_MESSAGE as u64);
-                        message.resize(kept as usize, 0);
-                        if reader.read_exact(&mut message).await.is_err() {
-                            return;
-                        }
-                        let rest = length - kept;
-                        let mut skipped = (&mut reader).take(rest);
-                        match tokio::io::copy(&mut skipped, &mut tokio::io::sink()).await {
-                            Ok(n) if n == rest => {}
-                            _ => return,
-                        }
-                        truncated = rest > 0;
-                    } else {
-                        match read_capped(&mut reader, b'\n', MAX_MESSAGE, &mut message).await {
-                            Ok(Some(cut)) => truncated = cut,
-                            _ => return,
-                        }
+                    let mut messages = Vec::new();
+                    let mut collect = |bytes: &[u8], cut: bool| {
+                        messages.push(Message {
+                            bytes: bytes.to_vec(),
+                            cut,
+                        })
+                    };
+                    let Some(read) = read else {
+                        framer.finish(&mut collect);
+                        sink.deliver(messages, peer).await;
+                        return;
+                    };
+                    framer.push(&buffer[..read], &mut collect);
+                    // Not reading while this waits for the queue is the backpressure.
+                    if !messages.is_empty() {
+                        sink.deliver(messages, peer).await;
                     }
-                    sink.deliver(&message, truncated, peer).await;
                 }
             });
         }

@@ -4,6 +4,7 @@
 
 pub mod allowlist;
 pub mod config;
+pub mod framing;
 pub mod limit;
 pub mod listen;
 pub mod multiline;

@@ -174,9 +174,13 @@ impl RunnerHandle {
     }
 
     /// A syslog runner: its listeners run as tasks on the async runtime.
-    pub fn listening(config: RunnerConfig, queue: Arc<dyn Queue>) -> RunnerHandle {
+    pub fn listening(
+        config: RunnerConfig,
+        queue: Arc<dyn Queue>,
+        max_line_bytes: usize,
+    ) -> RunnerHandle {
         let mut handle = RunnerHandle::passive(config.clone());
-        match super::listen::start(config, queue, handle.status.clone()) {
+        match super::listen::start(config, queue, handle.status.clone(), max_line_bytes) {
             Ok(tasks) => handle.tasks = tasks,
             Err(reason) => {
                 let mut status = handle.status.lock().expect("status lock");

@@ -252,7 +252,7 @@ impl Supervisor {
         let handle = match parsed {
             Ok(config) if config.stopped => RunnerHandle::stopped(config),
             Ok(config) if config.reader.mode == crate::collect::config::ReaderMode::Syslog => {
-                RunnerHandle::listening(config, self.queue.clone())
+                RunnerHandle::listening(config, self.queue.clone(), self.settings.max_line_bytes)
             }
             Ok(config) if !config.reader.mode.reads_files() => RunnerHandle::passive(config),
             Ok(config) => RunnerHandle::start(

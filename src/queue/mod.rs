@@ -154,6 +154,9 @@ pub trait Queue: Send + Sync + 'static {
     fn stats(&self) -> QueueStats;
     /// Wake up every waiter (shutdown).
     fn close(&self);
+    /// Whether [`Queue::close`] was called: appends fail from then on, so a producer waiting
+    /// for room stops waiting.
+    fn is_closed(&self) -> bool;
 }
 
 /// Runners' read positions and "has run" markers. A checkpoint is opaque text per stream

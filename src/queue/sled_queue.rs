@@ -448,6 +448,10 @@ impl Queue for SledQueue {
         }
     }
 
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
     fn close(&self) {
         self.closed.store(true, Ordering::Release);
         let _guard = self.room_lock.lock().expect("room lock");

@@ -254,3 +254,58 @@ fn syslog_from_logger_over_udp_and_tcp() {
         "{body}"
     );
 }
+
+/// Syslog over TCP keeps its framing whatever a peer sends (issue 13 item 4, issue 12 item 13):
+/// an octet frame longer than the cap is cut and skipped to its end, a line that starts with
+/// digits stays a line, a line longer than `collect.max_line_bytes` is cut there, and every
+/// valid message around them arrives.
+#[test]
+fn syslog_tcp_framing_survives_hostile_frames() {
+    use std::io::Write;
+    let mut node = Node::new("max_line_bytes = 200", "");
+    node.start();
+    let port = crate::harness::free_port();
+    node.add_runner(
+        &serde_json::json!({
+            "name": "sys",
+            "reader": {"mode": "syslog", "listen": format!("127.0.0.1:{port}")},
+            "parser": {"type": "raw"}
+        })
+        .to_string(),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while node.runner_status("sys")["state"] != "listening" {
+        assert!(std::time::Instant::now() < deadline, "{}", node.log());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let big = format!("<13>framingbig {}", "x".repeat(100_000));
+    let mut sent = Vec::new();
+    sent.extend_from_slice(format!("{} {big}", big.len()).as_bytes());
+    let after = "<13>framingok after big";
+    sent.extend_from_slice(format!("{} {after}", after.len()).as_bytes());
+    sent.extend_from_slice(b"2026-12-01 framingok dated line\n");
+    sent.extend_from_slice(b"404 framingok status line\n");
+    sent.extend_from_slice(format!("<13>framinglong {}\n", "y".repeat(5000)).as_bytes());
+    sent.extend_from_slice(b"<13>framingok last\n");
+    // In small pieces, as a slow peer would send them.
+    for piece in sent.chunks(977) {
+        stream.write_all(piece).unwrap();
+    }
+    drop(stream);
+    node.wait_for_count("framingok", 4);
+    node.wait_for_count("framingbig OR framinglong", 2);
+    assert_eq!(node.count("framingok AND after"), 1);
+    assert_eq!(node.count("framingok AND dated"), 1);
+    assert_eq!(node.count("framingok AND status"), 1);
+    let status = node.runner_status("sys");
+    assert_eq!(status["lines_read"], 6, "{status}");
+    assert_eq!(status["lines_truncated"], 2, "{status}");
+    for hit in node.search_all("framingbig OR framinglong") {
+        assert!(
+            hit.len() <= 200,
+            "cut at max_line_bytes: {} bytes",
+            hit.len()
+        );
+    }
+}
