@@ -95,8 +95,25 @@ pub enum UserCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum ClusterCommand {
-    /// Print the cluster token (the secret node-to-node calls carry; joining nodes need it).
+    /// Mint a join token and print it (once): a new node joins with it. It expires (--ttl,
+    /// default 1h, at most 7d), is used up after --uses joins (default 1) and can be revoked;
+    /// the joining node trades it for the cluster secret, which is never printed.
     Token {
+        #[arg(long)]
+        ttl: Option<String>,
+        #[arg(long)]
+        uses: Option<u32>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// List the join tokens not used up yet (ids, expiry, uses left; never the secrets).
+    Tokens {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Revoke a join token by id before it is used.
+    RevokeToken {
+        id: String,
         #[command(flatten)]
         target: Target,
     },
@@ -112,7 +129,7 @@ pub enum ClusterCommand {
         /// URL of any member, e.g. https://10.0.0.1:7700.
         #[arg(long)]
         peer: String,
-        /// The cluster token (`lograft cluster token` on a member).
+        /// A join token (`lograft cluster token` on a member).
         #[arg(long, env = "LOGRAFT_JOIN_TOKEN", hide_env_values = true)]
         token: String,
         /// The node that joins. Default http://127.0.0.1:7700.

@@ -262,20 +262,72 @@ pub fn token(command: TokenCommand, target: Target) -> anyhow::Result<ExitCode> 
 
 pub fn cluster(command: ClusterCommand) -> anyhow::Result<ExitCode> {
     match command {
-        ClusterCommand::Token { target } => {
+        ClusterCommand::Token { ttl, uses, target } => {
             let via = Via::open(target)?;
             match &via {
-                Via::Offline(_, _, store) => {
-                    let secret = store.cluster_secret()?.context(
-                        "no cluster secret yet: it is generated when the node first starts",
-                    )?;
-                    println!("{secret}");
+                Via::Offline(_, runtime, store) => {
+                    // Kept with the node's offline changes: valid once the node runs.
+                    let ttl = match &ttl {
+                        Some(text) => crate::config::parse_duration(text)
+                            .map_err(|reason| anyhow::anyhow!("--ttl: {reason}"))?,
+                        None => crate::cluster::join_token::DEFAULT_TTL,
+                    };
+                    let minted = runtime.block_on(crate::cluster::join_token::mint(
+                        store.as_ref(),
+                        "cli:offline",
+                        ttl,
+                        uses.unwrap_or(1),
+                    ))?;
+                    println!("{}", minted.token);
                 }
                 Via::Online { .. } => {
-                    let value = via.call(reqwest::Method::GET, "/api/v1/cluster/token", None)?;
+                    let value = via.call(
+                        reqwest::Method::POST,
+                        "/api/v1/cluster/join-tokens",
+                        Some(json!({"ttl": ttl, "uses": uses})),
+                    )?;
                     println!("{}", value["token"].as_str().unwrap_or_default());
                 }
             }
+        }
+        ClusterCommand::Tokens { target } => {
+            let via = Via::open(target)?;
+            let records = match &via {
+                Via::Offline(_, _, store) => {
+                    serde_json::to_value(crate::cluster::join_token::list(store.as_ref())?)?
+                }
+                Via::Online { .. } => {
+                    via.call(reqwest::Method::GET, "/api/v1/cluster/join-tokens", None)?["tokens"]
+                        .clone()
+                }
+            };
+            for token in records.as_array().into_iter().flatten() {
+                println!(
+                    "{}\texpires {}\tuses left {}\tby {}",
+                    token["id"].as_str().unwrap_or_default(),
+                    token["expires_at"],
+                    token["uses_left"],
+                    token["created_by"].as_str().unwrap_or_default()
+                );
+            }
+        }
+        ClusterCommand::RevokeToken { id, target } => {
+            let via = Via::open(target)?;
+            match &via {
+                Via::Offline(_, runtime, store) => {
+                    if !runtime.block_on(crate::cluster::join_token::revoke(store.as_ref(), &id))? {
+                        anyhow::bail!("no join token {id:?}");
+                    }
+                }
+                Via::Online { .. } => {
+                    via.call(
+                        reqwest::Method::DELETE,
+                        &format!("/api/v1/cluster/join-tokens/{id}"),
+                        None,
+                    )?;
+                }
+            }
+            println!("join token {id} revoked");
         }
         ClusterCommand::Join {
             peer,

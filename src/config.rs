@@ -763,6 +763,16 @@ fn resolve_cluster(
             "cluster.join needs cluster.join_token (`lograft cluster token` on a member)".into(),
         ));
     }
+    if let Some(token) = raw.join_token.as_deref().filter(|t| !t.is_empty())
+        && !crate::cluster::join_token::is_join_token(token)
+        && !token.starts_with("lgc_")
+    {
+        return Err((
+            "join_token",
+            "is not a join token (lgj_<id>_<secret>): mint one with `lograft cluster token` on a member"
+                .into(),
+        ));
+    }
     let voters = raw.voters.unwrap_or(3);
     if !(1..=5).contains(&voters) {
         return Err(("voters", format!("{voters} is not between 1 and 5")));

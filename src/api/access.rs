@@ -27,13 +27,15 @@ pub enum Access {
     /// Node-to-node and Raft routes (`/internal/...`): only the cluster secret opens them;
     /// no user or token does.
     Cluster,
+    /// `/internal/v1/cluster/exchange` alone: a join token opens it (and nothing else).
+    JoinToken,
 }
 
 impl Access {
     /// The role needed, given the node config (`None`: public or cluster-only).
     pub fn required(self, metrics_public: bool) -> Option<Role> {
         match self {
-            Access::Public | Access::Cluster => None,
+            Access::Public | Access::Cluster | Access::JoinToken => None,
             Access::Metrics if metrics_public => None,
             Access::Metrics => Some(Role::Reader),
             Access::Role(role) => Some(role),
@@ -117,6 +119,20 @@ pub async fn authorize(
             return Err(ApiError::Unauthorized(
                 "node-to-node calls need the cluster secret".into(),
             ));
+        }
+        return Ok(next.run(request).await);
+    }
+    if access == Access::JoinToken {
+        let presented = request
+            .headers()
+            .get(crate::wire::JOIN_TOKEN_HEADER)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or("");
+        if !crate::cluster::join_token::is_join_token(presented) {
+            return Err(ApiError::Unauthorized(format!(
+                "this route takes a join token in {} (`lograft cluster token` on a member)",
+                crate::wire::JOIN_TOKEN_HEADER
+            )));
         }
         return Ok(next.run(request).await);
     }

@@ -50,13 +50,96 @@ pub async fn raft_snapshot(
 
 // ---- node to node --------------------------------------------------------------------------
 
-/// A write forwarded by a follower to this node (the leader).
+/// A write another member forwards to this node (the leader). Only a current member may
+/// forward (it names itself), only member keys may be written this way (never the cluster
+/// secret or an unknown key), only the leader applies it; users, API tokens and join tokens
+/// written this way, and every refusal, go to the audit trail here.
 pub async fn store_txn(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     Json(ops): Json<Vec<Op>>,
 ) -> Result<Json<Value>, ApiError> {
-    let result = raft(&state)?.write(ops).await?;
-    Ok(Json(serde_json::to_value(result).expect("json")))
+    let cluster = raft(&state)?;
+    let origin = headers
+        .get(crate::wire::ORIGIN_NODE_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse().ok());
+    let keys = ops.iter().map(Op::key).collect::<Vec<_>>().join(",");
+    let origin_name = match cluster.check_forwarded(origin, &ops) {
+        Ok(name) => name,
+        Err(reason) => {
+            let actor = format!(
+                "node:{}",
+                origin.map(|id| id.to_string()).unwrap_or_default()
+            );
+            state
+                .audit
+                .record(&actor, "store.forwarded_write", &keys, "refused", None)
+                .await;
+            return Err(if reason.contains("not the leader") {
+                ApiError::Unavailable(reason)
+            } else {
+                ApiError::Forbidden(reason)
+            });
+        }
+    };
+    let sensitive = ops
+        .iter()
+        .any(|op| op.key().starts_with("auth/") || op.key().starts_with("cluster/"));
+    let result = cluster.write_as_leader(ops).await;
+    if sensitive {
+        let outcome = if result.is_ok() { "ok" } else { "failed" };
+        state
+            .audit
+            .record(
+                &format!("node:{origin_name}"),
+                "store.forwarded_write",
+                &keys,
+                outcome,
+                None,
+            )
+            .await;
+    }
+    Ok(Json(serde_json::to_value(result?).expect("json")))
+}
+
+#[derive(Deserialize)]
+pub struct ExchangeBody {
+    /// The node that joins (for the audit trail).
+    #[serde(default)]
+    name: String,
+}
+
+/// A node about to join trades its join token for the cluster secret. The token is spent
+/// (one use) whatever happens next; the exchange is audited.
+pub async fn exchange(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Json(body): Json<ExchangeBody>,
+) -> Result<Json<Value>, ApiError> {
+    use crate::cluster::join_token::{self, JoinTokenError};
+    let token = headers
+        .get(crate::wire::JOIN_TOKEN_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("");
+    let id = token.get(4..16).unwrap_or("?").to_string();
+    let result = join_token::redeem(state.store.as_ref(), token).await;
+    let outcome = if result.is_ok() { "ok" } else { "refused" };
+    state
+        .audit
+        .record(
+            &format!("node:{}", body.name),
+            "cluster.join_token.redeem",
+            &id,
+            outcome,
+            None,
+        )
+        .await;
+    match result {
+        Ok(_) => Ok(Json(json!({"secret": state.cluster_secret.reveal()}))),
+        Err(JoinTokenError::Store(err)) => Err(err.into()),
+        Err(err) => Err(ApiError::Unauthorized(err.to_string())),
+    }
 }
 
 /// A follower's linearizable read asks the leader (this node) which revision to reach.
@@ -101,6 +184,112 @@ pub async fn heartbeat(State(state): State<AppState>, Json(beat): Json<Heartbeat
 }
 
 // ---- operators -----------------------------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct MintBody {
+    /// How long the token lives, e.g. "30m", "1h" (default), "2d"; at most 7 days.
+    ttl: Option<String>,
+    /// How many nodes may join with it (default 1).
+    uses: Option<u32>,
+}
+
+/// `lograft cluster token`: a join token (printed once; the store keeps its hash).
+pub async fn create_join_token(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    body: String,
+) -> Result<Json<Value>, ApiError> {
+    use crate::cluster::join_token;
+    let body: MintBody = if body.trim().is_empty() {
+        MintBody::default()
+    } else {
+        parse_body(&body)?
+    };
+    let ttl = match &body.ttl {
+        Some(text) => crate::config::parse_duration(text)
+            .map_err(|reason| ApiError::BadRequest(format!("ttl: {reason}")))?,
+        None => join_token::DEFAULT_TTL,
+    };
+    let result = join_token::mint(
+        state.store.as_ref(),
+        &principal.name,
+        ttl,
+        body.uses.unwrap_or(1),
+    )
+    .await;
+    let target = result
+        .as_ref()
+        .map(|minted| minted.record.id.clone())
+        .unwrap_or_default();
+    let outcome = if result.is_ok() { "ok" } else { "failed" };
+    state
+        .audit
+        .record(
+            &principal.name,
+            "cluster.join_token.create",
+            &target,
+            outcome,
+            None,
+        )
+        .await;
+    let minted = result.map_err(|err| match err {
+        join_token::JoinTokenError::Store(err) => ApiError::from(err),
+        other => ApiError::BadRequest(other.to_string()),
+    })?;
+    Ok(Json(json!({
+        "token": minted.token,
+        "id": minted.record.id,
+        "expires_at": chrono::DateTime::from_timestamp(minted.record.expires_at, 0).map(|t| t.to_rfc3339()),
+        "uses": minted.record.uses_left,
+    })))
+}
+
+/// Join tokens not used up yet (never their secret part).
+pub async fn list_join_tokens(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let now = chrono::Utc::now().timestamp();
+    let tokens: Vec<Value> = crate::cluster::join_token::list(state.store.as_ref())?
+        .into_iter()
+        .map(|record| {
+            json!({
+                "id": record.id,
+                "created_by": record.created_by,
+                "created_at": chrono::DateTime::from_timestamp(record.created_at, 0).map(|t| t.to_rfc3339()),
+                "expires_at": chrono::DateTime::from_timestamp(record.expires_at, 0).map(|t| t.to_rfc3339()),
+                "expired": record.expires_at <= now,
+                "uses_left": record.uses_left,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "tokens": tokens })))
+}
+
+pub async fn revoke_join_token(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let revoked = crate::cluster::join_token::revoke(state.store.as_ref(), &id).await;
+    let outcome = match &revoked {
+        Ok(true) => "ok",
+        Ok(false) => "not_found",
+        Err(_) => "failed",
+    };
+    state
+        .audit
+        .record(
+            &principal.name,
+            "cluster.join_token.revoke",
+            &id,
+            outcome,
+            None,
+        )
+        .await;
+    if !revoked? {
+        return Err(ApiError::NotFound(format!("no join token {id:?}")));
+    }
+    Ok(Json(json!({ "revoked": id })))
+}
 
 /// `?consistent=true`: answer only once this node has applied every write acknowledged
 /// anywhere in the cluster before the request (a linearizable read).

@@ -34,6 +34,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::{ApiError, AppState};
+use crate::collect::bulk::{BulkError, BulkLine, BulkReader, LineSplitter};
 use crate::collect::config::ReaderMode;
 use crate::collect::parse::{LineContext, Parser};
 use crate::collect::transform::Transforms;
@@ -178,50 +179,24 @@ fn read_lines(
     max_line_bytes: usize,
     on_line: &mut dyn FnMut(&[u8], bool) -> ControlFlow<()>,
 ) -> BodyEnd {
-    let mut line: Vec<u8> = Vec::new();
-    let mut truncated = false;
+    let mut splitter = LineSplitter::new(max_line_bytes);
     loop {
         let data = match chunks.blocking_recv() {
             Some(Chunk::Data(data)) => data,
             Some(Chunk::End) => {
+                let (rest, rest_truncated) = splitter.finish();
                 return BodyEnd::Complete {
-                    rest: line,
-                    rest_truncated: truncated,
+                    rest,
+                    rest_truncated,
                 };
             }
             Some(Chunk::Failed(err)) => return BodyEnd::Failed(err),
             None => return BodyEnd::Aborted,
         };
-        let mut data: &[u8] = &data;
-        while !data.is_empty() {
-            let (piece, complete) = match memchr_newline(data) {
-                Some(at) => (&data[..at], Some(at + 1)),
-                None => (data, None),
-            };
-            let room = max_line_bytes.saturating_sub(line.len());
-            if piece.len() > room {
-                truncated = true;
-            }
-            line.extend_from_slice(&piece[..piece.len().min(room)]);
-            let Some(next) = complete else {
-                break;
-            };
-            data = &data[next..];
-            if !truncated && line.last() == Some(&b'\r') {
-                line.pop();
-            }
-            let flow = on_line(&line, truncated);
-            line.clear();
-            truncated = false;
-            if flow.is_break() {
-                return BodyEnd::Stopped;
-            }
+        if splitter.push(&data, on_line).is_break() {
+            return BodyEnd::Stopped;
         }
     }
-}
-
-fn memchr_newline(data: &[u8]) -> Option<usize> {
-    data.iter().position(|b| *b == b'\n')
 }
 
 /// Forward a request body to the blocking thread, refusing it past `limit` bytes.
@@ -428,8 +403,8 @@ struct Bulk<'a> {
     /// Index name → the error its items get when it has no runner.
     missing: HashMap<Arc<str>, Arc<str>>,
     items: Vec<BulkItem>,
-    /// The action whose document line comes next.
-    awaiting_document: Option<usize>,
+    /// The shape of the body: which line is an action, which a document.
+    reader: BulkReader,
     /// The current batch: its records, the items they belong to, each runner's counts.
     batch: Vec<Record>,
     batch_items: Vec<usize>,
@@ -444,10 +419,16 @@ struct Bulk<'a> {
 
 impl Bulk<'_> {
     fn line(&mut self, line: &[u8], truncated: bool) -> ControlFlow<()> {
-        if let Some(item) = self.awaiting_document.take() {
-            self.document(item, line, truncated);
-        } else if !line.is_empty() {
-            self.action(line)?;
+        match self.reader.line(line, truncated) {
+            Ok(BulkLine::Action(action)) => self.action(action),
+            Ok(BulkLine::Document { line, truncated }) => {
+                // The document belongs to the last item.
+                self.document(self.items.len() - 1, line, truncated)
+            }
+            Ok(BulkLine::Blank) => {}
+            Err(BulkError { kind, reason }) => {
+                return self.refuse(StatusCode::BAD_REQUEST, kind, reason);
+            }
         }
         if self.batch.len() >= BATCH_RECORDS || self.batch_bytes >= BATCH_BYTES {
             self.flush();
@@ -473,62 +454,26 @@ impl Bulk<'_> {
         ControlFlow::Break(())
     }
 
-    fn action(&mut self, line: &[u8]) -> ControlFlow<()> {
-        let action: Value = match serde_json::from_slice(line) {
-            Ok(action) => action,
-            Err(err) => {
-                return self.refuse(
-                    StatusCode::BAD_REQUEST,
-                    "x_content_parse_exception",
-                    format!("malformed action line: {err}"),
-                );
-            }
-        };
-        let Some((kind, meta)) = action.as_object().and_then(|o| o.iter().next()) else {
-            return self.refuse(
-                StatusCode::BAD_REQUEST,
-                "illegal_argument_exception",
-                "empty action line".into(),
-            );
-        };
-        let action: &'static str = match kind.as_str() {
-            "index" => "index",
-            "create" => "create",
-            "update" => "update",
-            "delete" => "delete",
-            other => {
-                return self.refuse(
-                    StatusCode::BAD_REQUEST,
-                    "illegal_argument_exception",
-                    format!("unknown bulk action [{other}]"),
-                );
-            }
-        };
-        let index_name = meta["_index"]
-            .as_str()
-            .map(str::to_string)
+    fn action(&mut self, action: crate::collect::bulk::BulkAction) {
+        let index_name = action
+            .index
             .or_else(|| self.default_index.clone())
             .unwrap_or_default();
         let index = self.resolve(&index_name);
-        let outcome = match action {
+        let outcome = match action.action {
             "update" | "delete" => Outcome::Failed(
                 400,
                 "action_request_validation_exception",
-                format!("lograft is append-only: {action} is not supported").into(),
+                format!("lograft is append-only: {} is not supported", action.action).into(),
             ),
             _ => Outcome::Pending,
         };
         self.items.push(BulkItem {
-            action,
+            action: action.action,
             index,
-            id: meta["_id"].as_str().map(str::to_string),
+            id: action.id,
             outcome,
         });
-        // `index`, `create` and `update` are followed by a document line; `delete` is not.
-        if action != "delete" {
-            self.awaiting_document = Some(self.items.len() - 1);
-        }
-        ControlFlow::Continue(())
     }
 
     /// The interned index name, with its target compiled on first use.
@@ -697,7 +642,7 @@ fn ingest_bulk(
         targets: HashMap::new(),
         missing: HashMap::new(),
         items: Vec::new(),
-        awaiting_document: None,
+        reader: BulkReader::default(),
         batch: Vec::new(),
         batch_items: Vec::new(),
         batch_counts: HashMap::new(),
@@ -711,21 +656,9 @@ fn ingest_bulk(
         bulk.line(line, truncated)
     });
     match end {
-        BodyEnd::Complete { rest, .. } if !rest.is_empty() => {
-            let _ = bulk.refuse(
-                StatusCode::BAD_REQUEST,
-                "illegal_argument_exception",
-                "The bulk request must be terminated by a newline [\\n]".into(),
-            );
-        }
-        BodyEnd::Complete { .. } => {
-            if let Some(item) = bulk.awaiting_document {
-                let action = bulk.items[item].action;
-                let _ = bulk.refuse(
-                    StatusCode::BAD_REQUEST,
-                    "illegal_argument_exception",
-                    format!("{action} action without a document"),
-                );
+        BodyEnd::Complete { rest, .. } => {
+            if let Err(BulkError { kind, reason }) = bulk.reader.finish(&rest) {
+                let _ = bulk.refuse(StatusCode::BAD_REQUEST, kind, reason);
             }
         }
         BodyEnd::Stopped => {}
@@ -781,42 +714,6 @@ pub fn es_info(headers: &HeaderMap, node: &str) -> Option<Response> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn lines_of(chunks: &[&[u8]], max: usize) -> (Vec<(String, bool)>, Vec<u8>) {
-        let (sender, mut receiver) = mpsc::channel(chunks.len() + 1);
-        for chunk in chunks {
-            sender
-                .try_send(Chunk::Data(Bytes::copy_from_slice(chunk)))
-                .unwrap();
-        }
-        sender.try_send(Chunk::End).unwrap();
-        let mut out = Vec::new();
-        let end = read_lines(&mut receiver, max, &mut |line, truncated| {
-            out.push((String::from_utf8_lossy(line).into_owned(), truncated));
-            ControlFlow::Continue(())
-        });
-        let BodyEnd::Complete { rest, .. } = end else {
-            panic!("the body was complete");
-        };
-        (out, rest)
-    }
-
-    #[test]
-    fn lines_are_cut_across_chunks_and_the_rest_is_skipped() {
-        let (lines, rest) = lines_of(&[b"short\r\nabcdef", b"ghij\nok\n", b"tail"], 8);
-        assert_eq!(
-            lines,
-            vec![
-                ("short".to_string(), false),
-                ("abcdefgh".to_string(), true),
-                ("ok".to_string(), false),
-            ]
-        );
-        assert_eq!(rest, b"tail");
-        // A line of exactly the cap is whole.
-        let (lines, _) = lines_of(&[b"12345678\n"], 8);
-        assert_eq!(lines, vec![("12345678".to_string(), false)]);
-    }
 
     #[test]
     fn a_dropped_request_stops_reading() {

@@ -91,7 +91,7 @@ pub struct RouteSpec {
 /// are capped by `api.max_body_bytes`, and tighter per route where a row says so.
 #[rustfmt::skip]
 pub fn route_table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
-    use Access::{Cluster, Metrics, Public, Role as R};
+    use Access::{Cluster, JoinToken, Metrics, Public, Role as R};
     use Role::{Admin, Operator, Reader};
     let row = |method: Method, path: &'static str, access: Access, handler: MethodRouter<AppState>| {
         (RouteSpec { method, path, access }, handler)
@@ -129,7 +129,9 @@ pub fn route_table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         row(Method::POST,   "/api/v1/tokens",                  R(Admin),    post(users::create_token)),
         row(Method::DELETE, "/api/v1/tokens/{id}",             R(Admin),    delete(users::revoke_token)),
         row(Method::GET,    "/api/v1/audit",                   R(Admin),    get(audit::list)),
-        row(Method::GET,    "/api/v1/cluster/token",           R(Admin),    get(system::cluster_token)),
+        row(Method::POST,   "/api/v1/cluster/join-tokens",     R(Admin),    post(cluster::create_join_token)),
+        row(Method::GET,    "/api/v1/cluster/join-tokens",     R(Admin),    get(cluster::list_join_tokens)),
+        row(Method::DELETE, "/api/v1/cluster/join-tokens/{id}", R(Admin),   delete(cluster::revoke_join_token)),
         row(Method::GET,    "/internal/v1/ping",               Cluster,     get(system::internal_ping)),
         // Search across nodes: another node asks this node's index (`search::cluster`).
         row(Method::GET,    "/internal/v1/search",             Cluster,     get(search::internal_search)),
@@ -146,6 +148,7 @@ pub fn route_table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         row(Method::POST,   "/internal/v1/store/txn",          Cluster,     post(cluster::store_txn)),
         row(Method::POST,   "/internal/v1/store/read_index",   Cluster,     post(cluster::read_index)),
         row(Method::POST,   "/internal/v1/cluster/join",       Cluster,     post(cluster::join)),
+        row(Method::POST,   "/internal/v1/cluster/exchange",   JoinToken,   post(cluster::exchange)),
         row(Method::POST,   "/internal/v1/cluster/remove",     Cluster,     post(cluster::internal_remove)),
         row(Method::POST,   "/internal/v1/heartbeat",          Cluster,     post(cluster::heartbeat)),
         row(Method::GET,    "/api/v1/cluster/nodes",           R(Reader),   get(cluster::nodes)),

@@ -106,10 +106,6 @@ pub async fn not_found(uri: Uri) -> (StatusCode, Json<Value>) {
 }
 
 /// The cluster secret, for joining nodes (`lograft cluster token`). Admins only.
-pub async fn cluster_token(State(state): State<AppState>) -> Json<Value> {
-    Json(json!({"token": state.cluster_secret.reveal()}))
-}
-
 /// Node-to-node liveness; only the cluster secret opens it.
 pub async fn internal_ping(State(state): State<AppState>) -> Json<Value> {
     Json(json!({"node": state.config.node_name, "version": env!("CARGO_PKG_VERSION")}))

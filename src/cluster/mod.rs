@@ -25,6 +25,7 @@
 #[cfg(test)]
 pub mod conformance;
 pub mod etcd;
+pub mod join_token;
 mod local;
 mod member;
 mod membership;
@@ -38,8 +39,8 @@ use tokio::sync::broadcast;
 
 pub use local::{Dump, LocalStore};
 pub use member::{
-    Agent, Cluster, Heartbeat, JoinRequest, NODE_PREFIX, NodeRecord, NodeView, OfflineStore,
-    Summary,
+    Agent, Cluster, FORWARDABLE_PREFIXES, Heartbeat, JoinRequest, NODE_PREFIX, NodeRecord,
+    NodeView, OfflineStore, Summary, is_forwardable,
 };
 pub use membership::{Membership, MembershipError, RaftMembership};
 

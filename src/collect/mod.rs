@@ -3,6 +3,7 @@
 //! runners equal to the configs in the store.
 
 pub mod allowlist;
+pub mod bulk;
 pub mod config;
 pub mod framing;
 pub mod limit;

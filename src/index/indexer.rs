@@ -15,9 +15,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use tracing::{debug, error, info};
 
+use super::IndexCheckpoint;
+use super::retention::Placement;
 use super::retention::RetentionPolicy;
 use super::sink::{Added, Flags, Sink};
-use super::{IndexCheckpoint, day_of};
 use crate::queue::{Queue, QueueBatch};
 
 /// Records taken from the queue per read.
@@ -246,26 +247,22 @@ impl Indexer {
         } else {
             crate::record::now_micros()
         };
-        let newest_believed = ingest.saturating_add(self.retention.future_grace.as_micros() as i64);
-        let oldest_kept = self
-            .retention
-            .oldest_day_kept(chrono::Utc::now().date_naive());
+        let today = chrono::Utc::now().date_naive();
         for (i, mut record) in batch.records.into_iter().enumerate() {
             let seq = first_seq + i as u64;
             if seq <= self.checkpoint_seq {
                 continue; // already committed before a restart
             }
-            // An event time from the future is not believed: it would open a partition of its
-            // own and make size retention drop today's data. Keep the arrival time, flag it.
-            let future_time = record.ts > newest_believed;
-            if future_time {
-                record.ts = ingest;
-            }
-            if oldest_kept.is_some_and(|oldest| day_of(record.ts) < oldest) {
-                // Retention would drop it at once: count it, never re-date it.
-                self.count_dropped("retention");
-                continue;
-            }
+            let future_time = match self.retention.place(record.ts, ingest, today) {
+                Placement::Keep { ts, future_time } => {
+                    record.ts = ts;
+                    future_time
+                }
+                Placement::TooOld => {
+                    self.count_dropped("retention");
+                    continue;
+                }
+            };
             match self.sink.add(seq, record, Flags { future_time })? {
                 Added::Added => {
                     self.pending_docs += 1;
@@ -365,6 +362,7 @@ impl Indexer {
 mod tests {
     use super::*;
     use crate::index::IndexStore;
+    use crate::index::day_of;
     use crate::queue::SledQueue;
     use crate::record::Record;
     use chrono::NaiveDate;

@@ -57,7 +57,7 @@ use tantivy::{Index, IndexReader, IndexSettings, ReloadPolicy, Term};
 use tracing::{info, warn};
 
 pub use indexer::{Indexer, IndexerControl};
-pub use retention::RetentionPolicy;
+pub use retention::{Placement, RetentionPolicy};
 pub use sink::{Added, Flags, Sink, SinkError};
 pub use tantivy_sink::{MAX_OPEN_WRITERS, TantivySink};
 

@@ -22,11 +22,41 @@ pub struct RetentionPolicy {
     pub max_partitions: u32,
 }
 
+/// Where a record's event time puts it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Placement {
+    /// Indexed at `ts`; `future_time` says its own time was not believed and `ts` is the time
+    /// it arrived.
+    Keep { ts: i64, future_time: bool },
+    /// Older than the age limit: retention would drop it at once (counted, never re-dated).
+    TooOld,
+}
+
 impl RetentionPolicy {
     /// The oldest day the age limit keeps on `today` (`None`: every day is kept).
     pub fn oldest_day_kept(&self, today: NaiveDate) -> Option<NaiveDate> {
         (self.max_age_days > 0)
             .then(|| today - ChronoDuration::days(i64::from(self.max_age_days) - 1))
+    }
+
+    /// Place a record with event time `ts` (µs) that arrived at `ingest` (µs) on `today`.
+    ///
+    /// An event time later than `ingest + future_grace` is not believed: it would open a day
+    /// partition of its own, and size retention would drop today's data for it. It keeps its
+    /// arrival time instead, flagged. Backfilled times inside the age window are kept as they
+    /// are. So every kept record lands between the oldest day kept and the day of
+    /// `ingest + future_grace`: the partitions any input can open are bounded.
+    pub fn place(&self, ts: i64, ingest: i64, today: NaiveDate) -> Placement {
+        let newest_believed = ingest.saturating_add(self.future_grace.as_micros() as i64);
+        let (ts, future_time) = if ts > newest_believed {
+            (ingest, true)
+        } else {
+            (ts, false)
+        };
+        match self.oldest_day_kept(today) {
+            Some(oldest) if super::day_of(ts) < oldest => Placement::TooOld,
+            _ => Placement::Keep { ts, future_time },
+        }
     }
 }
 

@@ -48,7 +48,9 @@ fn every_route_refuses_anonymous_and_too_weak_callers() {
         ],
         "",
     );
-    let secret = node.cli(
+    // A join token, as `lograft cluster token` prints it: not the secret, and it opens only
+    // the exchange (checked below for every route).
+    let join_token = node.cli(
         &[
             "cluster",
             "token",
@@ -59,13 +61,46 @@ fn every_route_refuses_anonymous_and_too_weak_callers() {
         ],
         "",
     );
+    assert!(join_token.starts_with("lgj_"), "{join_token}");
+    let secret = node.cluster_secret();
     assert!(secret.starts_with("lgc_"), "{secret}");
     let table = lograft::api::route_table();
     assert!(table.len() >= 20, "the table lists every route");
     for (spec, _) in table {
         let path = concrete_path(spec.path);
         let method = Method::from_bytes(spec.method.as_str().as_bytes()).unwrap();
+        if spec.access == lograft::api::Access::JoinToken {
+            for (header, value) in [
+                ("x-lograft-join-token", ""),
+                (lograft::api::CLUSTER_SECRET_HEADER, secret.as_str()),
+                ("authorization", &format!("Bearer {}", node.token)),
+            ] {
+                let refused = node
+                    .anonymous(method.clone(), &path)
+                    .header(header, value)
+                    .json(&serde_json::json!({}))
+                    .send()
+                    .unwrap();
+                assert_eq!(
+                    refused.status().as_u16(),
+                    401,
+                    "{method} {path} with {header}"
+                );
+            }
+            continue;
+        }
         if spec.access == lograft::api::Access::Cluster {
+            let with_join_token = node
+                .anonymous(method.clone(), &path)
+                .header("x-lograft-join-token", &join_token)
+                .header(lograft::api::CLUSTER_SECRET_HEADER, &join_token)
+                .send()
+                .unwrap();
+            assert_eq!(
+                with_join_token.status().as_u16(),
+                401,
+                "{method} {path}: a join token is not the cluster secret"
+            );
             let anonymous = node.anonymous(method.clone(), &path).send().unwrap();
             assert_eq!(
                 anonymous.status().as_u16(),

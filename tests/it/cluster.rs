@@ -554,3 +554,148 @@ fn a_running_lone_node_joins_from_the_cli_and_keeps_its_runners() {
         "its runner configs went with it"
     );
 }
+
+fn audit_has(node: &Node, wanted: &str) -> bool {
+    let (status, body) = node.get("/api/v1/audit?limit=1000&from=-1d");
+    status == 200
+        && body["hits"].as_array().is_some_and(|hits| {
+            hits.iter()
+                .any(|hit| hit["message"].as_str().unwrap_or("").contains(wanted))
+        })
+}
+
+fn exchange(node: &Node, token: &str) -> (u16, Value) {
+    let response = node
+        .anonymous(reqwest::Method::POST, "/internal/v1/cluster/exchange")
+        .header("x-lograft-join-token", token)
+        .json(&json!({"name": "probe"}))
+        .send()
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().unwrap_or(Value::Null))
+}
+
+/// Attack review item 7: a join token is not the cluster secret. It opens only the exchange,
+/// expires, is used up and can be revoked; the store-write route takes only member writes of
+/// member keys, on the leader, and audits them.
+#[test]
+fn join_tokens_expire_are_used_up_revoked_and_open_nothing_else() {
+    let mut first = Node::member("first", "a", None, "");
+    first.start();
+    let cli = |args: &[&str]| {
+        let url = first.url("");
+        let mut all = args.to_vec();
+        all.extend(["--url", &url, "--token", &first.token]);
+        first.cli(&all, "")
+    };
+    let unused = cli(&["cluster", "token", "--uses", "1"]);
+    assert!(unused.starts_with("lgj_"), "{unused}");
+    // It opens no node-to-node route.
+    let ping = first
+        .anonymous(reqwest::Method::GET, "/internal/v1/ping")
+        .header("x-lograft-cluster-secret", &unused)
+        .send()
+        .unwrap();
+    assert_eq!(ping.status().as_u16(), 401);
+
+    // A node joins with one (minted by the harness like this one); then it is used up.
+    let mut second = Node::member("second", "b", Some(&first), "");
+    let config = std::fs::read_to_string(second.config_path()).unwrap();
+    let token = config
+        .lines()
+        .find_map(|line| line.strip_prefix("join_token = \""))
+        .map(|rest| rest.trim_end_matches('"').to_string())
+        .unwrap();
+    assert!(token.starts_with("lgj_"), "{token}");
+    second.start();
+    let view = second.wait_members(2);
+    let (status, body) = exchange(&first, &token);
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("used up"),
+        "{body}"
+    );
+
+    // Revoked and expired tokens are refused, saying which.
+    let revoked = cli(&["cluster", "token"]);
+    let id = &revoked[4..16];
+    assert!(cli(&["cluster", "tokens"]).contains(id));
+    assert!(cli(&["cluster", "revoke-token", id]).contains("revoked"));
+    assert!(!cli(&["cluster", "tokens"]).contains(id));
+    let (status, _) = exchange(&first, &revoked);
+    assert_eq!(status, 401);
+    let short = cli(&["cluster", "token", "--ttl", "1s"]);
+    let short_id = short[4..16].to_string();
+    poll("the 1 s token to expire", || {
+        let (_, listed) = first.get("/api/v1/cluster/join-tokens");
+        listed["tokens"]
+            .as_array()?
+            .iter()
+            .any(|t| t["id"] == short_id.as_str() && t["expired"] == true)
+            .then_some(())
+    });
+    let (status, body) = exchange(&first, &short);
+    assert_eq!(status, 401);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("expired"),
+        "{body}"
+    );
+    poll("the token events in the audit trail", || {
+        (audit_has(&first, "cluster.join_token.create")
+            && audit_has(&first, "cluster.join_token.redeem")
+            && audit_has(&first, "cluster.join_token.revoke"))
+        .then_some(())
+    });
+
+    // The store-write route: a member's write of member keys, on the leader, audited.
+    let secret = first.cluster_secret();
+    let raft_id = |name: &str| {
+        view["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["id"] == name)
+            .map(|n| n["raft_id"].to_string())
+            .unwrap()
+    };
+    let txn = |node: &Node, origin: Option<&str>, key: &str| {
+        let mut request = node
+            .anonymous(reqwest::Method::POST, "/internal/v1/store/txn")
+            .header("x-lograft-cluster-secret", &secret)
+            .json(&json!([{"op": "put", "key": key, "value": "{}"}]));
+        if let Some(origin) = origin {
+            request = request.header("x-lograft-origin-node", origin);
+        }
+        let response = request.send().unwrap();
+        let status = response.status().as_u16();
+        (status, response.text().unwrap())
+    };
+    let leader_name = leader(&first);
+    let (leader_node, follower_node, follower_name) = if leader_name == "first" {
+        (&first, &second, "second")
+    } else {
+        (&second, &first, "first")
+    };
+    let follower_id = raft_id(follower_name);
+    let leader_id = raft_id(&leader_name);
+    let (status, body) = txn(leader_node, None, "auth/tokens/forged");
+    assert_eq!(status, 403, "no origin: {body}");
+    let (status, body) = txn(leader_node, Some("12345"), "auth/tokens/forged");
+    assert_eq!(status, 403, "not a member: {body}");
+    let (status, body) = txn(leader_node, Some(&follower_id), "cluster/secret");
+    assert_eq!(status, 403, "not a member key: {body}");
+    assert!(body.contains("cluster/secret"), "{body}");
+    let (status, body) = txn(follower_node, Some(&leader_id), "runners/x/y");
+    assert_eq!(status, 503, "a follower does not forward again: {body}");
+    let (status, body) = txn(leader_node, Some(&follower_id), "auth/tokens/probe");
+    assert_eq!(status, 200, "{body}");
+    poll("forwarded writes in the leader's audit trail", || {
+        (audit_has(leader_node, "store.forwarded_write")).then_some(())
+    });
+}

@@ -407,14 +407,16 @@ fn over_long_lines_are_cut_and_flagged_on_every_input() {
         let mut stream = std::net::TcpStream::connect(("127.0.0.1", syslog_port)).unwrap();
         let long = format!("syslonglinenl {}\nsysshortlinenl\n", "s".repeat(100_000));
         stream.write_all(long.as_bytes()).unwrap();
-        let frame = format!("sysframelong {}", "f".repeat(100_000));
-        let short = "sysshortframe";
+        // Octet-counted frames carry a syslog message, which starts with its PRI.
+        let frame = format!("<13>sysframelong {}", "f".repeat(100_000));
+        let short = "<13>sysshortframe";
         let framed = format!("{} {frame}{} {short}", frame.len(), short.len());
         stream.write_all(framed.as_bytes()).unwrap();
     }
     for q in ["syslonglinenl", "sysframelong"] {
         let hit = only_hit(&node, q);
-        assert_eq!(hit["message"].as_str().unwrap().len(), 64 * 1024, "{q}");
+        // The line cap holds on the syslog input too.
+        assert_eq!(hit["message"].as_str().unwrap().len(), 1024, "{q}");
         assert!(flags(&hit).contains(&"truncated".to_string()), "{q}: {hit}");
     }
     only_hit(&node, "sysshortlinenl");
@@ -597,13 +599,10 @@ fn every_error_is_json_and_auth_schemes_ignore_case() {
     assert!(headers.contains_key("allow"));
 
     // A JSON extractor's rejection (no JSON content type) on a node-to-node route.
-    let (_, secret) = node.get("/api/v1/cluster/token");
+    let secret = node.cluster_secret();
     let (status, body, _) = error_of(
         node.anonymous(Method::POST, "/internal/v1/heartbeat")
-            .header(
-                "x-lograft-cluster-secret",
-                secret["token"].as_str().unwrap(),
-            )
+            .header("x-lograft-cluster-secret", &secret)
             .body("{}")
             .send()
             .unwrap(),

@@ -372,6 +372,22 @@ impl Node {
         }
     }
 
+    /// The cluster secret, as a joining node learns it: a join token minted by the admin,
+    /// traded at `/internal/v1/cluster/exchange` (the API never shows the secret itself).
+    pub fn cluster_secret(&self) -> String {
+        let (status, minted) = self.send("POST", "/api/v1/cluster/join-tokens", "{}");
+        assert_eq!(status, 200, "{minted}");
+        let response = self
+            .anonymous(reqwest::Method::POST, "/internal/v1/cluster/exchange")
+            .header("x-lograft-join-token", minted["token"].as_str().unwrap())
+            .json(&serde_json::json!({"name": "test"}))
+            .send()
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        let body: Value = response.json().unwrap();
+        body["secret"].as_str().unwrap().to_string()
+    }
+
     pub fn get(&self, path: &str) -> (u16, Value) {
         let response = self.request(reqwest::Method::GET, path).send().unwrap();
         let status = response.status().as_u16();

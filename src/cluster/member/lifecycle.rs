@@ -27,17 +27,31 @@ impl Cluster {
             Some(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
             None => {
                 // A data dir from before the cluster kept it in the store; a joining node
-                // takes its join token; a new cluster makes one.
+                // learns it when it joins, in exchange for its join token; a new cluster
+                // makes one.
+                let joining = fresh && config.join.is_some();
                 let secret = match (
                     store.get(crate::auth::CLUSTER_SECRET_KEY)?,
                     &config.join_token,
                 ) {
                     (Some(entry), _) => serde_json::from_str(&entry.value)?,
-                    (None, Some(token)) if fresh && config.join.is_some() => token.clone(),
+                    (None, Some(token)) if joining && join_token::is_join_token(token) => {
+                        String::new() // learnt in `settle`, kept then
+                    }
+                    (None, Some(token)) if joining => {
+                        warn!(
+                            "cluster.join_token holds the cluster secret itself; it works, but a \
+                             join token (`lograft cluster token` on a member) expires and is \
+                             used up, the secret is forever"
+                        );
+                        token.clone()
+                    }
                     _ => ClusterSecret::generate(),
                 };
-                local.insert("cluster_secret", secret.as_bytes())?;
-                local.flush()?;
+                if !secret.is_empty() {
+                    local.insert("cluster_secret", secret.as_bytes())?;
+                    local.flush()?;
+                }
                 secret
             }
         };
@@ -192,6 +206,13 @@ impl Cluster {
                     "this node is in no cluster (it was removed?): start it on a fresh data dir or with cluster.join"
                 );
             };
+            if self.secret.reveal().is_empty() {
+                let token = self.config.join_token.clone().unwrap_or_default();
+                let secret = self.exchange_join_token(&peer, &token).await?;
+                self.local.insert("cluster_secret", secret.as_bytes())?;
+                self.local.flush()?;
+                self.secret.set(secret);
+            }
             self.send_join(&peer).await?;
         } else if let Some(peers) = self.address_changed().filter(|_| !self.is_leader()) {
             // (A leader records its own new address in `register`.)

@@ -17,6 +17,40 @@ impl Cluster {
     }
 
     /// Ask `peer` (any member) to add this node; it forwards to the leader.
+    /// Trade a join token for the cluster secret at `peer` (any member).
+    pub(super) async fn exchange_join_token(
+        &self,
+        peer: &str,
+        token: &str,
+    ) -> anyhow::Result<String> {
+        self.check_advertised(peer)?;
+        let response = self
+            .client
+            .post(format!("{peer}/internal/v1/cluster/exchange"))
+            .header(crate::wire::JOIN_TOKEN_HEADER, token)
+            .timeout(Duration::from_secs(30))
+            .json(&serde_json::json!({"name": self.name}))
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {peer}"))?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        if !status.is_success() {
+            let reason = serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|body| body["error"]["message"].as_str().map(str::to_string))
+                .unwrap_or(text);
+            bail!("{peer} refused the join token ({status}): {reason}");
+        }
+        let secret = serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|body| body["secret"].as_str().map(str::to_string))
+            .filter(|secret| !secret.is_empty())
+            .ok_or_else(|| anyhow!("{peer} answered the exchange without a secret: {text}"))?;
+        info!(peer, "join token exchanged for the cluster secret");
+        Ok(secret)
+    }
+
     pub(super) async fn send_join(&self, peer: &str) -> anyhow::Result<()> {
         self.check_advertised(peer)?;
         let request = JoinRequest {
@@ -234,19 +268,24 @@ impl Cluster {
         }
         // Check the addresses, the peer and the token before dropping anything.
         self.check_advertised(peer)?;
-        let response = self
-            .client
-            .get(format!("{peer}/internal/v1/ping"))
-            .header(CLUSTER_SECRET_HEADER, token)
-            .send()
-            .await
-            .with_context(|| format!("cannot reach {peer}"))?;
-        if !response.status().is_success() {
-            bail!(
-                "{peer} refused the token ({}): check `lograft cluster token` on a member",
-                response.status()
-            );
-        }
+        let secret = if join_token::is_join_token(token) {
+            self.exchange_join_token(peer, token).await?
+        } else {
+            let response = self
+                .client
+                .get(format!("{peer}/internal/v1/ping"))
+                .header(CLUSTER_SECRET_HEADER, token)
+                .send()
+                .await
+                .with_context(|| format!("cannot reach {peer}"))?;
+            if !response.status().is_success() {
+                bail!(
+                    "{peer} refused the token ({}): mint a join token with `lograft cluster token` on a member",
+                    response.status()
+                );
+            }
+            token.to_string()
+        };
         let own_runners = self.keys_of_node(&self.name)?;
         let old = self.raft();
         old.shutdown().await.ok();
@@ -262,8 +301,8 @@ impl Cluster {
         .await
         .context("restarting raft")?;
         *self.raft.write().expect("raft lock") = raft;
-        self.secret.set(token.to_string());
-        self.local.insert("cluster_secret", token.as_bytes())?;
+        self.secret.set(secret.clone());
+        self.local.insert("cluster_secret", secret.as_bytes())?;
         self.local.flush()?;
         self.send_join(peer).await?;
         self.settle().await;

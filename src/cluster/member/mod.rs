@@ -31,6 +31,7 @@ mod tests;
 mod writes;
 
 pub use offline::OfflineStore;
+pub use writes::{FORWARDABLE_PREFIXES, is_forwardable};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
@@ -43,6 +44,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{info, warn};
 
+use super::join_token;
 use super::raft::log_store::LogStore;
 use super::raft::network::Network;
 use super::raft::state_machine::StateMachine;

@@ -66,3 +66,20 @@ async fn a_single_node_data_dir_is_migrated() {
     assert_eq!(cluster.get("x").unwrap().unwrap().mod_revision, revision);
     cluster.shutdown().await;
 }
+
+/// The keys a member may forward are the prefixes their owners (above this layer) use.
+#[test]
+fn forwardable_prefixes_are_the_owners_prefixes() {
+    for prefix in [
+        crate::collect::supervisor::RUNNER_PREFIX,
+        crate::auth::USER_PREFIX,
+        crate::auth::TOKEN_PREFIX,
+        crate::cluster::join_token::JOIN_TOKEN_PREFIX,
+    ] {
+        assert!(FORWARDABLE_PREFIXES.contains(&prefix), "{prefix}");
+    }
+    assert!(is_forwardable("runners/n1/web"));
+    assert!(!is_forwardable(crate::auth::CLUSTER_SECRET_KEY));
+    assert!(!is_forwardable("meta/raft_applied"));
+    assert!(!is_forwardable("runners/../cluster/secret"));
+}

@@ -3,6 +3,27 @@
 
 use super::*;
 
+/// The keys a member may write through the leader: what the API and the housekeeping of any
+/// member write (runner configs, node records, users, API tokens, leases, join tokens, the
+/// bootstrap markers). Never the cluster secret, Raft's own records or an unknown key.
+/// (The layers above own these prefixes; a test checks the literals against them.)
+pub const FORWARDABLE_PREFIXES: &[&str] = &[
+    "runners/",
+    NODE_PREFIX,
+    "auth/users/",
+    "auth/tokens/",
+    crate::cluster::LEASE_PREFIX,
+    crate::cluster::join_token::JOIN_TOKEN_PREFIX,
+    "meta/bootstrap/",
+];
+
+pub fn is_forwardable(key: &str) -> bool {
+    !key.contains("..")
+        && FORWARDABLE_PREFIXES
+            .iter()
+            .any(|prefix| key.starts_with(prefix))
+}
+
 impl Cluster {
     // ---- offline writes ------------------------------------------------------------------
 
@@ -16,9 +37,23 @@ impl Cluster {
     /// Writes made by the CLI while the node was stopped go through Raft now, so every node
     /// sees them.
     pub(super) async fn replay_offline_writes(&self) -> anyhow::Result<()> {
-        let ops = Self::pending(&self.local)?;
+        let mut ops = Self::pending(&self.local)?;
         if ops.is_empty() {
             return Ok(());
+        }
+        if !self.is_leader() {
+            // A follower's writes are forwarded, and the leader takes only member keys: a key
+            // of this node's own from before it joined (its old cluster secret) stays behind.
+            ops.retain(|op| {
+                let keep = is_forwardable(op.key());
+                if !keep {
+                    warn!(
+                        key = op.key(),
+                        "not carried into the cluster: a key of this node only"
+                    );
+                }
+                keep
+            });
         }
         let count = ops.len();
         self.txn(ops).await?;
@@ -67,6 +102,7 @@ impl Cluster {
             .client
             .post(&url)
             .header(CLUSTER_SECRET_HEADER, self.secret.reveal())
+            .header(crate::wire::ORIGIN_NODE_HEADER, self.id.to_string())
             .json(ops)
             .send()
             .await
@@ -77,6 +113,50 @@ impl Cluster {
             return Err(format!("the leader {leader} answered {status}: {text}"));
         }
         serde_json::from_str(&text).map_err(|e| format!("the leader's answer: {e}"))
+    }
+
+    /// On the leader: a write another member forwarded (`/internal/v1/store/txn`). Only a
+    /// current member may forward, only keys of [`FORWARDABLE_PREFIXES`] may be written this
+    /// way, and only the leader applies it (no second hop). Returns the forwarding member's
+    /// name for the audit trail.
+    pub fn check_forwarded(&self, origin: Option<NodeId>, ops: &[Op]) -> Result<String, String> {
+        let origin = origin.ok_or("a forwarded write names the member that forwards it")?;
+        let (voters, learners) = self.members();
+        if origin == self.id || !(voters.contains(&origin) || learners.contains(&origin)) {
+            return Err(format!(
+                "node {origin} is not another member of this cluster"
+            ));
+        }
+        if let Some(op) = ops.iter().find(|op| !is_forwardable(op.key())) {
+            return Err(format!(
+                "key {:?} cannot be written through another member",
+                op.key()
+            ));
+        }
+        if !self.is_leader() {
+            return Err("this node is not the leader; forward to the leader".into());
+        }
+        let name = self
+            .list(NODE_PREFIX)
+            .ok()
+            .and_then(|entries| {
+                entries.into_iter().find_map(|entry| {
+                    serde_json::from_str::<NodeRecord>(&entry.value)
+                        .ok()
+                        .filter(|record| record.id == origin)
+                        .map(|record| record.name)
+                })
+            })
+            .unwrap_or_else(|| origin.to_string());
+        Ok(name)
+    }
+
+    /// Apply a forwarded write here, as the leader, or fail: never forward it again.
+    pub async fn write_as_leader(&self, ops: Vec<Op>) -> Result<TxnResult, StoreError> {
+        match self.raft().client_write(Request { ops }).await {
+            Ok(response) => Ok(response.data),
+            Err(err) => Err(unavailable(format!("not applied on this node: {err}"))),
+        }
     }
 
     /// Raft's read index: every write committed before the call is applied here when this
