@@ -59,6 +59,10 @@ impl IndexerControl {
     pub fn committed_seq(&self) -> u64 {
         self.committed_seq.load(Ordering::Acquire)
     }
+    /// Everything up to `seq` is committed and visible to search.
+    pub(crate) fn mark_committed(&self, seq: u64) {
+        self.committed_seq.store(seq, Ordering::Release);
+    }
     pub fn docs_indexed(&self) -> u64 {
         self.docs_indexed.load(Ordering::Relaxed)
     }
@@ -338,7 +342,7 @@ impl Indexer {
         self.pending_docs = 0;
         self.checkpoint_seq = seq;
         self.pending_since = None;
-        self.control.committed_seq.store(seq, Ordering::Release);
+        self.control.mark_committed(seq);
         self.control.commits.fetch_add(1, Ordering::Relaxed);
         self.control.docs_indexed.fetch_add(docs, Ordering::Relaxed);
         *self.control.last_error.lock().expect("error lock") = None;

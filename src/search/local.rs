@@ -2,7 +2,7 @@
 //!
 //! Every search takes a slot among `api.search_concurrency` (waiting up to
 //! [`QUEUE_WAIT`], then failing as too busy) and runs on a blocking thread: tantivy searches
-//! block. The live tail polls what was committed after the last line it sent.
+//! block. Live tails are served by one poller for the node ([`TailHub`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,9 +11,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::aggregate::{self, AggParams, FieldsResponse};
 use super::backend::{
-    Backend, BackendError, BoxFuture, CountsRequest, Followed, Page, StatsAnswer, TailItem,
-    TopPart, flush_dropped, send_or_count,
+    Backend, BackendError, BoxFuture, CountsRequest, Followed, Page, StatsAnswer, TailItem, TopPart,
 };
+use super::tail_hub::TailHub;
 use super::{
     ContextParams, ContextResponse, HistogramParams, HistogramResponse, QueryBuilder, SearchError,
     SearchParams,
@@ -22,10 +22,6 @@ use crate::index::{IndexStore, IndexerControl};
 
 /// How long a search waits for a slot before it is refused as too busy.
 pub const QUEUE_WAIT: Duration = Duration::from_secs(10);
-/// How often a live tail looks for newly committed lines.
-const TAIL_POLL: Duration = Duration::from_millis(250);
-/// Lines a tail takes per look.
-const TAIL_BATCH: usize = 1000;
 
 /// Sets its flag when dropped.
 #[derive(Default)]
@@ -42,7 +38,8 @@ pub struct LocalBackend {
     index: Arc<IndexStore>,
     queries: Arc<QueryBuilder>,
     permits: Arc<Semaphore>,
-    indexer: Arc<IndexerControl>,
+    /// Every live tail of this node, served by one poller.
+    tails: Arc<TailHub>,
 }
 
 impl LocalBackend {
@@ -53,10 +50,10 @@ impl LocalBackend {
         indexer: Arc<IndexerControl>,
     ) -> LocalBackend {
         LocalBackend {
+            tails: Arc::new(TailHub::new(index.clone(), queries.clone(), indexer)),
             index,
             queries,
             permits,
-            indexer,
         }
     }
 
@@ -151,50 +148,11 @@ impl Backend for LocalBackend {
         tx: &'a mpsc::Sender<TailItem>,
         _failed: &'a mut bool,
     ) -> BoxFuture<'a, Followed> {
-        let mut after = self.indexer.committed_seq();
         Box::pin(async move {
-            let mut dropped = 0u64;
-            loop {
-                tokio::select! {
-                    _ = tx.closed() => return Ok(()),
-                    _ = tokio::time::sleep(TAIL_POLL) => {}
-                }
-                // Nothing committed since the last look: nothing to search (idle tails cost a
-                // load of an atomic, not a query).
-                let committed = self.indexer.committed_seq();
-                if committed <= after {
-                    // Still tell a client that fell behind how much it missed.
-                    if !flush_dropped(tx, &mut dropped) {
-                        return Ok(());
-                    }
-                    continue;
-                }
-                let (index, queries, query) =
-                    (self.index.clone(), self.queries.clone(), q.to_string());
-                let found = tokio::task::spawn_blocking(move || {
-                    super::indexed_after(&index, &queries, &query, after, TAIL_BATCH, !audit)
-                })
-                .await;
-                let Ok(Ok(found)) = found else { continue };
-                // Tell the client what it missed as soon as it has room again.
-                if !flush_dropped(tx, &mut dropped) {
-                    return Ok(());
-                }
-                // Everything committed before the search was looked at, matching or not,
-                // unless the answer was cut at its limit.
-                if found.len() < TAIL_BATCH {
-                    after = after.max(committed);
-                }
-                for (seq, hit) in found {
-                    after = after.max(seq);
-                    if !send_or_count(tx, TailItem::Hit(Box::new(hit)), &mut dropped) {
-                        return Ok(());
-                    }
-                }
-                if !flush_dropped(tx, &mut dropped) {
-                    return Ok(());
-                }
-            }
+            self.tails.subscribe(q, audit, tx.clone());
+            // The poller serves it from now on; this stream ends when the client leaves.
+            tx.closed().await;
+            Ok(())
         })
     }
 }

@@ -24,6 +24,7 @@ pub mod merge;
 mod query;
 pub mod remote;
 pub mod sketch;
+pub mod tail_hub;
 mod time;
 
 pub use exec::{context, histogram, indexed_after, search, search_keyed};
