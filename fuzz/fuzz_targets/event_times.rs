@@ -21,13 +21,25 @@ fuzz_target!(|data: &[u8]| {
     let Some((&selector, line)) = data.split_first() else {
         return;
     };
-    let config = ParserConfig {
-        parser_type: TYPES[selector as usize % TYPES.len()],
-        ..ParserConfig::default()
-    };
-    let Ok(parser) = Parser::new(&config) else {
-        return;
-    };
+    PARSERS.with(|parsers| check(&parsers[selector as usize % parsers.len()], line));
+});
+
+thread_local! {
+    /// Each parser compiled once (compiling the regex ones per input would be most of the work).
+    static PARSERS: Vec<Parser> = TYPES
+        .iter()
+        // (A type that needs settings, as regex needs its pattern, is left out.)
+        .filter_map(|parser_type| {
+            Parser::new(&ParserConfig {
+                parser_type: *parser_type,
+                ..ParserConfig::default()
+            })
+            .ok()
+        })
+        .collect();
+}
+
+fn check(parser: &Parser, line: &[u8]) {
     let context = LineContext {
         runner: "fuzz",
         path: "",
@@ -48,8 +60,11 @@ fuzz_target!(|data: &[u8]| {
             let newest = day_of(ingest + policy.future_grace.as_micros() as i64);
             let day = day_of(ts);
             assert!(day <= newest, "{day} is after {newest}");
-            assert!(day >= policy.oldest_day_kept(today).unwrap(), "{day} is before the window");
+            assert!(
+                day >= policy.oldest_day_kept(today).unwrap(),
+                "{day} is before the window"
+            );
         }
         Placement::TooOld => {}
     }
-});
+}

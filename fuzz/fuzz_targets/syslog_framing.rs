@@ -31,7 +31,11 @@ fuzz_target!(|data: &[u8]| {
     // However the stream is cut into reads, the messages are the same.
     let size = (split as usize % 17) + 1;
     let pieces: Vec<&[u8]> = stream.chunks(size).collect();
-    assert_eq!(frames(&pieces), whole, "framing depends on how reads split the stream");
+    assert_eq!(
+        frames(&pieces),
+        whole,
+        "framing depends on how reads split the stream"
+    );
     let total: usize = whole.iter().map(|(message, _)| message.len()).sum();
     assert!(total <= stream.len());
 });
