@@ -21,7 +21,10 @@ fuzz_target!(|data: &[u8]| {
     let Some((&selector, line)) = data.split_first() else {
         return;
     };
-    PARSERS.with(|parsers| check(&parsers[selector as usize % parsers.len()], line));
+    PARSERS.with(|parsers| {
+        assert_eq!(parsers.len(), TYPES.len(), "every parser type compiles");
+        check(&parsers[selector as usize % parsers.len()], line)
+    });
 });
 
 thread_local! {
