@@ -355,7 +355,14 @@ impl Runner {
                     let path = line.path.to_string_lossy();
                     let stream = format!("{name}/{}", line.key);
                     // Decode to UTF-8 first; replaced bytes are counted, never a reason to drop.
-                    let (decoded, _, had_errors) = encoding.decode(&line.bytes);
+                    // A byte order mark counts only at the start of a file: a line in the
+                    // middle that begins with FF FE is text, not a switch to UTF-16.
+                    let (decoded, had_errors) = if line.offset == 0 {
+                        let (decoded, _, had_errors) = encoding.decode(&line.bytes);
+                        (decoded, had_errors)
+                    } else {
+                        encoding.decode_without_bom_handling(&line.bytes)
+                    };
                     let decoded = match decoded.strip_suffix('\r') {
                         Some(trimmed) => std::borrow::Cow::Owned(trimmed.to_string()),
                         None => decoded,

@@ -292,3 +292,29 @@ fn java_stack_traces_are_one_record_through_a_restart() {
         1
     );
 }
+
+/// Fault review (issue 13) item 9: a line in the middle of a file that starts with the bytes
+/// FF FE is text with two bad bytes, not UTF-16 (a byte order mark counts only at the start
+/// of a file); a UTF-8 BOM at the start of a file is removed.
+#[test]
+fn a_bom_counts_only_at_the_start_of_a_file() {
+    let mut node = Node::new("", "");
+    node.start();
+    let mut bytes = b"\xEF\xBB\xBFbomfirst line one\n".to_vec();
+    bytes.extend_from_slice(b"\xFF\xFEbomvisible line two\n");
+    bytes.extend_from_slice(b"bomlast line three\n");
+    std::fs::write(node.logs().join("bom.log"), bytes).unwrap();
+    node.add_runner(
+        &serde_json::json!({
+            "name": "bom",
+            "reader": {"mode": "file", "log_path": node.logs().join("bom.log")},
+            "parser": {"type": "raw"}
+        })
+        .to_string(),
+    );
+    node.wait_for_count("runner:bom", 3);
+    assert_eq!(node.count("bomvisible"), 1, "the line's text is searchable");
+    let first = node.search_all("bomfirst");
+    assert_eq!(first.len(), 1);
+    assert!(first[0].starts_with("bomfirst"), "{:?}", first[0]);
+}
