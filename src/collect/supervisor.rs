@@ -200,6 +200,21 @@ impl Supervisor {
                 self.apply(&name, None);
             }
         }
+        // Runners deleted while this node was down (or in a snapshot it installed) leave
+        // checkpoints behind; a runner re-created with the same name must start afresh.
+        match self.queue.checkpoints().runners() {
+            Ok(known) => {
+                for name in known {
+                    if !desired.contains_key(&name) && !name.starts_with('_') {
+                        info!(runner = %name, "forgetting the checkpoints of a runner no longer configured");
+                        if let Err(err) = self.queue.checkpoints().forget_runner(&name) {
+                            error!(runner = %name, error = %err, "could not forget a deleted runner's checkpoints");
+                        }
+                    }
+                }
+            }
+            Err(err) => error!(error = %err, "could not list the runners with checkpoints"),
+        }
         for (name, json) in desired {
             self.apply(&name, Some(json));
         }
@@ -235,18 +250,35 @@ impl Supervisor {
                 .insert(name.to_string(), existing.expect("checked"));
             return;
         }
-        let previous_epoch = existing.as_ref().map(|handle| handle.config.reset_epoch);
         if let Some(handle) = existing {
             handle.stop();
             info!(runner = name, "runner config changed; restarting it");
         }
-        if let (Some(previous), Ok(config)) = (previous_epoch, &parsed)
-            && config.reset_epoch > previous
-        {
-            // logkit's reset: forget where the runner was, so it reads its files again.
-            info!(runner = name, "runner reset: forgetting its checkpoints");
-            if let Err(err) = self.queue.checkpoints().forget_runner(name) {
-                error!(runner = name, error = %err, "could not reset the runner's checkpoints");
+        if let Ok(config) = &parsed {
+            // logkit's reset: forget where the runner was, so it reads its files again. The
+            // epoch applied is kept with the checkpoints, so a reset issued while this node
+            // was down (or this runner stopped) is applied when it comes back.
+            let applied = self
+                .queue
+                .checkpoints()
+                .reset_epoch(name)
+                .unwrap_or_else(|err| {
+                    error!(runner = name, error = %err, "could not read the runner's reset epoch");
+                    config.reset_epoch
+                });
+            if config.reset_epoch > applied {
+                info!(
+                    runner = name,
+                    epoch = config.reset_epoch,
+                    "runner reset: forgetting its checkpoints"
+                );
+                let checkpoints = self.queue.checkpoints();
+                if let Err(err) = checkpoints
+                    .forget_runner(name)
+                    .and_then(|()| checkpoints.set_reset_epoch(name, config.reset_epoch))
+                {
+                    error!(runner = name, error = %err, "could not reset the runner's checkpoints");
+                }
             }
         }
         let handle = match parsed {
@@ -314,4 +346,129 @@ fn placeholder(name: &str) -> RunnerConfig {
         "name": name, "reader": {"mode": "file", "log_path": "/"}
     }))
     .expect("placeholder config parses")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::LocalStore;
+    use crate::queue::SledQueue;
+    use std::time::{Duration, Instant};
+
+    /// Records in the queue whose message is `message`.
+    fn count(queue: &dyn Queue, message: &str) -> usize {
+        queue
+            .read_after(0, usize::MAX)
+            .unwrap()
+            .iter()
+            .flat_map(|batch| batch.records.iter())
+            .filter(|record| record.message == message)
+            .count()
+    }
+
+    fn wait(what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !done() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Fault review (issue 13) item 6: what changed while the node was down is honoured when
+    /// it starts: a reset (its epoch is kept with the checkpoints, not only in the running
+    /// runner) and a deleted runner (its checkpoints go, so a re-created runner of that name
+    /// starts afresh).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn resets_and_deletions_made_while_down_are_applied_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("logs/app.log");
+        std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+        std::fs::write(&log, "one\ntwo\nthree\n").unwrap();
+        let store: Arc<dyn ConfigStore> =
+            Arc::new(LocalStore::open(&dir.path().join("store")).unwrap());
+        let queue: Arc<dyn Queue> =
+            Arc::new(SledQueue::open(&dir.path().join("queue"), 1 << 30, 0).unwrap());
+        let allowlist = Allowlist::new(vec![format!("{}/logs/**", dir.path().display())]).unwrap();
+        let settings = RunnerSettings {
+            max_line_bytes: 1 << 20,
+            partial_line_timeout: Duration::from_secs(1),
+            scan_interval: Duration::from_millis(100),
+        };
+        let config = |epoch: u64| {
+            serde_json::json!({
+                "name": "web",
+                "reader": {"mode": "file", "log_path": log, "read_from": "oldest"},
+                "parser": {"type": "raw"},
+                "reset_epoch": epoch,
+            })
+            .to_string()
+        };
+        store
+            .put(&runner_key("n1", "web"), config(0), None)
+            .await
+            .unwrap();
+        let start = || {
+            let supervisor = Supervisor::new(
+                "n1",
+                store.clone(),
+                queue.clone(),
+                allowlist.clone(),
+                settings.clone(),
+            );
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let task = tokio::spawn(supervisor.run(stopped));
+            (stop, task)
+        };
+        let (stop, task) = start();
+        let q = queue.clone();
+        tokio::task::spawn_blocking(move || {
+            wait("the three lines", || count(q.as_ref(), "three") == 1);
+            wait("a checkpoint", || {
+                !q.checkpoints().of_runner("web").unwrap().is_empty()
+            });
+        })
+        .await
+        .unwrap();
+        stop.send(true).unwrap();
+        task.await.unwrap();
+
+        // While down: the runner is reset, and another one (with checkpoints here) deleted.
+        store
+            .put(&runner_key("n1", "web"), config(1), None)
+            .await
+            .unwrap();
+        queue
+            .append(Vec::new(), vec![("gone/x.log".into(), Some("{}".into()))])
+            .unwrap();
+
+        let (stop, task) = start();
+        let q = queue.clone();
+        tokio::task::spawn_blocking(move || {
+            wait("the file read again after the reset", || {
+                count(q.as_ref(), "three") == 2
+            });
+            wait("the deleted runner forgotten", || {
+                q.checkpoints().of_runner("gone").unwrap().is_empty()
+            });
+        })
+        .await
+        .unwrap();
+        assert_eq!(queue.checkpoints().reset_epoch("web").unwrap(), 1);
+        stop.send(true).unwrap();
+        task.await.unwrap();
+        // Started again at the same epoch: no second reset.
+        std::fs::write(&log, "one\ntwo\nthree\nfour\n").unwrap();
+        let (stop, task) = start();
+        let q = queue.clone();
+        tokio::task::spawn_blocking(move || {
+            wait("the runner to resume with the new line", || {
+                count(q.as_ref(), "four") == 1
+            })
+        })
+        .await
+        .unwrap();
+        stop.send(true).unwrap();
+        task.await.unwrap();
+        assert_eq!(count(queue.as_ref(), "one"), 2, "no second reset");
+    }
 }

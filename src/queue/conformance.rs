@@ -30,6 +30,37 @@ pub fn run(open: &mut dyn FnMut(u64) -> Box<dyn Queue>) {
     matches_a_model_through_reopen(open);
     a_deep_record_comes_back(open);
     a_full_queue_has_no_room_until_acked(open);
+    runners_and_reset_epochs_survive_a_reopen_and_go_when_forgotten(open);
+}
+
+/// What a runner's supervisor needs across restarts: which runners have state here, and the
+/// last reset applied to each (a reset issued while the node was down is applied at start).
+fn runners_and_reset_epochs_survive_a_reopen_and_go_when_forgotten(
+    open: &mut dyn FnMut(u64) -> Box<dyn Queue>,
+) {
+    let queue = open(1 << 30);
+    queue
+        .append(
+            vec![record("x")],
+            vec![("kept/a.log".into(), Some("{}".into()))],
+        )
+        .unwrap();
+    queue.checkpoints().mark_runner_seen("seen-only").unwrap();
+    queue.checkpoints().set_reset_epoch("kept", 3).unwrap();
+    drop(queue);
+    let queue = open(1 << 30);
+    let checkpoints = queue.checkpoints();
+    let runners = checkpoints.runners().unwrap();
+    assert!(runners.contains(&"kept".to_string()), "{runners:?}");
+    assert!(runners.contains(&"seen-only".to_string()), "{runners:?}");
+    assert_eq!(checkpoints.reset_epoch("kept").unwrap(), 3);
+    assert_eq!(checkpoints.reset_epoch("never").unwrap(), 0);
+    checkpoints.forget_runner("kept").unwrap();
+    checkpoints.forget_runner("seen-only").unwrap();
+    assert_eq!(checkpoints.reset_epoch("kept").unwrap(), 0);
+    let runners = checkpoints.runners().unwrap();
+    assert!(!runners.contains(&"kept".to_string()), "{runners:?}");
+    assert!(!runners.contains(&"seen-only".to_string()), "{runners:?}");
 }
 
 /// Random appends, acks and reopenings against a `Vec` of what must be there: durable on

@@ -172,6 +172,12 @@ pub trait CheckpointStore: Send + Sync {
     fn forget_runner(&self, runner: &str) -> Result<(), QueueError>;
     /// Whether the runner has run before (and mark it as having run).
     fn mark_runner_seen(&self, runner: &str) -> Result<bool, QueueError>;
+    /// The last reset epoch applied to the runner (0: never reset). Forgetting the runner
+    /// forgets it too.
+    fn reset_epoch(&self, runner: &str) -> Result<u64, QueueError>;
+    fn set_reset_epoch(&self, runner: &str, epoch: u64) -> Result<(), QueueError>;
+    /// Every runner this store holds checkpoints, a "has run" marker or a reset epoch of.
+    fn runners(&self) -> Result<Vec<String>, QueueError>;
 }
 
 /// Open the queue under `dir`, moving a queue that cannot be opened aside. `seq_floor` is the

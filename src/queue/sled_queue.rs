@@ -16,6 +16,7 @@ use crate::record::Record;
 const BATCH_PREFIX: u8 = b'b';
 const CHECKPOINT_PREFIX: u8 = b'c';
 const RUNNER_PREFIX: u8 = b'r';
+const EPOCH_PREFIX: u8 = b'e';
 const ACKED_KEY: &[u8] = b"m/acked";
 /// Value header: record count (u32 BE) + 4 reserved bytes, then the JSON batch.
 const HEADER_LEN: usize = 8;
@@ -88,6 +89,13 @@ fn checkpoint_key(key: &str) -> Vec<u8> {
 fn runner_key(runner: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(runner.len() + 1);
     out.push(RUNNER_PREFIX);
+    out.extend_from_slice(runner.as_bytes());
+    out
+}
+
+fn epoch_key(runner: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(runner.len() + 1);
+    out.push(EPOCH_PREFIX);
     out.extend_from_slice(runner.as_bytes());
     out
 }
@@ -503,7 +511,39 @@ impl CheckpointStore for SledQueue {
             self.append(Vec::new(), deletes)?;
         }
         self.db.remove(runner_key(runner))?;
+        self.db.remove(epoch_key(runner))?;
         self.flush()
+    }
+
+    fn reset_epoch(&self, runner: &str) -> Result<u64, QueueError> {
+        Ok(self
+            .db
+            .get(epoch_key(runner))?
+            .map(|value| u64_value(&value))
+            .unwrap_or(0))
+    }
+
+    fn set_reset_epoch(&self, runner: &str, epoch: u64) -> Result<(), QueueError> {
+        self.db.insert(epoch_key(runner), &epoch.to_be_bytes())?;
+        self.flush()
+    }
+
+    fn runners(&self) -> Result<Vec<String>, QueueError> {
+        let mut runners = std::collections::BTreeSet::new();
+        for prefix in [RUNNER_PREFIX, EPOCH_PREFIX] {
+            for item in self.db.scan_prefix([prefix]) {
+                let (key, _) = item?;
+                runners.insert(String::from_utf8_lossy(&key[1..]).into_owned());
+            }
+        }
+        for item in self.db.scan_prefix([CHECKPOINT_PREFIX]) {
+            let (key, _) = item?;
+            let key = String::from_utf8_lossy(&key[1..]).into_owned();
+            if let Some((runner, _)) = key.split_once('/') {
+                runners.insert(runner.to_string());
+            }
+        }
+        Ok(runners.into_iter().collect())
     }
 
     fn mark_runner_seen(&self, runner: &str) -> Result<bool, QueueError> {
