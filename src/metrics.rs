@@ -12,6 +12,8 @@ pub const BYTES_READ: &str = "lograft_runner_bytes_read_total";
 /// `keep`/`filter` transform). Nothing is dropped
 /// silently.
 pub const DROPPED: &str = "lograft_runner_dropped_total";
+/// Datagrams the kernel dropped on a syslog runner's UDP socket (its buffer was full).
+pub const SYSLOG_UDP_KERNEL_DROPS: &str = "lograft_syslog_udp_kernel_drops_total";
 /// Lines kept as raw text because the parser failed (flagged `parse_error`).
 pub const PARSE_ERRORS: &str = "lograft_runner_parse_errors_total";
 pub const FILE_EVENTS: &str = "lograft_runner_file_events_total";

@@ -153,6 +153,25 @@ pub fn start(
     let udp = UdpSocket::from_std(udp).map_err(|e| e.to_string())?;
     let tcp = TcpListener::from_std(tcp).map_err(|e| e.to_string())?;
     info!(runner = %sink.config.name, %listen, "syslog input listening on UDP and TCP");
+    let drops_task = {
+        use std::os::unix::fs::MetadataExt;
+        use std::os::unix::io::AsRawFd;
+        let inode = std::fs::metadata(format!("/proc/self/fd/{}", udp.as_raw_fd()))
+            .map(|md| md.ino())
+            .unwrap_or(0);
+        let status = status.clone();
+        let runner = sink.config.name.clone();
+        runtime.spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                if let Some(drops) = udp_kernel_drops(inode) {
+                    status.lock().expect("status lock").udp_kernel_drops = drops;
+                    metrics::counter!(crate::metrics::SYSLOG_UDP_KERNEL_DROPS, "runner" => runner.clone())
+                        .absolute(drops);
+                }
+            }
+        })
+    };
     let udp_sink = sink.clone();
     let udp_task = runtime.spawn(async move {
         let mut buffer = vec![0u8; MAX_MESSAGE];
@@ -234,5 +253,52 @@ pub fn start(
             });
         }
     });
-    Ok(vec![udp_task, tcp_task])
+    Ok(vec![udp_task, tcp_task, drops_task])
+}
+
+/// The kernel's count of datagrams dropped on the UDP socket with `inode` (its receive buffer
+/// was full), from `/proc/net/udp` and `udp6`: the last column of the socket's line.
+fn udp_kernel_drops(inode: u64) -> Option<u64> {
+    if inode == 0 {
+        return None;
+    }
+    let inode = inode.to_string();
+    ["/proc/net/udp", "/proc/net/udp6"]
+        .iter()
+        .find_map(|table| {
+            let text = std::fs::read_to_string(table).ok()?;
+            text.lines().skip(1).find_map(|line| {
+                let columns: Vec<&str> = line.split_whitespace().collect();
+                (columns.get(9) == Some(&inode.as_str()))
+                    .then(|| columns.last()?.parse().ok())
+                    .flatten()
+            })
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fault review (issue 13) item 4: datagrams the kernel drops (48,647 of a 50,000 burst)
+    /// were counted nowhere. The socket's own drop counter is read: a socket nobody reads
+    /// overflows, and the count shows it.
+    #[test]
+    fn the_kernel_drop_counter_of_a_udp_socket_is_read() {
+        use std::os::unix::fs::MetadataExt;
+        use std::os::unix::io::AsRawFd;
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let inode = std::fs::metadata(format!("/proc/self/fd/{}", socket.as_raw_fd()))
+            .unwrap()
+            .ino();
+        assert_eq!(udp_kernel_drops(inode), Some(0));
+        let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let datagram = vec![b'x'; 1400];
+        // Far more than any receive buffer holds, and nobody reads.
+        for _ in 0..5000 {
+            let _ = sender.send_to(&datagram, socket.local_addr().unwrap());
+        }
+        assert!(udp_kernel_drops(inode).unwrap() > 0);
+        assert_eq!(udp_kernel_drops(0), None);
+    }
 }

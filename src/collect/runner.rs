@@ -52,6 +52,9 @@ pub struct RunnerStatus {
     pub lines_filtered: u64,
     /// Files that vanished before they were read to the end (their unread tail is lost).
     pub files_lost: u64,
+    /// Syslog over UDP: datagrams the kernel dropped because the socket's buffer was full
+    /// (the socket's own counter; also `lograft_syslog_udp_kernel_drops_total`).
+    pub udp_kernel_drops: u64,
     pub files: Vec<FileStatus>,
     /// Bytes in the followed files not read yet (a rate-limited or blocked runner lags).
     pub lag_bytes: u64,
