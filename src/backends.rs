@@ -66,14 +66,20 @@ pub fn check(config: &NodeConfig) -> Result<(), (&'static str, BackendError)> {
     Ok(())
 }
 
-/// The queue. `index` is what the index holds (the ground truth): a queue that lost work in
-/// flight (rebuilt, or behind the index) restarts its runners from the index's checkpoints.
-pub fn open_queue(config: &NodeConfig, index: &IndexCheckpoint) -> anyhow::Result<Arc<dyn Queue>> {
+/// The queue, and whether it was restored. `index` is what the index holds (the ground
+/// truth): a queue that lost work in flight (rebuilt, or behind the index) restarts its
+/// runners from the index's checkpoints; its sequences start above `seq_floor`.
+pub fn open_queue(
+    config: &NodeConfig,
+    index: &IndexCheckpoint,
+    seq_floor: u64,
+) -> anyhow::Result<(Arc<dyn Queue>, bool)> {
     match config.queue.backend {
         QueueBackend::Embedded => {
             let (queue, rebuilt) =
-                crate::queue::open(&config.queue_dir(), config.queue.max_bytes, index.seq)?;
-            if rebuilt || queue.behind_index() {
+                crate::queue::open(&config.queue_dir(), config.queue.max_bytes, seq_floor)?;
+            let restored = rebuilt || queue.behind_index();
+            if restored {
                 warn!(
                     index_seq = index.seq,
                     streams = index.checkpoints.len(),
@@ -81,9 +87,9 @@ pub fn open_queue(config: &NodeConfig, index: &IndexCheckpoint) -> anyhow::Resul
                 );
                 queue.checkpoints().restore(&index.checkpoints)?;
             }
-            Ok(Arc::new(queue))
+            Ok((Arc::new(queue), restored))
         }
-        QueueBackend::Kafka => Ok(crate::queue::kafka::open(config, index)?),
+        QueueBackend::Kafka => Ok((crate::queue::kafka::open(config, index)?, false)),
     }
 }
 

@@ -58,7 +58,22 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     let (index, _) = IndexStore::open(&config.index_dir(), &config.node_name)?;
     let sink = crate::backends::open_sink(&config, &index)?;
     let checkpoint = sink.committed()?;
-    let queue = crate::backends::open_queue(&config, &checkpoint)?;
+    // New sequences start above anything a partition holds (a partition ahead of the
+    // checkpoint would otherwise take new records for ones it has).
+    let seq_floor = checkpoint.seq.max(index.highest_seq());
+    let (queue, restored) = crate::backends::open_queue(&config, &checkpoint, seq_floor)?;
+    if restored && config.index.backend == crate::config::IndexBackend::Embedded {
+        if index.checkpoint_was_rebuilt() {
+            anyhow::bail!(
+                "the queue {} was lost and the index checkpoint {} was missing too: the runners' file positions are gone, so they would read their files again and index lines twice, or skip lines. Restore checkpoint.json or the queue from a backup; to start the runners afresh anyway (lines may repeat), move the index aside",
+                config.queue_dir().display(),
+                config.index_dir().join("checkpoint.json").display()
+            );
+        }
+        // The runners read their files again from the checkpoint's positions: what a
+        // partition holds beyond it will come again.
+        index.repair_to(checkpoint.seq)?;
+    }
     let peer_client = crate::tls::peer_client(config.tls.as_ref().and_then(|t| t.ca.as_deref()))?;
     // A node's runner configs leave with it, and stay with it when it joins another cluster.
     let control = crate::backends::start_control_plane(

@@ -52,6 +52,8 @@ pub async fn status(State(state): State<AppState>) -> Json<Value> {
         },
         "index": {
             "partitions": state.index.all().iter().map(|p| p.day.to_string()).collect::<Vec<_>>(),
+            // Damaged partitions moved aside at start (not searchable, not deleted).
+            "set_aside": state.index.set_aside_partitions(),
         },
         "runners": runners,
     }))

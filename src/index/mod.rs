@@ -54,7 +54,7 @@ use tantivy::schema::{
 };
 use tantivy::store::{Compressor, ZstdCompressor};
 use tantivy::{Index, IndexReader, IndexSettings, ReloadPolicy, Term};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 pub use indexer::{Indexer, IndexerControl};
 pub use retention::{Placement, RetentionPolicy};
@@ -213,11 +213,28 @@ pub struct IndexStore {
     pub fields: Fields,
     pub node: String,
     partitions: RwLock<BTreeMap<NaiveDate, Arc<Partition>>>,
+    /// Damaged partitions moved aside at open (see [`IndexStore::set_aside_partitions`]).
+    set_aside: std::sync::Mutex<Vec<String>>,
+    rebuilt_checkpoint: std::sync::Mutex<bool>,
+}
+
+/// Whether a partition directory without `meta.json` holds no segment: only tantivy's lock
+/// and bookkeeping files (names starting with a dot).
+fn holds_no_segments(dir: &Path) -> bool {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .all(|e| e.file_name().to_string_lossy().starts_with('.'))
+        })
+        .unwrap_or(false)
 }
 
 impl IndexStore {
-    /// Open every partition under `dir` and repair any partition that is ahead of the
-    /// checkpoint (see the module doc). Returns the store and the checkpoint to resume from.
+    /// Open every partition under `dir`. Nothing indexed is deleted: a damaged partition is
+    /// set aside (moved, reported), a missing `checkpoint.json` is rebuilt from the partitions'
+    /// commits, a partition ahead of the checkpoint is kept (see [`IndexStore::repair_to`]).
+    /// Returns the store and the checkpoint to resume from.
     pub fn open(dir: &Path, node: &str) -> anyhow::Result<(Arc<IndexStore>, IndexCheckpoint)> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let (schema, fields) = schema();
@@ -227,6 +244,8 @@ impl IndexStore {
             fields,
             node: node.to_string(),
             partitions: RwLock::new(BTreeMap::new()),
+            set_aside: std::sync::Mutex::new(Vec::new()),
+            rebuilt_checkpoint: std::sync::Mutex::new(false),
         };
         for entry in std::fs::read_dir(dir)? {
             let entry = entry?;
@@ -235,23 +254,105 @@ impl IndexStore {
                 continue;
             };
             if !entry.path().join("meta.json").exists() {
-                // A partition created but never committed holds nothing.
-                std::fs::remove_dir_all(entry.path()).ok();
+                if holds_no_segments(&entry.path()) {
+                    // Created but never committed (only tantivy's lock files): it holds nothing.
+                    info!(partition = %entry.path().display(), "removing an index partition that was never committed");
+                    std::fs::remove_dir_all(entry.path()).ok();
+                } else {
+                    store.set_aside(&entry.path(), "it has segment files but no meta.json")?;
+                }
                 continue;
             }
-            let partition = store
-                .open_partition(day, false)
-                .with_context(|| format!("opening index partition {}", entry.path().display()))?;
-            store
-                .partitions
-                .write()
-                .expect("partitions lock")
-                .insert(day, Arc::new(partition));
+            match store.open_partition(day, false) {
+                Ok(partition) => {
+                    store
+                        .partitions
+                        .write()
+                        .expect("partitions lock")
+                        .insert(day, Arc::new(partition));
+                }
+                Err(err) => {
+                    store.set_aside(&entry.path(), &format!("it cannot be opened: {err:#}"))?
+                }
+            }
         }
-        let checkpoint = store.read_checkpoint()?;
-        store.repair_to(checkpoint.seq)?;
+        let checkpoint = match store.read_checkpoint_file()? {
+            Some(checkpoint) => checkpoint,
+            None if store.partition_count() > 0 => {
+                // What the partitions' own commits prove: each holds everything up to its
+                // payload, so the lowest payload is a point every partition has reached.
+                // Replaying from there adds nothing twice (the sink skips what a partition
+                // holds) and loses nothing.
+                let seq = store
+                    .all()
+                    .iter()
+                    .map(|p| p.committed_seq().unwrap_or(0))
+                    .min()
+                    .unwrap_or(0);
+                warn!(
+                    checkpoint = %store.checkpoint_path().display(), seq,
+                    "checkpoint.json is missing; rebuilt its sequence from the partitions' commits (nothing was deleted; runners' file positions come from the queue)"
+                );
+                let rebuilt = IndexCheckpoint {
+                    seq,
+                    checkpoints: Vec::new(),
+                };
+                store.write_checkpoint(&rebuilt)?;
+                *store.rebuilt_checkpoint.lock().expect("lock") = true;
+                rebuilt
+            }
+            None => IndexCheckpoint::default(),
+        };
         metrics::gauge!(crate::metrics::INDEX_PARTITIONS).set(store.partition_count() as f64);
         Ok((Arc::new(store), checkpoint))
+    }
+
+    /// Move a damaged partition out of the way (never delete it): into `aside/` under the
+    /// index dir, reported in the status and the log with what to do.
+    fn set_aside(&self, path: &Path, reason: &str) -> anyhow::Result<()> {
+        let aside_dir = self.dir.join("aside");
+        std::fs::create_dir_all(&aside_dir)
+            .with_context(|| format!("creating {}", aside_dir.display()))?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let target = aside_dir.join(format!(
+            "{name}.{}",
+            chrono::Utc::now().format("%Y%m%dT%H%M%S")
+        ));
+        std::fs::rename(path, &target)
+            .with_context(|| format!("moving the damaged partition {} aside", path.display()))?;
+        error!(
+            partition = %path.display(), moved_to = %target.display(), reason,
+            "an index partition is damaged and was set aside; the node runs without it (its documents are not searchable). Restore the partition from a backup into the index dir, or delete the moved copy once it is not needed"
+        );
+        self.set_aside.lock().expect("lock").push(format!(
+            "{} ({reason}): moved to {}",
+            path.display(),
+            target.display()
+        ));
+        Ok(())
+    }
+
+    /// Partitions set aside when the store was opened, with why and where they are.
+    pub fn set_aside_partitions(&self) -> Vec<String> {
+        self.set_aside.lock().expect("lock").clone()
+    }
+
+    /// Whether `checkpoint.json` was missing and rebuilt from the partitions at open.
+    pub fn checkpoint_was_rebuilt(&self) -> bool {
+        *self.rebuilt_checkpoint.lock().expect("lock")
+    }
+
+    /// The highest sequence any partition's commit holds: a new queue's sequences must
+    /// start above it, or a partition would take new records for ones it holds.
+    pub fn highest_seq(&self) -> u64 {
+        self.all()
+            .iter()
+            .map(|p| p.committed_seq().unwrap_or(0))
+            .max()
+            .unwrap_or(0)
     }
 
     fn checkpoint_path(&self) -> PathBuf {
@@ -259,13 +360,21 @@ impl IndexStore {
     }
 
     pub fn read_checkpoint(&self) -> anyhow::Result<IndexCheckpoint> {
+        Ok(self.read_checkpoint_file()?.unwrap_or_default())
+    }
+
+    /// `checkpoint.json`, `None` if there is none. A damaged one is an error that names it:
+    /// guessing would either lose or duplicate lines.
+    fn read_checkpoint_file(&self) -> anyhow::Result<Option<IndexCheckpoint>> {
         let path = self.checkpoint_path();
         match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .with_context(|| format!("{} is corrupt", path.display())),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                Ok(IndexCheckpoint::default())
-            }
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).with_context(|| {
+                format!(
+                    "{} is damaged; restore it from a backup, or delete it and lograft rebuilds its sequence from the partitions (the runners' file positions then come from the queue)",
+                    path.display()
+                )
+            }),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(err) => Err(err).with_context(|| format!("reading {}", path.display())),
         }
     }
@@ -286,7 +395,10 @@ impl IndexStore {
     }
 
     /// Delete documents with `seq > seq` from partitions whose last commit is ahead of `seq`.
-    fn repair_to(&self, seq: u64) -> anyhow::Result<()> {
+    /// Only when the queue was lost and rebuilt: the runners then read their files again from
+    /// the checkpoint's positions, and would add those documents a second time. With the queue
+    /// intact nothing is trimmed (the sink skips what a partition holds).
+    pub fn repair_to(&self, seq: u64) -> anyhow::Result<()> {
         for partition in self.all() {
             let committed = partition.committed_seq()?;
             if committed <= seq {
@@ -446,10 +558,120 @@ mod tests {
     use tantivy::collector::Count;
     use tantivy::query::AllQuery;
 
-    /// A crash after a partition committed but before `checkpoint.json` was written leaves the
-    /// partition ahead; reopening trims it back so the replay from the queue cannot duplicate.
+    fn count(partition: &Partition) -> usize {
+        partition
+            .reader
+            .searcher()
+            .search(&AllQuery, &Count)
+            .unwrap()
+    }
+
+    /// Ten committed documents in partition `day` (payload 10).
+    fn partition_with_ten(store: &IndexStore, day: NaiveDate) {
+        let partition = store.partition(day).unwrap();
+        let mut writer = partition
+            .index
+            .writer_with_num_threads(1, 15_000_000)
+            .unwrap();
+        for seq in 1..=10u64 {
+            let mut doc = TantivyDocument::new();
+            doc.add_u64(store.fields.seq, seq);
+            doc.add_text(store.fields.message, format!("line {seq}"));
+            writer.add_document(doc).unwrap();
+        }
+        let mut prepared = writer.prepare_commit().unwrap();
+        prepared.set_payload(&payload_for(10));
+        prepared.commit().unwrap();
+        partition.reader.reload().unwrap();
+    }
+
+    /// Fault review (issue 13) item 3: opening never deletes indexed data. A partition with
+    /// segments but no `meta.json`, or one that cannot be opened, is set aside (moved and
+    /// reported) and the others open; a missing `checkpoint.json` is rebuilt from the
+    /// partitions' commits; a partition ahead of a (stale) checkpoint is kept.
     #[test]
-    fn partition_ahead_of_the_checkpoint_is_trimmed_on_open() {
+    fn opening_sets_damage_aside_and_deletes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let days: Vec<NaiveDate> = (15..=18)
+            .map(|d| NaiveDate::from_ymd_opt(2026, 1, d).unwrap())
+            .collect();
+        {
+            let (store, _) = IndexStore::open(dir.path(), "n").unwrap();
+            for day in &days {
+                partition_with_ten(&store, *day);
+            }
+            // A stale checkpoint (a restored backup): the partitions hold more.
+            store
+                .write_checkpoint(&IndexCheckpoint {
+                    seq: 4,
+                    checkpoints: Vec::new(),
+                })
+                .unwrap();
+        }
+        let part = |day: &NaiveDate| dir.path().join(day.format("%Y-%m-%d").to_string());
+        std::fs::remove_file(part(&days[0]).join("meta.json")).unwrap();
+        std::fs::write(part(&days[1]).join("meta.json"), b"garbage").unwrap();
+        // A partition created but never committed holds only tantivy's lock files.
+        let empty = dir.path().join("2026-01-20");
+        std::fs::create_dir_all(&empty).unwrap();
+        std::fs::write(empty.join(".tantivy-writer.lock"), b"").unwrap();
+
+        let (store, checkpoint) = IndexStore::open(dir.path(), "n").unwrap();
+        assert_eq!(checkpoint.seq, 4);
+        assert_eq!(store.partition_count(), 2, "the two sound partitions open");
+        for day in &days[2..] {
+            assert_eq!(
+                count(&store.partition(*day).unwrap()),
+                10,
+                "nothing trimmed"
+            );
+        }
+        let aside = store.set_aside_partitions();
+        assert_eq!(aside.len(), 2, "{aside:?}");
+        assert!(
+            aside.iter().any(|a| a.contains("no meta.json")),
+            "{aside:?}"
+        );
+        assert!(
+            aside.iter().any(|a| a.contains("cannot be opened")),
+            "{aside:?}"
+        );
+        // Moved, not deleted: the segments are still there.
+        let moved: Vec<_> = std::fs::read_dir(dir.path().join("aside"))
+            .unwrap()
+            .collect();
+        assert_eq!(moved.len(), 2);
+        assert!(!empty.exists(), "the never-committed partition is gone");
+        drop(store);
+
+        // checkpoint.json lost: rebuilt from what the partitions committed.
+        std::fs::remove_file(dir.path().join("checkpoint.json")).unwrap();
+        let (store, checkpoint) = IndexStore::open(dir.path(), "n").unwrap();
+        assert_eq!(checkpoint.seq, 10);
+        assert!(store.checkpoint_was_rebuilt());
+        assert_eq!(store.highest_seq(), 10);
+        for day in &days[2..] {
+            assert_eq!(
+                count(&store.partition(*day).unwrap()),
+                10,
+                "nothing deleted"
+            );
+        }
+        drop(store);
+        // A damaged checkpoint.json is refused with what to do.
+        std::fs::write(dir.path().join("checkpoint.json"), b"{").unwrap();
+        let err = IndexStore::open(dir.path(), "n").err().unwrap();
+        assert!(
+            format!("{err:#}").contains("checkpoint.json is damaged"),
+            "{err:#}"
+        );
+    }
+
+    /// A crash after a partition committed but before `checkpoint.json` was written leaves the
+    /// partition ahead; when the queue was lost too, the runners read their files again from
+    /// the checkpoint, so `repair_to` trims the partition back (the node calls it then only).
+    #[test]
+    fn partition_ahead_of_the_checkpoint_is_trimmed_by_repair() {
         let dir = tempfile::tempdir().unwrap();
         let day = NaiveDate::from_ymd_opt(2026, 1, 15).unwrap();
         {
@@ -479,6 +701,12 @@ mod tests {
         let (store, checkpoint) = IndexStore::open(dir.path(), "n").unwrap();
         assert_eq!(checkpoint.seq, 6);
         assert_eq!(checkpoint.checkpoints.len(), 1);
+        assert_eq!(
+            count(&store.partition(day).unwrap()),
+            10,
+            "open trims nothing"
+        );
+        store.repair_to(checkpoint.seq).unwrap();
         let partition = store.partition(day).unwrap();
         assert_eq!(partition.committed_seq().unwrap(), 6);
         let count = partition
