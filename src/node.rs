@@ -51,6 +51,7 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         );
     }
     let metrics = crate::metrics::install();
+    refuse_a_lost_config_store(&config)?;
 
     // The index first: what its sink committed is the ground truth the queue is checked
     // against. (The day partitions are opened, and repaired to their checkpoint, in any case:
@@ -314,4 +315,35 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {},
         _ = terminate => {},
     }
+}
+
+/// A data dir whose index holds data but whose config store is gone (deleted, or a restore
+/// that missed it) would start a brand-new cluster: a new admin password, no runner configs,
+/// collection silently stopped. Refuse, naming the store, unless told to start a new one.
+fn refuse_a_lost_config_store(config: &NodeConfig) -> anyhow::Result<()> {
+    if config.cluster.backend != crate::config::ClusterBackend::Embedded
+        || config.store_dir().exists()
+        || std::env::var("LOGRAFT_NEW_STORE").as_deref() == Ok("1")
+    {
+        return Ok(());
+    }
+    let index = config.index_dir();
+    let holds_data = index.join("checkpoint.json").exists()
+        || std::fs::read_dir(&index)
+            .map(|entries| {
+                entries.flatten().any(|e| {
+                    chrono::NaiveDate::parse_from_str(&e.file_name().to_string_lossy(), "%Y-%m-%d")
+                        .is_ok()
+                })
+            })
+            .unwrap_or(false);
+    if holds_data {
+        anyhow::bail!(
+            "the config store {} is missing, but {} holds indexed data: starting would make a new cluster (a new admin password, no runner configs, no collection). Restore {} from a backup; or, to begin a new config store on this data on purpose, start once with LOGRAFT_NEW_STORE=1",
+            config.store_dir().display(),
+            index.display(),
+            config.store_dir().display()
+        );
+    }
+    Ok(())
 }
