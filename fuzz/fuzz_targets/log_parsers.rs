@@ -22,8 +22,8 @@ const TYPES: [ParserType; 8] = [
 /// finds at once, where balanced brackets in free text are rare.
 const STRUCTURED_JSON: u8 = 0xFF;
 
-/// A JSON object from bytes: 0 opens an array, 1 an object, 2 closes the innermost one, any
-/// other byte is a number; whatever is still open is closed at the end.
+/// A JSON object from bytes: 0 opens eight arrays, 1 an object, 2 closes the innermost
+/// container, any other byte is a number; whatever is still open is closed at the end.
 fn json_of(bytes: &[u8]) -> String {
     let mut out = String::from("{");
     // (is an object, has items) of each open container, the root object first.
@@ -40,10 +40,17 @@ fn json_of(bytes: &[u8]) -> String {
     }
     for &byte in bytes {
         match byte {
-            0 | 1 => {
+            0 => {
+                for _ in 0..8 {
+                    start_value(&mut out, &mut open);
+                    out.push('[');
+                    open.push((false, false));
+                }
+            }
+            1 => {
                 start_value(&mut out, &mut open);
-                out.push(if byte == 1 { '{' } else { '[' });
-                open.push((byte == 1, false));
+                out.push('{');
+                open.push((true, false));
             }
             2 => {
                 if open.len() > 1 {
