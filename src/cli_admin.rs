@@ -293,9 +293,10 @@ pub fn cluster(command: ClusterCommand) -> anyhow::Result<ExitCode> {
         ClusterCommand::Tokens { target } => {
             let via = Via::open(target)?;
             let records = match &via {
-                Via::Offline(_, _, store) => {
-                    serde_json::to_value(crate::cluster::join_token::list(store.as_ref())?)?
-                }
+                Via::Offline(_, _, store) => crate::cluster::join_token::list(store.as_ref())?
+                    .iter()
+                    .map(crate::cluster::join_token::describe)
+                    .collect(),
                 Via::Online { .. } => {
                     via.call(reqwest::Method::GET, "/api/v1/cluster/join-tokens", None)?["tokens"]
                         .clone()
@@ -303,9 +304,14 @@ pub fn cluster(command: ClusterCommand) -> anyhow::Result<ExitCode> {
             };
             for token in records.as_array().into_iter().flatten() {
                 println!(
-                    "{}\texpires {}\tuses left {}\tby {}",
+                    "{}\t{} {}\tuses left {}\tby {}",
                     token["id"].as_str().unwrap_or_default(),
-                    token["expires_at"],
+                    if token["expired"] == true {
+                        "expired"
+                    } else {
+                        "expires"
+                    },
+                    token["expires_at"].as_str().unwrap_or_default(),
                     token["uses_left"],
                     token["created_by"].as_str().unwrap_or_default()
                 );

@@ -247,19 +247,9 @@ pub async fn create_join_token(
 
 /// Join tokens not used up yet (never their secret part).
 pub async fn list_join_tokens(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let now = chrono::Utc::now().timestamp();
     let tokens: Vec<Value> = crate::cluster::join_token::list(state.store.as_ref())?
-        .into_iter()
-        .map(|record| {
-            json!({
-                "id": record.id,
-                "created_by": record.created_by,
-                "created_at": chrono::DateTime::from_timestamp(record.created_at, 0).map(|t| t.to_rfc3339()),
-                "expires_at": chrono::DateTime::from_timestamp(record.expires_at, 0).map(|t| t.to_rfc3339()),
-                "expired": record.expires_at <= now,
-                "uses_left": record.uses_left,
-            })
-        })
+        .iter()
+        .map(crate::cluster::join_token::describe)
         .collect();
     Ok(Json(json!({ "tokens": tokens })))
 }

@@ -143,6 +143,19 @@ pub fn list(store: &dyn ConfigStore) -> Result<Vec<JoinTokenRecord>, StoreError>
     Ok(records)
 }
 
+/// What the API and the CLI show of a token (never its secret part).
+pub fn describe(record: &JoinTokenRecord) -> serde_json::Value {
+    let time = |unix: i64| chrono::DateTime::from_timestamp(unix, 0).map(|t| t.to_rfc3339());
+    serde_json::json!({
+        "id": record.id,
+        "created_by": record.created_by,
+        "created_at": time(record.created_at),
+        "expires_at": time(record.expires_at),
+        "expired": record.expires_at <= now(),
+        "uses_left": record.uses_left,
+    })
+}
+
 /// Revoke a token before it is used up; false if there was none of that id.
 pub async fn revoke(store: &dyn ConfigStore, id: &str) -> Result<bool, StoreError> {
     let key = format!("{JOIN_TOKEN_PREFIX}{id}");
