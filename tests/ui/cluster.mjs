@@ -3,7 +3,7 @@
 // Covers: the nodes table (status, role, tag, version); the runner editor (an http runner with
 // the json parser, "try it" on pasted lines, applied to the tag "web") and the runner then
 // running on both web nodes and not on ui-c, with the lines each node read; editing a node's
-// tag; and ui-b going bad, then lost, once the Rust side has killed it. The kill is a
+// tag; an admin creating a join token for a new node; and ui-b going bad, then lost, once the Rust side has killed it. The kill is a
 // handshake through files in SIGNAL_DIR: this script writes `kill-b`, the test kills ui-b and
 // writes `b-killed`.
 
@@ -200,6 +200,13 @@ scenario('cluster', async ({ page }) => {
     const tags = Object.fromEntries(rows.map((row) => [row.name, row.tag]));
     return tags[c.name] === 'edge' && tags[a.name] === 'web' && tags[b.name] === 'web';
   }, `${c.name} is tagged edge, the others keep web`);
+  // An admin adds a node: a join token (not the cluster secret), shown once, in the config.
+  await page.click('#join-mint');
+  await page.locator('#join-config', { hasText: 'join_token = "lgj_' }).waitFor();
+  const joinConfig = await page.textContent('#join-config');
+  assert(joinConfig.includes(`join = "${a.url}"`) || joinConfig.includes('join = "http'), `the config names a member: ${joinConfig}`);
+  assert(!joinConfig.includes('lgc_'), 'the cluster secret is never shown');
+  assert((await page.textContent('#join-expiry')).includes('for one node'), 'the page says what the token allows');
   await eventually(async () => (await page.locator('.toast').count()) === 0, 'the toasts are gone before the screenshot');
   await screenshot(page, 'cluster-nodes', { fullPage: true });
 

@@ -257,47 +257,57 @@ export class ClusterPage {
     });
   }
 
-  /** Admins see how to join another node: `lograft cluster join --peer <url> --token <token>`. */
+  /**
+   * Admins add a node: a button mints a join token (one node, one hour) and the page shows the
+   * config and the command that use it. A join token is not the cluster secret: the new node
+   * trades it for the secret once, and it is worth nothing after that.
+   */
   async showJoin() {
     if (!this.me || this.me.role !== 'admin') return;
-    let token;
-    try {
-      token = (await api('/api/v1/cluster/token')).token;
-    } catch (err) {
-      return; // not an admin after all, or no cluster token: nothing to show
-    }
     const self = this.state && this.state.nodes.find((node) => node.self);
     const peer = self && self.url ? self.url : location.origin;
-    const secret = (shown) => (shown ? token : '•'.repeat(12));
-    const config = (shown) => `[cluster]\njoin = "${peer}"\njoin_token = "${secret(shown)}"`;
-    const command = (shown) => `LOGRAFT_TOKEN=<its admin token> lograft cluster join --peer ${peer} --token ${secret(shown)}`;
-    const configCode = h('code', { id: 'join-config' }, config(false));
-    const code = h('code', { id: 'join-command' }, command(false));
-    const reveal = h('button', { type: 'button', class: 'btn', 'aria-pressed': 'false' }, 'Show token');
-    reveal.addEventListener('click', () => {
-      const shown = reveal.getAttribute('aria-pressed') !== 'true';
-      reveal.setAttribute('aria-pressed', String(shown));
-      reveal.textContent = shown ? 'Hide token' : 'Show token';
-      code.textContent = command(shown);
-      configCode.textContent = config(shown);
+    const configCode = h('code', { id: 'join-config' });
+    const code = h('code', { id: 'join-command' });
+    const result = h('div', { class: 'join-result', hidden: true },
+      h('p', null, 'On the new machine, before lograft first starts, add to /etc/lograft/lograft.toml (and set cluster.advertise_url to the URL the other nodes reach it at):'),
+      h('pre', { class: 'command' }, configCode),
+      h('p', null, 'Or, on a node that already runs alone (its runner configs are kept; its users and tokens become the cluster\'s):'),
+      h('pre', { class: 'command' }, code));
+    const expiry = h('p', { class: 'hint', id: 'join-expiry' });
+    const mint = h('button', { type: 'button', class: 'btn', id: 'join-mint' }, 'Create a join token');
+    const copy = h('button', { type: 'button', class: 'btn', hidden: true }, 'Copy config');
+    let config = '';
+    mint.addEventListener('click', async () => {
+      mint.disabled = true;
+      try {
+        const minted = await api('/api/v1/cluster/join-tokens', { method: 'POST', body: { ttl: '1h', uses: 1 } });
+        config = `[cluster]\njoin = "${peer}"\njoin_token = "${minted.token}"`;
+        configCode.textContent = config;
+        code.textContent = `LOGRAFT_TOKEN=<its admin token> lograft cluster join --peer ${peer} --token ${minted.token}`;
+        expiry.textContent = `Token ${minted.id}: for one node, until ${new Date(minted.expires_at).toLocaleString()}. It is shown once; revoke it with lograft cluster revoke-token ${minted.id}.`;
+        result.hidden = false;
+        copy.hidden = false;
+        mint.textContent = 'Create another';
+      } catch (err) {
+        toast(err.message || String(err), 'error');
+      } finally {
+        mint.disabled = false;
+      }
     });
-    const copy = h('button', { type: 'button', class: 'btn' }, 'Copy config');
     copy.addEventListener('click', async () => {
       try {
-        await navigator.clipboard.writeText(config(true));
+        await navigator.clipboard.writeText(config);
         toast('Copied.');
       } catch {
-        toast('The browser refused the clipboard; show the token and copy it by hand.', 'error');
+        toast('The browser refused the clipboard; select the config and copy it by hand.', 'error');
       }
     });
     this.join.replaceChildren(
       h('h2', { id: 'join-title' }, 'Add a node'),
-      h('p', null, 'On the new machine, before lograft first starts, add to /etc/lograft/lograft.toml (and set cluster.advertise_url to the URL the other nodes reach it at):'),
-      h('pre', { class: 'command' }, configCode),
-      h('p', null, 'Or, on a node that already runs alone (its runner configs are kept; its users and tokens become the cluster\'s):'),
-      h('pre', { class: 'command' }, code),
-      h('div', { class: 'button-row' }, reveal, copy),
-      h('p', { class: 'hint' }, 'The token is the cluster secret: anyone holding it can join nodes. Keep it out of chats and tickets.'),
+      h('p', null, 'A join token lets one new node join within an hour. The node trades it for the cluster secret, which is never shown.'),
+      h('div', { class: 'button-row' }, mint, copy),
+      result,
+      expiry,
     );
     this.join.hidden = false;
   }
