@@ -232,9 +232,12 @@ impl RunnerConfig {
             reason,
         })?;
         if let Some(pattern) = &self.reader.head_pattern {
-            regex::Regex::new(pattern).map_err(|err| ConfigError::Invalid {
-                runner: self.name.clone(),
-                reason: format!("reader.head_pattern: {err}"),
+            // Within the same limits as every other user pattern.
+            super::parse::compile_regex("reader.head_pattern", pattern).map_err(|reason| {
+                ConfigError::Invalid {
+                    runner: self.name.clone(),
+                    reason,
+                }
             })?;
         }
         self.encoding().map_err(|reason| ConfigError::Invalid {
@@ -638,6 +641,30 @@ mod tests {
 
     // See: "No input stops the appliance", item 14: arrays and objects, more key names and
     // URL passwords were read back in clear.
+    /// Attack review item 9: `reader.head_pattern` is a user pattern like the others, within
+    /// the same limits (it used to be compiled without them).
+    #[test]
+    fn a_head_pattern_is_held_to_the_pattern_limits() {
+        let allowlist = allow(&["/var/log/**"]);
+        let runner = |pattern: &str| {
+            serde_json::json!({
+                "name": "m",
+                "reader": {"mode": "file", "log_path": "/var/log/app.log", "head_pattern": pattern},
+                "parser": {"type": "raw"}
+            })
+            .to_string()
+        };
+        let err = RunnerConfig::parse(&runner(&"a".repeat(20_000)), &allowlist).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("reader.head_pattern is 20000 bytes long"),
+            "{err}"
+        );
+        let err = RunnerConfig::parse(&runner(&"(a)".repeat(200)), &allowlist).unwrap_err();
+        assert!(err.to_string().contains("capture groups"), "{err}");
+        assert!(RunnerConfig::parse(&runner(r"^\d{4}-"), &allowlist).is_ok());
+    }
+
     #[test]
     fn secrets_are_masked_whatever_their_shape_or_name() {
         use serde_json::json;

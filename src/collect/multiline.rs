@@ -34,7 +34,7 @@ pub struct Joiner {
 
 impl Joiner {
     pub fn new(head_pattern: &str, max_bytes: usize, idle: Duration) -> Result<Joiner, String> {
-        let head = Regex::new(head_pattern).map_err(|err| format!("reader.head_pattern: {err}"))?;
+        let head = super::parse::compile_regex("reader.head_pattern", head_pattern)?;
         Ok(Joiner {
             head,
             max_bytes,
