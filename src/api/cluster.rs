@@ -246,7 +246,11 @@ pub async fn create_join_token(
 }
 
 /// Join tokens not used up yet (never their secret part).
-pub async fn list_join_tokens(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn list_join_tokens(
+    State(state): State<AppState>,
+    super::ApiQuery(consistency): super::ApiQuery<Consistency>,
+) -> Result<Json<Value>, ApiError> {
+    read_barrier(&state, &consistency).await?;
     let tokens: Vec<Value> = crate::cluster::join_token::list(state.store.as_ref())?
         .iter()
         .map(crate::cluster::join_token::describe)
@@ -281,28 +285,72 @@ pub async fn revoke_join_token(
     Ok(Json(json!({ "revoked": id })))
 }
 
-/// `?consistent=true`: answer only once this node has applied every write acknowledged
-/// anywhere in the cluster before the request (a linearizable read).
-#[derive(Debug, Default, Deserialize)]
+/// Reads of cluster state are linearizable by default, as etcd's are: answered only once this
+/// node has applied every write acknowledged anywhere in the cluster before the request
+/// (Raft's read index). `?consistent=false` reads this node's own copy, which may be behind.
+#[derive(Debug, Deserialize)]
 pub struct Consistency {
-    #[serde(default)]
+    #[serde(default = "linearizable")]
     consistent: bool,
 }
 
+fn linearizable() -> bool {
+    true
+}
+
+impl Default for Consistency {
+    fn default() -> Self {
+        Consistency { consistent: true }
+    }
+}
+
+/// How long a read waits to confirm it sees every acknowledged write.
+const READ_BARRIER_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The read index for a linearizable read, or why there is none (no leader, no quorum).
+pub async fn read_barrier(state: &AppState, consistency: &Consistency) -> Result<(), ApiError> {
+    if !consistency.consistent {
+        return Ok(());
+    }
+    match tokio::time::timeout(READ_BARRIER_WAIT, state.store.read_barrier()).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(err)) => Err(ApiError::Unavailable(format!(
+            "cannot confirm this read sees every acknowledged change ({err}); ?consistent=false reads this node's own copy, which may be behind"
+        ))),
+        Err(_) => Err(ApiError::Unavailable(
+            "cannot confirm this read sees every acknowledged change (no leader or no quorum reachable); ?consistent=false reads this node's own copy, which may be behind".into(),
+        )),
+    }
+}
+
+/// For logkit's cluster reads, which have no way to ask for a stale read: linearizable when a
+/// quorum confirms it within the wait, else this node's own copy (as logkit itself answers).
+pub async fn read_barrier_if_possible(state: &AppState) {
+    if let Err(err) = read_barrier(state, &Consistency::default()).await {
+        tracing::debug!(error = %err, "answering a logkit cluster read from this node's copy");
+    }
+}
+
+/// The nodes. When the read cannot be confirmed (this node is cut off, or the cluster has no
+/// quorum) the answer is still this node's view, marked `consistent: false` with the reason,
+/// and no leader: a node that cannot reach a quorum cannot say who leads.
 pub async fn nodes(
     State(state): State<AppState>,
     super::ApiQuery(consistency): super::ApiQuery<Consistency>,
 ) -> Result<Json<Value>, ApiError> {
-    if consistency.consistent {
-        state.store.read_barrier().await?;
-    }
+    let confirmed = read_barrier(&state, &consistency).await;
     let nodes = state.membership.view()?;
-    let leader = state.membership.leader();
+    let (leader, read_error) = match &confirmed {
+        Ok(()) => (state.membership.leader(), None),
+        Err(err) => (None, Some(err.to_string())),
+    };
     Ok(Json(json!({
         "leader": leader,
         "self": state.membership.name(),
         // The config store revision this node has applied: equal on every node once caught up.
         "revision": state.store.revision(),
+        "consistent": consistency.consistent && confirmed.is_ok(),
+        "read_error": read_error,
         "nodes": nodes,
     })))
 }

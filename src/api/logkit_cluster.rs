@@ -109,6 +109,7 @@ pub async fn slaves(
     State(state): State<AppState>,
     Query(filter): Query<Filter>,
 ) -> axum::response::Response {
+    super::cluster::read_barrier_if_possible(&state).await;
     respond((|| {
         let views = state.membership.view()?;
         let list: Vec<Value> = nodes(&state, &filter)?
@@ -144,6 +145,7 @@ pub async fn runners(
     State(state): State<AppState>,
     Query(filter): Query<Filter>,
 ) -> axum::response::Response {
+    super::cluster::read_barrier_if_possible(&state).await;
     respond((|| {
         let mut names = std::collections::BTreeSet::new();
         for node in nodes(&state, &filter)? {
@@ -233,6 +235,7 @@ pub async fn config(
     Path(name): Path<String>,
     Query(filter): Query<Filter>,
 ) -> axum::response::Response {
+    super::cluster::read_barrier_if_possible(&state).await;
     respond((|| {
         for node in nodes(&state, &filter)? {
             if let Some(entry) = state.store.get(&runner_key(&node.name, &name))? {
@@ -250,6 +253,7 @@ pub async fn configs(
     State(state): State<AppState>,
     Query(filter): Query<Filter>,
 ) -> axum::response::Response {
+    super::cluster::read_barrier_if_possible(&state).await;
     respond((|| {
         let mut map = Map::new();
         for node in nodes(&state, &filter)? {

@@ -56,7 +56,11 @@ pub(super) async fn parse_runner(state: &AppState, body: String) -> Result<Runne
     super::cpu_bound(move || parse_body(&state, &body)).await?
 }
 
-pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<RunnerView>>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    super::ApiQuery(consistency): super::ApiQuery<super::cluster::Consistency>,
+) -> Result<Json<Vec<RunnerView>>, ApiError> {
+    super::cluster::read_barrier(&state, &consistency).await?;
     let entries = state.store.list(state.supervisor.prefix())?;
     let views = entries
         .iter()
@@ -74,7 +78,9 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<RunnerView>>
 pub async fn get(
     State(state): State<AppState>,
     Path(name): Path<String>,
+    super::ApiQuery(consistency): super::ApiQuery<super::cluster::Consistency>,
 ) -> Result<Json<RunnerView>, ApiError> {
+    super::cluster::read_barrier(&state, &consistency).await?;
     match state.store.get(&state.supervisor.key(&name))? {
         Some(entry) => Ok(Json(view(&state, &name, &entry.value))),
         None => Err(ApiError::NotFound(format!(

@@ -95,7 +95,11 @@ pub async fn me(Extension(principal): Extension<Principal>) -> Json<Principal> {
     Json(principal)
 }
 
-pub async fn list_users(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn list_users(
+    State(state): State<AppState>,
+    super::ApiQuery(consistency): super::ApiQuery<super::cluster::Consistency>,
+) -> Result<Json<Value>, ApiError> {
+    super::cluster::read_barrier(&state, &consistency).await?;
     let users: Vec<Value> = state
         .auth
         .users()?
@@ -169,7 +173,11 @@ pub async fn delete_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn list_tokens(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn list_tokens(
+    State(state): State<AppState>,
+    super::ApiQuery(consistency): super::ApiQuery<super::cluster::Consistency>,
+) -> Result<Json<Value>, ApiError> {
+    super::cluster::read_barrier(&state, &consistency).await?;
     let tokens: Vec<Value> = state
         .auth
         .tokens()?

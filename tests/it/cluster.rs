@@ -248,10 +248,12 @@ fn three_nodes_runners_by_tag_refusals_and_search_from_any_node() {
         r#"{"tag":"web"}"#,
     );
     logkit(b, "POST", "/logkit/cluster/tag", r#"{"tag":"edge"}"#);
-    // A consistent read on a third node sees both tag writes at once (Raft's read index: a
-    // follower asks the leader which revision to reach and waits for it), no polling.
-    let (status, nodes) = c.get("/api/v1/cluster/nodes?consistent=true");
+    // A read on a third node sees both tag writes at once: reads of cluster state are
+    // linearizable by default (Raft's read index: a follower asks the leader which revision
+    // to reach and waits for it), no polling.
+    let (status, nodes) = c.get("/api/v1/cluster/nodes");
     assert_eq!(status, 200, "{nodes}");
+    assert_eq!(nodes["consistent"], true, "{nodes}");
     let tag_of = |name: &str| {
         nodes["nodes"]
             .as_array()
@@ -269,6 +271,25 @@ fn three_nodes_runners_by_tag_refusals_and_search_from_any_node() {
         .map(|s| s["url"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(urls, set(&[&a.url(""), &c.url("")]));
+
+    // Fault review (issue 13) item 8: a write through one node is visible at once on another,
+    // every time, without asking for it (a stale local read failed this on a loaded machine).
+    for i in 0..10 {
+        let name = format!("lin{i}");
+        logkit(
+            a,
+            "POST",
+            &format!("/logkit/cluster/configs/{name}?url={}", c.url("")),
+            &json!({"name": name, "reader": {"mode": "http"}, "parser": {"type": "raw"}}).to_string(),
+        );
+        let (status, runners) = c.get("/api/v1/runners");
+        assert_eq!(status, 200, "{runners}");
+        assert!(
+            runners.as_array().unwrap().iter().any(|r| r["name"] == name.as_str()),
+            "{name} is listed on {} right after the write: {runners}",
+            c.url("")
+        );
+    }
 }
 
 fn leader(node: &Node) -> String {
@@ -449,6 +470,20 @@ fn a_stopped_node_goes_bad_then_lost() {
     assert_eq!(code, 200, "{value}");
     nodes[0].wait_members(2);
     nodes[1].wait_members(2);
+
+    // Fault review item 8: a node that cannot reach a quorum does not claim a leader and does
+    // not serve a stale read as a consistent one.
+    nodes[1].kill();
+    let view = poll("s1 to see it cannot confirm reads", || {
+        let (status, view) = nodes[0].get("/api/v1/cluster/nodes");
+        (status == 200 && view["consistent"] == false).then_some(view)
+    });
+    assert!(view["leader"].is_null(), "{view}");
+    assert!(view["read_error"].as_str().unwrap().contains("consistent=false"), "{view}");
+    let (status, body) = nodes[0].get("/api/v1/runners");
+    assert_eq!(status, 503, "{body}");
+    let (status, body) = nodes[0].get("/api/v1/runners?consistent=false");
+    assert_eq!(status, 200, "{body}");
 }
 
 #[test]

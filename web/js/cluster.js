@@ -94,9 +94,17 @@ export class ClusterPage {
     } finally {
       this.refreshButton.disabled = false;
     }
-    const { mode, nodes } = this.state;
-    this.notice.hidden = mode === 'cluster';
-    this.notice.textContent = 'This node is not part of a cluster (the cluster API is not available), so it is shown alone.';
+    const { mode, nodes, consistent } = this.state;
+    if (mode !== 'cluster') {
+      this.notice.textContent = 'This node is not part of a cluster (the cluster API is not available), so it is shown alone.';
+      this.notice.hidden = false;
+    } else if (!consistent) {
+      // Cut off, or the cluster has no quorum: this is the node's own view and may be stale.
+      this.notice.textContent = 'This node cannot reach a majority of the voters: what it shows may be out of date, and no leader is known.';
+      this.notice.hidden = false;
+    } else {
+      this.notice.hidden = true;
+    }
     this.newRunner.disabled = false;
     this.nodesBody.replaceChildren(...nodes.map((node) => this.nodeRow(node)));
     this.runners.replaceChildren(...nodes.map((node) => this.runnerSection(node)));

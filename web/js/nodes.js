@@ -5,11 +5,20 @@
 
 import { api, logkit, queryString } from './api.js';
 
-/** `{mode: 'cluster'|'single', leader, nodes: [...]}` */
+/**
+ * `{mode: 'cluster'|'single', leader, consistent, readError, nodes: [...]}`. `consistent` is
+ * false when this node could not confirm with a quorum that its view is current.
+ */
 export async function loadNodes() {
   try {
     const body = await api('/api/v1/cluster/nodes');
-    return { mode: 'cluster', leader: body.leader ?? null, nodes: Array.isArray(body.nodes) ? body.nodes : [] };
+    return {
+      mode: 'cluster',
+      leader: body.leader ?? null,
+      consistent: body.consistent !== false,
+      readError: body.read_error || '',
+      nodes: Array.isArray(body.nodes) ? body.nodes : [],
+    };
   } catch (err) {
     if (err.status !== 404) throw err;
   }
@@ -18,6 +27,8 @@ export async function loadNodes() {
   return {
     mode: 'single',
     leader: null,
+    consistent: true,
+    readError: '',
     nodes: [
       {
         id: status.node || 'this node',
