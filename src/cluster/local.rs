@@ -48,6 +48,9 @@ pub struct LocalStore {
     /// Held across "assign revision, write, publish" so watchers see revisions in order.
     write_lock: Mutex<u64>,
     events: broadcast::Sender<WatchEvent>,
+    /// The revision applied, readable without `write_lock` (which is held across fsync):
+    /// readers and waiters for a revision look here.
+    applied_revision: tokio::sync::watch::Sender<u64>,
 }
 
 impl From<sled::Error> for StoreError {
@@ -72,6 +75,7 @@ impl LocalStore {
             db,
             write_lock: Mutex::new(revision),
             events,
+            applied_revision: tokio::sync::watch::Sender::new(revision),
         })
     }
 
@@ -199,6 +203,7 @@ impl LocalStore {
         self.db.apply_batch(batch)?;
         self.db.flush()?;
         *revision = next;
+        self.applied_revision.send_replace(next);
         for event in events {
             // No receivers is fine: nobody is watching yet.
             let _ = self.events.send(event);
@@ -251,6 +256,7 @@ impl LocalStore {
         self.db.apply_batch(batch)?;
         self.db.flush()?;
         *revision = dump.revision;
+        self.applied_revision.send_replace(dump.revision);
         let _ = self.events.send(WatchEvent::Reset {
             revision: dump.revision,
         });
@@ -321,7 +327,18 @@ impl ConfigStore for LocalStore {
     }
 
     fn revision(&self) -> u64 {
-        *self.write_lock.lock().expect("store lock")
+        *self.applied_revision.borrow()
+    }
+}
+
+impl LocalStore {
+    /// Wait (without polling) until the applied revision is at least `revision`, or
+    /// `timeout` passed; true if it was reached.
+    pub async fn wait_for_revision(&self, revision: u64, timeout: std::time::Duration) -> bool {
+        let mut applied = self.applied_revision.subscribe();
+        tokio::time::timeout(timeout, applied.wait_for(|applied| *applied >= revision))
+            .await
+            .is_ok_and(|reached| reached.is_ok())
     }
 }
 

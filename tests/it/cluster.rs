@@ -280,12 +280,17 @@ fn three_nodes_runners_by_tag_refusals_and_search_from_any_node() {
             a,
             "POST",
             &format!("/logkit/cluster/configs/{name}?url={}", c.url("")),
-            &json!({"name": name, "reader": {"mode": "http"}, "parser": {"type": "raw"}}).to_string(),
+            &json!({"name": name, "reader": {"mode": "http"}, "parser": {"type": "raw"}})
+                .to_string(),
         );
         let (status, runners) = c.get("/api/v1/runners");
         assert_eq!(status, 200, "{runners}");
         assert!(
-            runners.as_array().unwrap().iter().any(|r| r["name"] == name.as_str()),
+            runners
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["name"] == name.as_str()),
             "{name} is listed on {} right after the write: {runners}",
             c.url("")
         );
@@ -479,7 +484,13 @@ fn a_stopped_node_goes_bad_then_lost() {
         (status == 200 && view["consistent"] == false).then_some(view)
     });
     assert!(view["leader"].is_null(), "{view}");
-    assert!(view["read_error"].as_str().unwrap().contains("consistent=false"), "{view}");
+    assert!(
+        view["read_error"]
+            .as_str()
+            .unwrap()
+            .contains("consistent=false"),
+        "{view}"
+    );
     let (status, body) = nodes[0].get("/api/v1/runners");
     assert_eq!(status, 503, "{body}");
     let (status, body) = nodes[0].get("/api/v1/runners?consistent=false");

@@ -225,10 +225,9 @@ impl Cluster {
     }
 
     pub(super) async fn wait_applied(&self, revision: u64) {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while self.store.revision() < revision && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        self.store
+            .wait_for_revision(revision, Duration::from_secs(5))
+            .await;
     }
 }
 
