@@ -309,3 +309,73 @@ fn syslog_tcp_framing_survives_hostile_frames() {
         );
     }
 }
+
+/// Fault review (issue 13) item 5: a `_bulk` spanning two bulk runners, refused for a full
+/// queue, is refused item by item with nothing appended (one append per batch, whatever the
+/// runners), so the shipper's retry of the failed items adds each document exactly once.
+#[test]
+fn a_bulk_over_two_runners_refused_for_a_full_queue_is_retried_exactly_once() {
+    let mut node = Node::new("", "[queue]\nmax_bytes = 4096");
+    node.start();
+    for name in ["bulka", "bulkb"] {
+        node.add_runner(
+            &serde_json::json!({"name": name, "reader": {"mode": "bulk"}, "parser": {"type": "json"}})
+                .to_string(),
+        );
+    }
+    let bulk = |body: &str| -> serde_json::Value {
+        let response = node
+            .request(Method::POST, "/_bulk")
+            .header("content-type", "application/x-ndjson")
+            .body(body.to_string())
+            .send()
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        response.json().unwrap()
+    };
+    // Fill the queue while the indexer is paused.
+    node.send("POST", "/api/v1/indexer/pause", "");
+    let filler: String = (0..20)
+        .map(|i| {
+            format!(
+                "{{\"index\":{{\"_index\":\"bulka\"}}}}\n{{\"msg\":\"filler {i} {}\"}}\n",
+                "x".repeat(400)
+            )
+        })
+        .collect();
+    bulk(&filler);
+    let mut body = String::new();
+    for i in 0..10 {
+        let index = if i % 2 == 0 { "bulka" } else { "bulkb" };
+        body.push_str(&format!(
+            "{{\"index\":{{\"_index\":\"{index}\",\"_id\":\"d{i}\"}}}}\n{{\"msg\":\"retrytest doc{i}\"}}\n"
+        ));
+    }
+    let answer = bulk(&body);
+    assert_eq!(answer["errors"], true, "{answer}");
+    let statuses: Vec<u64> = answer["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["index"]["status"].as_u64().unwrap())
+        .collect();
+    assert!(
+        statuses.iter().all(|s| *s == 429),
+        "every item refused alike: {statuses:?}"
+    );
+
+    // Room again; the shipper retries what failed until everything is created.
+    node.send("POST", "/api/v1/indexer/resume", "");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let answer = bulk(&body);
+        if answer["errors"] == false {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{answer}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    node.wait_for_count("retrytest", 10);
+    let hits = node.search_all("retrytest");
+    assert_eq!(hits.len(), 10, "each document once: {hits:?}");
+}
