@@ -73,6 +73,7 @@ pub fn open_queue(
     config: &NodeConfig,
     index: &IndexCheckpoint,
     seq_floor: u64,
+    disk: Arc<crate::fsutil::DiskGuard>,
 ) -> anyhow::Result<(Arc<dyn Queue>, bool)> {
     match config.queue.backend {
         QueueBackend::Embedded => {
@@ -87,7 +88,7 @@ pub fn open_queue(
                 );
                 queue.checkpoints().restore(&index.checkpoints)?;
             }
-            Ok((Arc::new(queue), restored))
+            Ok((Arc::new(queue.with_disk_guard(disk)), restored))
         }
         QueueBackend::Kafka => Ok((crate::queue::kafka::open(config, index)?, false)),
     }

@@ -162,6 +162,10 @@ pub struct RawQueue {
     /// Cap on the bytes waiting in the queue. When reached, runners stop reading
     /// (the data stays in the files) until the indexer catches up. Default `64MiB`.
     pub max_bytes: Option<SizeValue>,
+    /// Free space kept on the data dir's disk. Below it the node stops taking data in
+    /// (runners wait, HTTP inputs answer 429) and stops indexing, says `disk full` in its
+    /// status and `/health`, and resumes by itself when space returns. Default `100MiB`.
+    pub min_free_bytes: Option<SizeValue>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -281,6 +285,7 @@ pub struct CollectConfig {
 pub struct QueueConfig {
     pub backend: QueueBackend,
     pub max_bytes: u64,
+    pub min_free_bytes: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -361,6 +366,8 @@ pub const DEFAULT_MAX_LINE_BYTES: u64 = 1024 * 1024;
 /// The files are the real buffer (runners stop reading when the queue is full); the queue only
 /// needs to hold work in flight. sled takes a few times this on disk.
 pub const DEFAULT_QUEUE_MAX_BYTES: u64 = 64 * 1024 * 1024;
+/// Free space kept on the data dir's disk (`queue.min_free_bytes`).
+pub const DEFAULT_MIN_FREE_BYTES: u64 = 100 * 1024 * 1024;
 pub const DEFAULT_WRITER_MEMORY: u64 = 128 * 1024 * 1024;
 pub const DEFAULT_RETENTION_DAYS: u32 = 7;
 pub const DEFAULT_MAX_PARTITIONS: u32 = 1000;
@@ -501,6 +508,8 @@ impl RawConfig {
             .map_err(|reason| err("queue.backend", reason))?,
             max_bytes: parse_size_opt(self.queue.max_bytes, DEFAULT_QUEUE_MAX_BYTES)
                 .map_err(|reason| err("queue.max_bytes", reason))?,
+            min_free_bytes: parse_size_opt(self.queue.min_free_bytes, DEFAULT_MIN_FREE_BYTES)
+                .map_err(|reason| err("queue.min_free_bytes", reason))?,
         };
         if queue.max_bytes < 4096 {
             return Err(err("queue.max_bytes", "must be at least 4096 bytes".into()));

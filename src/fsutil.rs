@@ -137,3 +137,68 @@ pub fn open_sled(config: &sled::Config) -> sled::Result<sled::Db> {
 pub fn is_lock_error(io: &std::io::Error) -> bool {
     io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("could not acquire lock")
 }
+
+/// Bytes free for an unprivileged writer on the filesystem holding `path`.
+pub fn free_bytes(path: &Path) -> std::io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::other("path holds a NUL byte"))?;
+    let mut stats: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c_path` is a valid C string and `stats` a valid, writable statvfs.
+    if unsafe { libc::statvfs(c_path.as_ptr(), &mut stats) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(stats.f_bavail as u64 * stats.f_frsize as u64)
+}
+
+/// Watches the free space of the data dir's disk: below `min_free` the node takes no data in
+/// and indexes nothing (what is accepted stays where it is: files, the queue), so a full disk
+/// is backpressure, not an error that sticks. Checked at most every 500 ms.
+pub struct DiskGuard {
+    path: std::path::PathBuf,
+    min_free: u64,
+    last: std::sync::Mutex<Option<(std::time::Instant, Option<String>)>>,
+}
+
+impl DiskGuard {
+    pub fn new(path: &Path, min_free: u64) -> DiskGuard {
+        DiskGuard {
+            path: path.to_path_buf(),
+            min_free,
+            last: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// `Some(why)` while the disk is below the reserve.
+    pub fn full(&self) -> Option<String> {
+        if self.min_free == 0 {
+            return None;
+        }
+        let mut last = self.last.lock().expect("disk guard lock");
+        if let Some((at, answer)) = &*last
+            && at.elapsed() < std::time::Duration::from_millis(500)
+        {
+            return answer.clone();
+        }
+        let answer = match free_bytes(&self.path) {
+            Ok(free) if free < self.min_free => Some(format!(
+                "disk full on {}: {} MiB free, below queue.min_free_bytes ({} MiB); taking no data in until space returns",
+                self.path.display(),
+                free / (1024 * 1024),
+                self.min_free / (1024 * 1024)
+            )),
+            _ => None,
+        };
+        let was_full = last.as_ref().is_some_and(|(_, a)| a.is_some());
+        if answer.is_some() != was_full {
+            match &answer {
+                Some(why) => tracing::error!("{why}"),
+                None => {
+                    tracing::info!(path = %self.path.display(), "disk space is back above queue.min_free_bytes; resuming")
+                }
+            }
+        }
+        *last = Some((std::time::Instant::now(), answer.clone()));
+        answer
+    }
+}

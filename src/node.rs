@@ -62,7 +62,12 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     // New sequences start above anything a partition holds (a partition ahead of the
     // checkpoint would otherwise take new records for ones it has).
     let seq_floor = checkpoint.seq.max(index.highest_seq());
-    let (queue, restored) = crate::backends::open_queue(&config, &checkpoint, seq_floor)?;
+    let disk = Arc::new(crate::fsutil::DiskGuard::new(
+        &config.data_dir,
+        config.queue.min_free_bytes,
+    ));
+    let (queue, restored) =
+        crate::backends::open_queue(&config, &checkpoint, seq_floor, disk.clone())?;
     if restored && config.index.backend == crate::config::IndexBackend::Embedded {
         if index.checkpoint_was_rebuilt() {
             anyhow::bail!(
@@ -100,7 +105,7 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         },
         index.quarantine_dir(),
     );
-    let indexer_thread = indexer.spawn();
+    let indexer_thread = indexer.with_disk_guard(disk.clone()).spawn();
 
     let allowlist = Allowlist::new(config.collect.allowed_paths.clone())
         .context("collect.allowed_paths")?
@@ -188,6 +193,7 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     let search = ClusterSearch::new(topology, queries.clone());
     let state = AppState {
         config: config.clone(),
+        disk,
         store,
         queue: queue.clone(),
         index,

@@ -137,9 +137,10 @@ fn append_blocking(state: &AppState, records: Vec<Record>) -> Result<(), ApiErro
         return Ok(());
     }
     if !state.queue.wait_for_room(QUEUE_WAIT) {
-        return Err(ApiError::TooManyRequests(
-            "the queue is full; retry later".into(),
-        ));
+        return Err(ApiError::TooManyRequests(format!(
+            "{}; retry later",
+            state.queue.full_reason()
+        )));
     }
     state
         .queue

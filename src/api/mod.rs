@@ -50,6 +50,8 @@ use crate::search::{QueryBuilder, SearchError};
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<NodeConfig>,
+    /// The data dir's free-space reserve: below it the node takes no data in (`/health` says).
+    pub disk: Arc<crate::fsutil::DiskGuard>,
     pub store: Arc<dyn ConfigStore>,
     pub queue: Arc<dyn Queue>,
     pub index: Arc<IndexStore>,

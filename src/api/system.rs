@@ -9,8 +9,21 @@ use serde_json::{Value, json};
 use super::AppState;
 use crate::auth::Principal;
 
-pub async fn health() -> Json<Value> {
-    Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+/// Liveness and what keeps the node from taking data in: 200 `ok`, or 503 `degraded` with
+/// the problems (the disk below its reserve). The node still answers searches when degraded.
+pub async fn health(State(state): State<AppState>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let problems: Vec<String> = state.disk.full().into_iter().collect();
+    let version = env!("CARGO_PKG_VERSION");
+    if problems.is_empty() {
+        Json(json!({"status": "ok", "version": version})).into_response()
+    } else {
+        (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "degraded", "problems": problems, "version": version})),
+        )
+            .into_response()
+    }
 }
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
@@ -37,6 +50,8 @@ pub async fn status(State(state): State<AppState>) -> Json<Value> {
         "node": state.config.node_name,
         "version": env!("CARGO_PKG_VERSION"),
         "queue": state.queue.stats(),
+        // Set while the data dir's disk is below queue.min_free_bytes (no data is taken in).
+        "disk_full": state.disk.full(),
         "indexer": {
             "paused": state.indexer.is_paused(),
             "committed_seq": state.indexer.committed_seq(),

@@ -303,7 +303,8 @@ impl Runner {
             }
             // Backpressure: wait for room before reading, so the data stays in the files.
             if !self.queue.wait_for_room(Duration::from_millis(200)) {
-                self.set_state("blocked", None);
+                // Why: the queue at its cap (the indexer is behind) or the disk full.
+                self.set_state("blocked", Some(self.queue.full_reason()));
                 metrics::counter!(names::RUNNER_BLOCKED_SECONDS, "runner" => name.clone())
                     .increment(0); // registered; time is accounted below
                 let blocked_since = Instant::now();

@@ -108,6 +108,10 @@ pub struct Indexer {
     last_retention: Option<Instant>,
     /// Where undecodable queue entries are kept (`<data_dir>/quarantine`).
     quarantine_dir: PathBuf,
+    /// Below the free-space reserve nothing is indexed (the records wait in the queue).
+    disk: Option<Arc<crate::fsutil::DiskGuard>>,
+    /// The indexer is waiting for disk space (its `last_error` says so).
+    disk_full: bool,
 }
 
 impl Indexer {
@@ -137,8 +141,16 @@ impl Indexer {
             retention,
             last_retention: None,
             quarantine_dir,
+            disk: None,
+            disk_full: false,
         };
         (indexer, control)
+    }
+
+    /// Index nothing while `disk` is below its reserve.
+    pub fn with_disk_guard(mut self, disk: Arc<crate::fsutil::DiskGuard>) -> Indexer {
+        self.disk = Some(disk);
+        self
     }
 
     /// Run on a dedicated thread until [`IndexerControl::stop`].
@@ -202,6 +214,23 @@ impl Indexer {
 
     /// One round: read what is durable, add it, commit when due. True when it did work.
     fn step(&mut self) -> anyhow::Result<bool> {
+        // A full disk is a wait, not an error: nothing is read or committed until space
+        // returns, and then indexing goes on by itself from where it was.
+        match self.disk.as_ref().and_then(|disk| disk.full()) {
+            Some(why) => {
+                if !self.disk_full {
+                    *self.control.last_error.lock().expect("error lock") = Some(why);
+                    self.disk_full = true;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+                return Ok(false);
+            }
+            None if self.disk_full => {
+                self.disk_full = false;
+                *self.control.last_error.lock().expect("error lock") = None;
+            }
+            None => {}
+        }
         if self.control.is_paused() {
             if self.pending_since.is_some() && !self.chain_open {
                 self.commit()?;

@@ -138,6 +138,11 @@ pub trait Queue: Send + Sync + 'static {
     ) -> Result<(u64, u64), QueueError>;
     /// Blocks until the queue is below its byte cap, or `timeout` passed. True if there is room.
     fn wait_for_room(&self, timeout: Duration) -> bool;
+    /// Why there is no room, for a status or an answer: the queue is at its cap, or the disk
+    /// is below its reserve.
+    fn full_reason(&self) -> String {
+        "the queue is full".into()
+    }
     /// Durable batches whose last sequence is after `after_seq`, in order, up to about
     /// `max_records` records. An entry that cannot be decoded comes back as a batch with
     /// [`QueueBatch::damaged`] set, never as an error: errors are for the storage itself.

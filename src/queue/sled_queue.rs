@@ -2,7 +2,7 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -67,6 +67,8 @@ pub struct SledQueue {
     room: Condvar,
     room_lock: Mutex<()>,
     closed: AtomicBool,
+    /// No room while the disk is below its reserve (appends would hit ENOSPC).
+    disk: Option<Arc<crate::fsutil::DiskGuard>>,
     /// The stored data ends below the index's sequence: the queue lost data (deleted or
     /// rebuilt) and runner checkpoints must be restored from the index.
     behind_index: bool,
@@ -233,6 +235,7 @@ impl SledQueue {
             room: Condvar::new(),
             room_lock: Mutex::new(()),
             closed: AtomicBool::new(false),
+            disk: None,
             behind_index: last_seq < seq_floor,
         };
         queue.publish_gauges();
@@ -259,6 +262,12 @@ impl SledQueue {
 }
 
 impl SledQueue {
+    /// No room while `disk` is below its reserve.
+    pub fn with_disk_guard(mut self, disk: Arc<crate::fsutil::DiskGuard>) -> SledQueue {
+        self.disk = Some(disk);
+        self
+    }
+
     /// Store an entry that claims `records` records but does not decode, as a damaged disk or
     /// an old bug would leave it (tests of the reader's quarantine).
     #[cfg(test)]
@@ -354,12 +363,24 @@ impl Queue for SledQueue {
         Ok((last_seq + 1 - count.max(1), last_seq))
     }
 
+    fn full_reason(&self) -> String {
+        match self.disk.as_ref().and_then(|disk| disk.full()) {
+            Some(why) => why,
+            None => format!(
+                "the queue is full ({} of queue.max_bytes {} bytes wait to be indexed)",
+                self.bytes.load(Ordering::Relaxed),
+                self.max_bytes
+            ),
+        }
+    }
+
     fn wait_for_room(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         let mut guard = self.room_lock.lock().expect("room lock");
         loop {
             let bytes = self.bytes.load(Ordering::Relaxed);
-            if bytes < self.max_bytes || self.depth.load(Ordering::Relaxed) == 0 {
+            let disk_full = self.disk.as_ref().is_some_and(|disk| disk.full().is_some());
+            if !disk_full && (bytes < self.max_bytes || self.depth.load(Ordering::Relaxed) == 0) {
                 return true;
             }
             if self.closed.load(Ordering::Acquire) {
@@ -369,11 +390,13 @@ impl Queue for SledQueue {
             if now >= deadline {
                 return false;
             }
-            guard = self
-                .room
-                .wait_timeout(guard, deadline - now)
-                .expect("room lock")
-                .0;
+            // A full disk frees up without an ack to wake us: look again soon.
+            let wait = if disk_full {
+                (deadline - now).min(Duration::from_millis(250))
+            } else {
+                deadline - now
+            };
+            guard = self.room.wait_timeout(guard, wait).expect("room lock").0;
         }
     }
 

@@ -22,6 +22,9 @@ pub struct Node {
     pub token: String,
     /// `https` after [`Node::enable_tls`].
     scheme: &'static str,
+    /// A command the node runs under (the binary and its arguments follow), e.g. a script
+    /// that mounts a small disk for it in a namespace of its own.
+    pub wrapper: Vec<String>,
 }
 
 pub fn free_port() -> u16 {
@@ -136,6 +139,7 @@ impl Node {
                 .unwrap(),
             token: String::new(),
             scheme: "http",
+            wrapper: Vec::new(),
         }
     }
 
@@ -262,7 +266,15 @@ impl Node {
             .append(true)
             .open(self.root.path().join("node.log"))
             .unwrap();
-        let child = Command::new(BIN)
+        let mut command = match self.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(BIN);
+                command
+            }
+            None => Command::new(BIN),
+        };
+        let child = command
             .args(["serve", "--config"])
             .arg(self.config_path())
             .env("LOGRAFT_LOG", "info")
@@ -345,6 +357,11 @@ impl Node {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.root.path().join("node.log")).unwrap_or_default()
+    }
+
+    /// The running node's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("node running").id()
     }
 
     /// SIGKILL: no shutdown code runs.

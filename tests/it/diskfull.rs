@@ -1,0 +1,175 @@
+//! A full disk, for real: the node's data dir is a small tmpfs mounted in a mount namespace of
+//! its own (`unshare -Urm`, rootless), with a ballast file that the test deletes to give the
+//! space back. See: fault review (issue 13) item 2 ("ENOSPC wedges the node until restart").
+
+use std::time::{Duration, Instant};
+
+use crate::harness::{Node, append_lines, assert_exactly_once, numbered};
+
+/// Whether this machine can mount a tmpfs in a user and mount namespace. Under `CI=true` it
+/// must: a skip there is a failure.
+fn namespaces_work() -> bool {
+    let works = std::process::Command::new("unshare")
+        .args(["-Urm", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /mnt"])
+        .status()
+        .is_ok_and(|status| status.success());
+    if !works {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "unshare -Urm with a tmpfs mount does not work here, and CI=true: the disk-full test must run"
+        );
+        eprintln!("skipping: unshare -Urm cannot mount a tmpfs on this machine");
+    }
+    works
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// JSON lines dated yesterday and today (two day partitions), `tag` and numbered.
+fn dated_lines(tag: &str, range: std::ops::Range<usize>) -> (String, Vec<String>) {
+    let now = chrono::Utc::now();
+    let mut body = String::new();
+    let mut messages = Vec::new();
+    for i in range {
+        let day = if i % 2 == 0 {
+            now - chrono::Duration::days(1)
+        } else {
+            now
+        };
+        // Padding that compresses poorly, so the disk fills in a few thousand lines.
+        let pad: String = (0..300)
+            .map(|k| char::from(b'a' + ((i * 7919 + k * 104_729) % 26) as u8))
+            .collect();
+        let message = format!("{tag} n{i} {pad}");
+        body.push_str(&format!(
+            "{{\"time\":\"{}\",\"msg\":\"{message}\"}}\n",
+            day.to_rfc3339()
+        ));
+        messages.push(message);
+    }
+    (body, messages)
+}
+
+/// The disk fills while lines come in over HTTP and from a file, across two UTC days: intake
+/// stops with a clear status (429 naming the disk, the runner `blocked: disk full`, `/health`
+/// degraded), nothing accepted is lost, and when space returns everything goes on by itself,
+/// with no restart: every line exactly once at the end.
+#[test]
+fn a_full_disk_is_backpressure_and_the_node_resumes_when_space_returns() {
+    if !namespaces_work() {
+        return;
+    }
+    let mut node = Node::new(
+        "",
+        "[queue]\nmin_free_bytes = \"24MiB\"\n[index]\ncommit_interval = \"200ms\"\nretention_days = 0\n",
+    );
+    let data = node.data();
+    let stage = node.root.path().join("stage");
+    // The data dir as the offline commands left it is copied onto the tmpfs; the ballast
+    // leaves a few MiB above the reserve.
+    let script = format!(
+        "set -e; mkdir -p '{data}' '{stage}'; cp -a '{data}/.' '{stage}/'; \
+         mount -t tmpfs -o size=64m tmpfs '{data}'; cp -a '{stage}/.' '{data}/'; \
+         fallocate -l 34m '{data}/ballast' || dd if=/dev/zero of='{data}/ballast' bs=1M count=34 status=none; \
+         exec \"$@\"",
+        data = data.display(),
+        stage = stage.display(),
+    );
+    node.wrapper = vec![
+        "unshare".into(),
+        "-Urm".into(),
+        "sh".into(),
+        "-c".into(),
+        script,
+        "lograft".into(),
+    ];
+    node.start();
+    node.add_runner(
+        &serde_json::json!({"name": "web", "reader": {"mode": "http"},
+            "parser": {"type": "json", "timestamp_key": "time"}})
+        .to_string(),
+    );
+    node.add_runner(&node.runner_json("app", "app.log", "raw"));
+    let (status, health) = node.get("/health");
+    assert_eq!(status, 200, "{health}");
+
+    // Fill the disk through the HTTP input until it refuses.
+    let mut accepted: Vec<String> = Vec::new();
+    let mut next = 0;
+    let refusal = loop {
+        let (body, messages) = dated_lines("diskfull", next..next + 500);
+        next += 500;
+        let response = node
+            .request(reqwest::Method::POST, "/api/v1/ingest/web")
+            .body(body)
+            .send()
+            .unwrap();
+        let status = response.status().as_u16();
+        let answer: serde_json::Value = response.json().unwrap();
+        if status == 200 {
+            accepted.extend(messages);
+        } else {
+            assert_eq!(status, 429, "{answer}");
+            break answer;
+        }
+        assert!(next < 400_000, "the disk never filled");
+    };
+    let reason = refusal["error"]["message"].as_str().unwrap().to_string();
+    assert!(reason.contains("disk full on"), "{reason}");
+    assert!(reason.contains("min_free_bytes"), "{reason}");
+
+    // Meanwhile: /health is degraded, the status says why, a file runner waits.
+    let (status, health) = node.get("/health");
+    assert_eq!(status, 503, "{health}");
+    assert_eq!(health["status"], "degraded");
+    assert!(
+        health["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("disk full"),
+        "{health}"
+    );
+    let path = node.logs().join("app.log");
+    append_lines(&path, numbered("diskfile", 0..2000));
+    wait_until("the file runner to wait for the disk", || {
+        let status = node.runner_status("app");
+        status["state"] == "blocked"
+            && status["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("disk full"))
+    });
+    let (_, status) = node.get("/api/v1/status");
+    assert!(status["disk_full"].as_str().is_some(), "{status}");
+    // Searches still answer.
+    let (code, _) = node.get("/api/v1/search?q=diskfull&limit=1");
+    assert_eq!(code, 200);
+
+    // Space returns (the ballast goes, seen through the node's own mount namespace).
+    let ballast = format!("/proc/{}/root{}/ballast", node.pid(), data.display());
+    std::fs::remove_file(&ballast).unwrap();
+    wait_until("/health to be ok again", || node.get("/health").0 == 200);
+    let (body, messages) = dated_lines("diskfull", next..next + 1000);
+    let (code, answer) = node.send("POST", "/api/v1/ingest/web", &body);
+    assert_eq!(code, 200, "{answer}");
+    accepted.extend(messages);
+    append_lines(&path, numbered("diskfile", 2000..2500));
+
+    node.wait_for_count("diskfull", accepted.len() as u64);
+    node.wait_for_count("diskfile", 2500);
+    assert_exactly_once(&node.search_all("diskfull"), &accepted);
+    assert_exactly_once(&node.search_all("diskfile"), &numbered("diskfile", 0..2500));
+    let (_, status) = node.get("/api/v1/status");
+    assert!(status["disk_full"].is_null(), "{status}");
+    assert!(status["indexer"]["last_error"].is_null(), "{status}");
+    assert_eq!(
+        status["index"]["partitions"].as_array().unwrap().len(),
+        2,
+        "{status}"
+    );
+}
