@@ -306,3 +306,48 @@ fn damaged_files_are_recovered_or_refused_and_nothing_indexed_is_deleted() {
         "its lines are not searchable meanwhile"
     );
 }
+
+/// Fault review item 3, a damaged segment file: the node starts, says which partition is
+/// damaged, and the rest answers.
+#[test]
+fn a_damaged_segment_file_is_reported_and_the_rest_answers() {
+    let mut node = Node::new("", "");
+    node.start();
+    node.add_runner(&node.runner_json("app", "app.log", "raw"));
+    let path = node.logs().join("app.log");
+    append_lines(&path, numbered("segmenttest", 0..200));
+    node.wait_for_count("segmenttest", 200);
+    node.stop();
+    let index = node.data().join("index");
+    let partition = std::fs::read_dir(&index)
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("20"))
+        .unwrap()
+        .path();
+    for entry in std::fs::read_dir(&partition).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".store") || name.ends_with(".idx") || name.ends_with(".term") {
+            let len = entry.metadata().unwrap().len() as usize;
+            std::fs::write(entry.path(), vec![0x5Au8; len.max(16)]).unwrap();
+        }
+    }
+    node.start();
+    let (_, status) = node.get("/api/v1/status");
+    let aside = status["index"]["set_aside"].as_array().unwrap();
+    assert_eq!(aside.len(), 1, "{status}");
+    assert!(
+        aside[0].as_str().unwrap().contains("cannot be opened"),
+        "{status}"
+    );
+    assert!(
+        std::fs::read_dir(index.join("aside")).unwrap().count() == 1,
+        "moved, not deleted"
+    );
+    // Searches answer, and new lines are indexed.
+    let (code, body) = node.get("/api/v1/search?q=segmenttest");
+    assert_eq!(code, 200, "{body}");
+    append_lines(&path, numbered("segmentafter", 0..50));
+    node.wait_for_count("segmentafter", 50);
+    assert_eq!(node.get("/health").0, 200);
+}
