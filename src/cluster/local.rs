@@ -16,7 +16,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Mutex;
 
-use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
@@ -64,8 +63,28 @@ impl LocalStore {
         let config = sled::Config::new()
             .path(dir)
             .cache_capacity(8 * 1024 * 1024);
-        let db = crate::fsutil::open_sled(&config)
-            .with_context(|| format!("opening config store {}", dir.display()))?;
+        // sled 0.34 can panic instead of erroring on a damaged file; treat both the same.
+        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            crate::fsutil::open_sled(&config)
+        }))
+        .unwrap_or_else(|_| {
+            Err(sled::Error::Unsupported(
+                "sled panicked while reading it".into(),
+            ))
+        });
+        let db = match opened {
+            Ok(db) => db,
+            Err(sled::Error::Io(io)) if crate::fsutil::is_lock_error(&io) => {
+                return Err(anyhow::Error::new(sled::Error::Io(io))
+                    .context(format!("opening config store {}", dir.display())));
+            }
+            // Garbage makes sled say odd things ("created using a sled version earlier than
+            // 0.29"): say what it means and what to do.
+            Err(err) => anyhow::bail!(
+                "the config store {dir} is damaged and cannot be opened ({err}). In a cluster of several nodes: stop this node, move {dir} aside, and start it with [cluster] join (and a join token) to take the cluster's state again; on a single node, restore {dir} from a backup",
+                dir = dir.display()
+            ),
+        };
         let revision = db
             .get(REVISION_KEY)?
             .map(|v| u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])))

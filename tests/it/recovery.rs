@@ -267,6 +267,28 @@ fn damaged_files_are_recovered_or_refused_and_nothing_indexed_is_deleted() {
     );
     std::fs::rename(&kept, &store).unwrap();
 
+    // The config store damaged: refused, naming it and what to do (sled alone would blame a
+    // version "earlier than 0.29").
+    let copy = node.root.path().join("store.copy");
+    std::process::Command::new("cp")
+        .args(["-a"])
+        .arg(&store)
+        .arg(&copy)
+        .status()
+        .unwrap();
+    for entry in std::fs::read_dir(&store).unwrap().flatten() {
+        if entry.file_type().unwrap().is_file() {
+            std::fs::write(entry.path(), vec![0x5Au8; 4096]).unwrap();
+        }
+    }
+    let stderr = refused_start(&node);
+    assert!(
+        stderr.contains("config store") && stderr.contains("is damaged") && stderr.contains("join"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&store).unwrap();
+    std::fs::rename(&copy, &store).unwrap();
+
     // A partition's meta.json lost: the partition is set aside (moved, reported), the node
     // runs, and the segments are all still on disk.
     let partition = std::fs::read_dir(&index)
