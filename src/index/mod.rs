@@ -677,20 +677,7 @@ mod tests {
         {
             let (store, checkpoint) = IndexStore::open(dir.path(), "n").unwrap();
             assert_eq!(checkpoint.seq, 0);
-            let partition = store.partition(day).unwrap();
-            let mut writer = partition
-                .index
-                .writer_with_num_threads(1, 15_000_000)
-                .unwrap();
-            for seq in 1..=10u64 {
-                let mut doc = TantivyDocument::new();
-                doc.add_u64(store.fields.seq, seq);
-                doc.add_text(store.fields.message, format!("line {seq}"));
-                writer.add_document(doc).unwrap();
-            }
-            let mut prepared = writer.prepare_commit().unwrap();
-            prepared.set_payload(&payload_for(10));
-            prepared.commit().unwrap();
+            partition_with_ten(&store, day);
             store
                 .write_checkpoint(&IndexCheckpoint {
                     seq: 6,
@@ -709,12 +696,7 @@ mod tests {
         store.repair_to(checkpoint.seq).unwrap();
         let partition = store.partition(day).unwrap();
         assert_eq!(partition.committed_seq().unwrap(), 6);
-        let count = partition
-            .reader
-            .searcher()
-            .search(&AllQuery, &Count)
-            .unwrap();
-        assert_eq!(count, 6);
+        assert_eq!(count(&partition), 6);
     }
 
     #[test]

@@ -202,6 +202,16 @@ fn a_second_node_on_the_same_data_dir_is_refused() {
     assert_eq!(status, 200);
 }
 
+/// A day partition's directory under the index dir.
+fn first_partition(index: &std::path::Path) -> std::path::PathBuf {
+    std::fs::read_dir(index)
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("20"))
+        .unwrap()
+        .path()
+}
+
 /// `lograft serve` on `node`'s config, expected to refuse: its stderr.
 fn refused_start(node: &Node) -> String {
     let output = std::process::Command::new(crate::harness::BIN)
@@ -291,12 +301,7 @@ fn damaged_files_are_recovered_or_refused_and_nothing_indexed_is_deleted() {
 
     // A partition's meta.json lost: the partition is set aside (moved, reported), the node
     // runs, and the segments are all still on disk.
-    let partition = std::fs::read_dir(&index)
-        .unwrap()
-        .flatten()
-        .find(|e| e.file_name().to_string_lossy().starts_with("20"))
-        .unwrap()
-        .path();
+    let partition = first_partition(&index);
     let segment_bytes = |dir: &std::path::Path| -> u64 {
         std::fs::read_dir(dir)
             .unwrap()
@@ -341,12 +346,7 @@ fn a_damaged_segment_file_is_reported_and_the_rest_answers() {
     node.wait_for_count("segmenttest", 200);
     node.stop();
     let index = node.data().join("index");
-    let partition = std::fs::read_dir(&index)
-        .unwrap()
-        .flatten()
-        .find(|e| e.file_name().to_string_lossy().starts_with("20"))
-        .unwrap()
-        .path();
+    let partition = first_partition(&index);
     for entry in std::fs::read_dir(&partition).unwrap().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.ends_with(".store") || name.ends_with(".idx") || name.ends_with(".term") {

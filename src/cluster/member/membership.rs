@@ -24,29 +24,20 @@ impl Cluster {
         token: &str,
     ) -> anyhow::Result<String> {
         self.check_advertised(peer)?;
-        let response = self
-            .client
-            .post(format!("{peer}/internal/v1/cluster/exchange"))
-            .header(crate::wire::JOIN_TOKEN_HEADER, token)
-            .timeout(Duration::from_secs(30))
-            .json(&serde_json::json!({"name": self.name}))
-            .send()
+        let answer = self
+            .post_json(
+                &format!("{peer}/internal/v1/cluster/exchange"),
+                (crate::wire::JOIN_TOKEN_HEADER, token),
+                &serde_json::json!({"name": self.name}),
+                Duration::from_secs(30),
+            )
             .await
-            .with_context(|| format!("cannot reach {peer}"))?;
-        let status = response.status();
-        let text = response.text().await.unwrap_or_default();
-        if !status.is_success() {
-            let reason = serde_json::from_str::<Value>(&text)
-                .ok()
-                .and_then(|body| body["error"]["message"].as_str().map(str::to_string))
-                .unwrap_or(text);
-            bail!("{peer} refused the join token ({status}): {reason}");
-        }
-        let secret = serde_json::from_str::<Value>(&text)
-            .ok()
-            .and_then(|body| body["secret"].as_str().map(str::to_string))
+            .map_err(|err| anyhow!("{peer} refused the join token: {err:#}"))?;
+        let secret = answer["secret"]
+            .as_str()
             .filter(|secret| !secret.is_empty())
-            .ok_or_else(|| anyhow!("{peer} answered the exchange without a secret: {text}"))?;
+            .map(str::to_string)
+            .ok_or_else(|| anyhow!("{peer} answered the exchange without a secret: {answer}"))?;
         info!(peer, "join token exchanged for the cluster secret");
         Ok(secret)
     }
@@ -236,15 +227,34 @@ impl Cluster {
             .get_node(&leader)
             .map(|n| n.addr.clone())
             .ok_or_else(|| anyhow!("the leader's address is unknown"))?;
+        let secret = self.secret.reveal();
+        self.post_json(
+            &format!("{addr}{path}"),
+            (CLUSTER_SECRET_HEADER, &secret),
+            body,
+            Duration::from_secs(60),
+        )
+        .await
+    }
+
+    /// POST `body` to another node with one credential header; its JSON answer, or an error
+    /// with the message of its JSON error (or its text).
+    async fn post_json(
+        &self,
+        url: &str,
+        (header, credential): (&str, &str),
+        body: &Value,
+        timeout: Duration,
+    ) -> anyhow::Result<Value> {
         let response = self
             .client
-            .post(format!("{addr}{path}"))
-            .header(CLUSTER_SECRET_HEADER, self.secret.reveal())
-            .timeout(Duration::from_secs(60))
+            .post(url)
+            .header(header, credential)
+            .timeout(timeout)
             .json(body)
             .send()
             .await
-            .with_context(|| format!("cannot reach the leader at {addr}"))?;
+            .with_context(|| format!("cannot reach {url}"))?;
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
         if !status.is_success() {
@@ -252,7 +262,7 @@ impl Cluster {
                 .ok()
                 .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
                 .unwrap_or(text);
-            bail!("{message}");
+            bail!("{status}: {message}");
         }
         Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
     }
