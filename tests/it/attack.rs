@@ -55,20 +55,7 @@ fn a_deeply_nested_query_is_a_400_not_a_crash() {
 fn syslog_node(extra_config: &str) -> (Node, UdpSocket, u16) {
     let mut node = Node::new("", extra_config);
     node.start();
-    let port = crate::harness::free_port();
-    node.add_runner(
-        &serde_json::json!({
-            "name": "sys",
-            "reader": {"mode": "syslog", "listen": format!("127.0.0.1:{port}")},
-            "parser": {"type": "json"}
-        })
-        .to_string(),
-    );
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while node.runner_status("sys")["state"] != "listening" {
-        assert!(std::time::Instant::now() < deadline, "{}", node.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let port = node.add_syslog_runner("json");
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     socket.connect(("127.0.0.1", port)).unwrap();
     (node, socket, port)

@@ -437,6 +437,25 @@ impl Node {
         .to_string()
     }
 
+    /// Add a syslog runner `sys` with `parser` on a free port and wait until it listens; the port.
+    pub fn add_syslog_runner(&self, parser: &str) -> u16 {
+        let port = free_port();
+        self.add_runner(
+            &serde_json::json!({
+                "name": "sys",
+                "reader": {"mode": "syslog", "listen": format!("127.0.0.1:{port}")},
+                "parser": {"type": parser}
+            })
+            .to_string(),
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.runner_status("sys")["state"] != "listening" {
+            assert!(Instant::now() < deadline, "{}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        port
+    }
+
     pub fn runner_status(&self, name: &str) -> Value {
         let (status, body) = self.get(&format!("/api/v1/runners/{name}"));
         assert_eq!(status, 200, "{body}");

@@ -264,20 +264,7 @@ fn syslog_tcp_framing_survives_hostile_frames() {
     use std::io::Write;
     let mut node = Node::new("max_line_bytes = 200", "");
     node.start();
-    let port = crate::harness::free_port();
-    node.add_runner(
-        &serde_json::json!({
-            "name": "sys",
-            "reader": {"mode": "syslog", "listen": format!("127.0.0.1:{port}")},
-            "parser": {"type": "raw"}
-        })
-        .to_string(),
-    );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while node.runner_status("sys")["state"] != "listening" {
-        assert!(std::time::Instant::now() < deadline, "{}", node.log());
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let port = node.add_syslog_runner("raw");
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     let big = format!("<13>framingbig {}", "x".repeat(100_000));
     let mut sent = Vec::new();
