@@ -55,6 +55,15 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// What a stopped node's data dir holds that it would refuse or set aside at start, and
+    /// what can be done (a dry run unless --apply; nothing indexed is deleted).
+    Repair {
+        #[arg(long, short, env = "LOGRAFT_CONFIG")]
+        config: Option<PathBuf>,
+        /// Do what the dry run lists: move damaged files aside, begin a new config store.
+        #[arg(long)]
+        apply: bool,
+    },
 }
 
 /// Where a management command acts: a running node, or the data dir of a stopped one.
@@ -210,6 +219,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::User { command, target } => crate::cli_admin::user(command, target),
         Command::Token { command, target } => crate::cli_admin::token(command, target),
         Command::Cluster { command } => crate::cli_admin::cluster(command),
+        Command::Repair { config, apply } => {
+            let config = NodeConfig::load(config.as_deref())?;
+            crate::repair::run(&config, apply)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Config {
             command: ConfigCommand::Check { file },
         } => {

@@ -36,6 +36,7 @@ pub mod metrics;
 pub mod node;
 pub mod queue;
 pub mod record;
+pub mod repair;
 pub mod search;
 pub mod tls;
 pub mod wire;

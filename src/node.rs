@@ -345,7 +345,7 @@ fn refuse_a_lost_config_store(config: &NodeConfig) -> anyhow::Result<()> {
             .unwrap_or(false);
     if holds_data {
         anyhow::bail!(
-            "the config store {} is missing, but {} holds indexed data: starting would make a new cluster (a new admin password, no runner configs, no collection). Restore {} from a backup; or, to begin a new config store on this data on purpose, start once with LOGRAFT_NEW_STORE=1",
+            "the config store {} is missing, but {} holds indexed data: starting would make a new cluster (a new admin password, no runner configs, no collection). Restore {} from a backup; or, to begin a new config store on this data on purpose, run `lograft repair` (it says what it would do; --apply does it) or start once with LOGRAFT_NEW_STORE=1",
             config.store_dir().display(),
             index.display(),
             config.store_dir().display()

@@ -148,6 +148,41 @@ pub async fn authorize(
             principal.name, principal.role
         )));
     }
+    // A client that retries a write sends the same Idempotency-Key: the writes the request
+    // makes are applied once, and the retry gets the first answer (see
+    // `cluster::with_client_key`). Keys are per principal.
+    let key = match request.headers().get(IDEMPOTENCY_KEY) {
+        Some(value) => {
+            let key = value
+                .to_str()
+                .ok()
+                .filter(|key| key.len() <= 128 && crate::wire::is_request_id(key))
+                .ok_or_else(|| {
+                    ApiError::BadRequest(
+                        "Idempotency-Key must be 1 to 128 characters of letters, digits and :_.-"
+                            .into(),
+                    )
+                })?;
+            Some(format!("{}:{key}", principal_key(&principal.name)))
+        }
+        None => None,
+    };
     request.extensions_mut().insert(principal);
-    Ok(next.run(request).await)
+    Ok(match key {
+        Some(key) => crate::cluster::with_client_key(key, next.run(request)).await,
+        None => next.run(request).await,
+    })
+}
+
+/// The header a client sends to make a retried write safe (as Stripe's and the IETF draft's).
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// A short, id-safe name for a principal (its name may hold any character).
+fn principal_key(name: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(name.as_bytes())
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

@@ -86,7 +86,19 @@ pub async fn store_txn(
     let sensitive = ops
         .iter()
         .any(|op| op.key().starts_with("auth/") || op.key().starts_with("cluster/"));
-    let result = cluster.write_as_leader(ops).await;
+    let id = headers
+        .get(crate::wire::REQUEST_ID_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_string);
+    if let Some(id) = &id
+        && !crate::wire::is_request_id(id)
+    {
+        return Err(ApiError::BadRequest(format!(
+            "{} must be 1 to 200 characters of letters, digits and :_.-",
+            crate::wire::REQUEST_ID_HEADER
+        )));
+    }
+    let result = cluster.write_as_leader(ops, id).await;
     if sensitive {
         let outcome = if result.is_ok() { "ok" } else { "failed" };
         state

@@ -7,6 +7,9 @@
 //!   kv/<key>          -> {"value": "...", "mod_revision": n}
 //!   meta/revision     -> u64 BE, the store revision
 //!   meta/raft_applied -> JSON {last_applied, membership}: where the state machine is
+//!   req/<id>          -> JSON {index, digest, result}: a Raft write already applied, by its
+//!                        request id (a retry of it answers this result and changes nothing)
+//!   reqlog/<index BE> -> <id>: the same, by Raft log index, to forget the oldest
 //! ```
 //!
 //! A transaction's entries, the new revision and the Raft applied pointer go in one sled batch,
@@ -26,6 +29,26 @@ use super::{
 const REVISION_KEY: &[u8] = b"meta/revision";
 const APPLIED_KEY: &[u8] = b"meta/raft_applied";
 const KV_PREFIX: &str = "kv/";
+const REQUEST_PREFIX: &str = "req/";
+const REQUEST_LOG_PREFIX: &[u8] = b"reqlog/";
+/// How many Raft entries a request id is remembered for: a retry comes within seconds, and
+/// 10,000 config writes take hours at the busiest.
+const REQUEST_WINDOW: u64 = 10_000;
+
+/// A write with an id (an idempotency key), and the Raft log index it is applied at.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestId<'a> {
+    pub id: &'a str,
+    pub index: u64,
+}
+
+/// A request id remembered with the result it was answered.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Recorded {
+    pub id: String,
+    pub index: u64,
+    pub result: TxnResult,
+}
 
 #[derive(Serialize, Deserialize)]
 struct Stored {
@@ -40,6 +63,10 @@ pub struct Dump {
     pub entries: Vec<KvEntry>,
     /// The Raft applied pointer (opaque JSON here; see `state_machine`).
     pub applied: Option<serde_json::Value>,
+    /// The request ids remembered, so a node that installs the snapshot answers a retry as
+    /// the others do.
+    #[serde(default)]
+    pub requests: Vec<Recorded>,
 }
 
 pub struct LocalStore {
@@ -81,7 +108,7 @@ impl LocalStore {
             // Garbage makes sled say odd things ("created using a sled version earlier than
             // 0.29"): say what it means and what to do.
             Err(err) => anyhow::bail!(
-                "the config store {dir} is damaged and cannot be opened ({err}). In a cluster of several nodes: stop this node, move {dir} aside, and start it with [cluster] join (and a join token) to take the cluster's state again; on a single node, restore {dir} from a backup",
+                "the config store {dir} is damaged and cannot be opened ({err}). In a cluster of several nodes: stop this node, move {dir} aside, and start it with [cluster] join (and a join token) to take the cluster's state again; on a single node, restore {dir} from a backup (`lograft repair` says what it can do)",
                 dir = dir.display()
             ),
         };
@@ -142,16 +169,42 @@ impl LocalStore {
     /// Apply a transaction: every compare-and-set is checked first; then all operations are
     /// written at one new revision (or nothing if a check fails), together with `applied`
     /// (the Raft pointer) when given, in one flushed batch.
+    ///
+    /// With a `request` id that was applied before, nothing changes (but the pointer) and the
+    /// result recorded then is returned: a write retried after its answer was lost is applied
+    /// once. The id names one write: a retry may differ in its bytes (a new password salt, a
+    /// new timestamp) and still answers the first result.
     pub fn apply_txn(
         &self,
         ops: &[Op],
         applied: Option<&serde_json::Value>,
+        request: Option<RequestId<'_>>,
     ) -> Result<TxnResult, StoreError> {
         let mut revision = self.write_lock.lock().expect("store lock");
         let mut batch = sled::Batch::default();
         if let Some(applied) = applied {
             batch.insert(APPLIED_KEY, serde_json::to_vec(applied).expect("json"));
         }
+        if let Some(request) = request
+            && let Some(recorded) = self.recorded(request.id)?
+        {
+            self.db.apply_batch(batch)?;
+            self.db.flush()?;
+            return Ok(recorded.result);
+        }
+        let remember = |batch: &mut sled::Batch, result: &TxnResult| -> Result<(), StoreError> {
+            if let Some(request) = request {
+                self.remember(
+                    batch,
+                    &Recorded {
+                        id: request.id.to_string(),
+                        index: request.index,
+                        result: result.clone(),
+                    },
+                )?;
+            }
+            Ok(())
+        };
         // Current values, with earlier operations of this transaction visible to later ones.
         let mut current: BTreeMap<&str, Option<u64>> = BTreeMap::new();
         for op in ops {
@@ -168,12 +221,14 @@ impl LocalStore {
                     expected,
                     found: found.unwrap_or(0),
                 };
-                self.db.apply_batch(batch)?;
-                self.db.flush()?;
-                return Ok(TxnResult {
+                let result = TxnResult {
                     revision: None,
                     conflict: Some(conflict),
-                });
+                };
+                remember(&mut batch, &result)?;
+                self.db.apply_batch(batch)?;
+                self.db.flush()?;
+                return Ok(result);
             }
             let after = match op {
                 Op::Put { .. } => Some(u64::MAX),
@@ -214,11 +269,19 @@ impl LocalStore {
             }
         }
         if events.is_empty() {
+            remember(&mut batch, &TxnResult::default())?;
             self.db.apply_batch(batch)?;
             self.db.flush()?;
             return Ok(TxnResult::default());
         }
         batch.insert(REVISION_KEY, &next.to_be_bytes());
+        remember(
+            &mut batch,
+            &TxnResult {
+                revision: Some(next),
+                conflict: None,
+            },
+        )?;
         self.db.apply_batch(batch)?;
         self.db.flush()?;
         *revision = next;
@@ -231,6 +294,53 @@ impl LocalStore {
             revision: Some(next),
             conflict: None,
         })
+    }
+
+    fn recorded(&self, id: &str) -> Result<Option<Recorded>, StoreError> {
+        match self.db.get(format!("{REQUEST_PREFIX}{id}"))? {
+            Some(bytes) => Ok(serde_json::from_slice(&bytes).ok()),
+            None => Ok(None),
+        }
+    }
+
+    /// Put `recorded` in `batch`, and forget the ids older than [`REQUEST_WINDOW`] entries
+    /// (by log index, so every replica forgets the same ones).
+    fn remember(&self, batch: &mut sled::Batch, recorded: &Recorded) -> Result<(), StoreError> {
+        batch.insert(
+            format!("{REQUEST_PREFIX}{}", recorded.id).as_bytes(),
+            serde_json::to_vec(recorded).expect("json"),
+        );
+        batch.insert(
+            [REQUEST_LOG_PREFIX, &recorded.index.to_be_bytes()].concat(),
+            recorded.id.as_bytes(),
+        );
+        let horizon = recorded.index.saturating_sub(REQUEST_WINDOW);
+        for item in self.db.scan_prefix(REQUEST_LOG_PREFIX) {
+            let (key, id) = item?;
+            let index = key[REQUEST_LOG_PREFIX.len()..]
+                .try_into()
+                .map(u64::from_be_bytes)
+                .unwrap_or(0);
+            if index >= horizon {
+                break;
+            }
+            batch.remove(key);
+            batch.remove([REQUEST_PREFIX.as_bytes(), &id].concat());
+        }
+        Ok(())
+    }
+
+    fn requests(&self) -> Result<Vec<Recorded>, StoreError> {
+        self.db
+            .scan_prefix(REQUEST_PREFIX)
+            .map(|item| {
+                let (key, value) = item?;
+                serde_json::from_slice(&value).map_err(|err| StoreError::Corrupt {
+                    key: String::from_utf8_lossy(&key).into_owned(),
+                    reason: err.to_string(),
+                })
+            })
+            .collect()
     }
 
     /// Record the Raft pointer alone (membership entries and blanks change no data).
@@ -249,6 +359,7 @@ impl LocalStore {
             revision: *revision,
             entries: self.list("")?,
             applied: self.applied()?,
+            requests: self.requests()?,
         })
     }
 
@@ -257,9 +368,25 @@ impl LocalStore {
     pub fn restore(&self, dump: &Dump) -> Result<(), StoreError> {
         let mut revision = self.write_lock.lock().expect("store lock");
         let mut batch = sled::Batch::default();
-        for item in self.db.scan_prefix(KV_PREFIX) {
-            let (key, _) = item?;
-            batch.remove(key);
+        for prefix in [
+            KV_PREFIX.as_bytes(),
+            REQUEST_PREFIX.as_bytes(),
+            REQUEST_LOG_PREFIX,
+        ] {
+            for item in self.db.scan_prefix(prefix) {
+                let (key, _) = item?;
+                batch.remove(key);
+            }
+        }
+        for recorded in &dump.requests {
+            batch.insert(
+                format!("{REQUEST_PREFIX}{}", recorded.id).as_bytes(),
+                serde_json::to_vec(recorded).expect("json"),
+            );
+            batch.insert(
+                [REQUEST_LOG_PREFIX, &recorded.index.to_be_bytes()].concat(),
+                recorded.id.as_bytes(),
+            );
         }
         for entry in &dump.entries {
             batch.insert(
@@ -314,7 +441,7 @@ impl ConfigStore for LocalStore {
                 value,
                 expected: expected_revision,
             };
-            let result = tokio::task::block_in_place(|| self.apply_txn(&[op], None))?;
+            let result = tokio::task::block_in_place(|| self.apply_txn(&[op], None, None))?;
             Ok(result.into_result()?.expect("a put always writes"))
         })
     }
@@ -325,12 +452,12 @@ impl ConfigStore for LocalStore {
                 key: key.to_string(),
                 expected: None,
             };
-            tokio::task::block_in_place(|| self.apply_txn(&[op], None))?.into_result()
+            tokio::task::block_in_place(|| self.apply_txn(&[op], None, None))?.into_result()
         })
     }
 
     fn txn<'a>(&'a self, ops: Vec<Op>) -> BoxFuture<'a, Result<TxnResult, StoreError>> {
-        Box::pin(async move { tokio::task::block_in_place(|| self.apply_txn(&ops, None)) })
+        Box::pin(async move { tokio::task::block_in_place(|| self.apply_txn(&ops, None, None)) })
     }
 
     fn watch(&self, prefix: &str) -> Result<Watch, StoreError> {
@@ -376,6 +503,7 @@ mod tests {
                 mod_revision: store.revision() + 1,
             }],
             applied: None,
+            requests: Vec::new(),
         };
         crate::cluster::conformance::a_reset_tells_watchers_to_list_again(&store, &|| {
             store.restore(&replacement).unwrap()
@@ -384,6 +512,88 @@ mod tests {
     }
 
     use super::*;
+
+    fn create(key: &str, value: &str) -> Vec<Op> {
+        vec![Op::Put {
+            key: key.into(),
+            value: value.into(),
+            expected: Some(0),
+        }]
+    }
+
+    /// A write retried with its request id (the forward timed out after the leader committed)
+    /// is applied once and answers what the first attempt answered, not a conflict; the ids
+    /// travel in snapshots, and old ones are forgotten by log index on every replica alike.
+    #[test]
+    fn a_retried_request_is_applied_once_and_answers_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(dir.path()).unwrap();
+        let request = |index| Some(RequestId { id: "w-1", index });
+        let first = store
+            .apply_txn(&create("runners/a", "1"), None, request(5))
+            .unwrap();
+        assert_eq!(first.revision, Some(1));
+        let retry = store
+            .apply_txn(&create("runners/a", "1"), None, request(6))
+            .unwrap();
+        assert_eq!(retry, first, "the retry answers the first result");
+        assert_eq!(store.revision(), 1, "and writes nothing");
+        // Without an id, the same create is a conflict: what a retry answered before.
+        let plain = store
+            .apply_txn(&create("runners/a", "1"), None, None)
+            .unwrap();
+        assert!(plain.conflict.is_some(), "{plain:?}");
+        // The id names the write: a retry whose bytes differ (a new salt) answers the same.
+        let resalted = store
+            .apply_txn(&create("runners/a", "1b"), None, request(7))
+            .unwrap();
+        assert_eq!(resalted, first);
+        let other = store
+            .apply_txn(
+                &create("runners/b", "2"),
+                None,
+                Some(RequestId {
+                    id: "w-3",
+                    index: 7,
+                }),
+            )
+            .unwrap();
+        assert_eq!(other.revision, Some(2));
+
+        // A snapshot carries the ids: a node that installs it answers the retry alike.
+        let dump = store.dump().unwrap();
+        let dir2 = tempfile::tempdir().unwrap();
+        let replica = LocalStore::open(dir2.path()).unwrap();
+        replica.restore(&dump).unwrap();
+        let retry = replica
+            .apply_txn(
+                &create("runners/b", "2"),
+                None,
+                Some(RequestId {
+                    id: "w-3",
+                    index: 8,
+                }),
+            )
+            .unwrap();
+        assert_eq!(retry, other);
+        assert_eq!(replica.revision(), 2);
+
+        // Ids older than the window (by log index) are forgotten.
+        store
+            .apply_txn(
+                &create("runners/c", "3"),
+                None,
+                Some(RequestId {
+                    id: "w-2",
+                    index: 7 + REQUEST_WINDOW + 1,
+                }),
+            )
+            .unwrap();
+        assert!(store.recorded("w-1").unwrap().is_none());
+        assert!(store.recorded("w-3").unwrap().is_none());
+        assert!(store.recorded("w-2").unwrap().is_some());
+        assert_eq!(store.requests().unwrap().len(), 1);
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn put_get_watch_and_revisions_survive_reopen() {

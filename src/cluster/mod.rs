@@ -40,7 +40,7 @@ use tokio::sync::broadcast;
 pub use local::{Dump, LocalStore};
 pub use member::{
     Agent, Cluster, FORWARDABLE_PREFIXES, Heartbeat, JoinRequest, NODE_PREFIX, NodeRecord,
-    NodeView, OfflineStore, Summary, is_forwardable,
+    NodeView, OfflineStore, Summary, is_forwardable, with_client_key,
 };
 pub use membership::{Membership, MembershipError, RaftMembership};
 

@@ -370,7 +370,7 @@ impl IndexStore {
         match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map(Some).with_context(|| {
                 format!(
-                    "{} is damaged; restore it from a backup, or delete it and lograft rebuilds its sequence from the partitions (the runners' file positions then come from the queue)",
+                    "{} is damaged; restore it from a backup, or run `lograft repair` to see what it would do (it moves the file aside, and lograft rebuilds its sequence from the partitions; the runners' file positions then come from the queue)",
                     path.display()
                 )
             }),

@@ -25,6 +25,8 @@ pub struct Node {
     /// A command the node runs under (the binary and its arguments follow), e.g. a script
     /// that mounts a small disk for it in a namespace of its own.
     pub wrapper: Vec<String>,
+    /// The address it listens on and the tests dial: 127.0.0.1 unless [`Node::set_host`].
+    host: String,
 }
 
 pub fn free_port() -> u16 {
@@ -140,6 +142,7 @@ impl Node {
             token: String::new(),
             scheme: "http",
             wrapper: Vec::new(),
+            host: "127.0.0.1".into(),
         }
     }
 
@@ -247,7 +250,18 @@ impl Node {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("{}://127.0.0.1:{}{path}", self.scheme, self.port)
+        format!("{}://{}:{}{path}", self.scheme, self.host, self.port)
+    }
+
+    /// Listen on `host` instead of 127.0.0.1 (e.g. the node's address in a network namespace
+    /// of its own); before the first start.
+    pub fn set_host(&mut self, host: &str) {
+        let from = format!("listen = \"{}:{}\"", self.host, self.port);
+        let config = std::fs::read_to_string(self.config_path()).unwrap();
+        assert!(config.contains(&from), "{config}");
+        let config = config.replace(&from, &format!("listen = \"{host}:{}\"", self.port));
+        std::fs::write(self.config_path(), config).unwrap();
+        self.host = host.to_string();
     }
 
     /// Start the binary and wait until `/health` answers.

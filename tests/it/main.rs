@@ -16,6 +16,7 @@ mod errors;
 mod hostile;
 mod ingest;
 mod logkit;
+mod partition;
 mod query;
 mod recovery;
 mod rotation;

@@ -257,12 +257,48 @@ fn damaged_files_are_recovered_or_refused_and_nothing_indexed_is_deleted() {
     );
     node.stop();
 
-    // checkpoint.json damaged: refused, naming it.
-    let checkpoint = std::fs::read(index.join("checkpoint.json")).unwrap();
+    // checkpoint.json damaged: refused, naming it and `lograft repair`. The repair's dry run
+    // says what it would do and changes nothing; --apply moves the file aside (kept), and
+    // the node starts with nothing lost or doubled.
     std::fs::write(index.join("checkpoint.json"), b"{\"seq\":").unwrap();
     let stderr = refused_start(&node);
-    assert!(stderr.contains("checkpoint.json is damaged"), "{stderr}");
-    std::fs::write(index.join("checkpoint.json"), checkpoint).unwrap();
+    assert!(
+        stderr.contains("checkpoint.json is damaged") && stderr.contains("lograft repair"),
+        "{stderr}"
+    );
+    let dry = node.cli(&["repair", "--config"], "");
+    assert!(
+        dry.contains("problem:")
+            && dry.contains("checkpoint.json is damaged")
+            && dry.contains("would: move"),
+        "{dry}"
+    );
+    assert_eq!(
+        std::fs::read(index.join("checkpoint.json")).unwrap(),
+        b"{\"seq\":",
+        "a dry run changes nothing"
+    );
+    let applied = node.cli(&["repair", "--apply", "--config"], "");
+    assert!(applied.contains("done: move"), "{applied}");
+    let kept = std::fs::read_dir(&index).unwrap().flatten().any(|e| {
+        e.file_name()
+            .to_string_lossy()
+            .starts_with("checkpoint.json.damaged-")
+    });
+    assert!(kept, "the damaged checkpoint is kept aside");
+    node.start();
+    append_lines(&path, numbered("damagetest", 400..450));
+    node.wait_for_count("damagetest", 450);
+    assert_exactly_once(
+        &node.search_all("damagetest"),
+        &numbered("damagetest", 0..450),
+    );
+    node.stop();
+    let after = node.cli(&["repair", "--config"], "");
+    assert!(
+        after.contains("ok: ") && after.contains("checkpoint.json at sequence"),
+        "{after}"
+    );
 
     // The config store gone: refused, naming it (a new cluster would stop collection).
     let store = node.data().join("store");
@@ -272,9 +308,16 @@ fn damaged_files_are_recovered_or_refused_and_nothing_indexed_is_deleted() {
     assert!(
         stderr.contains("config store")
             && stderr.contains("store")
-            && stderr.contains("LOGRAFT_NEW_STORE"),
+            && stderr.contains("LOGRAFT_NEW_STORE")
+            && stderr.contains("lograft repair"),
         "{stderr}"
     );
+    let dry = node.cli(&["repair", "--config"], "");
+    assert!(
+        dry.contains("is missing") && dry.contains("would: begin a new config store"),
+        "{dry}"
+    );
+    assert!(!store.exists(), "a dry run changes nothing");
     std::fs::rename(&kept, &store).unwrap();
 
     // The config store damaged: refused, naming it and what to do (sled alone would blame a
@@ -295,6 +338,11 @@ fn damaged_files_are_recovered_or_refused_and_nothing_indexed_is_deleted() {
     assert!(
         stderr.contains("config store") && stderr.contains("is damaged") && stderr.contains("join"),
         "{stderr}"
+    );
+    let dry = node.cli(&["repair", "--config"], "");
+    assert!(
+        dry.contains("is damaged") && dry.contains("would: move") && dry.contains("store.damaged-"),
+        "{dry}"
     );
     std::fs::remove_dir_all(&store).unwrap();
     std::fs::rename(&copy, &store).unwrap();

@@ -31,7 +31,7 @@ mod tests;
 mod writes;
 
 pub use offline::OfflineStore;
-pub use writes::{FORWARDABLE_PREFIXES, is_forwardable};
+pub use writes::{FORWARDABLE_PREFIXES, is_forwardable, with_client_key};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};

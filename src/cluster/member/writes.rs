@@ -24,6 +24,49 @@ pub fn is_forwardable(key: &str) -> bool {
             .any(|prefix| key.starts_with(prefix))
 }
 
+tokio::task_local! {
+    /// The `Idempotency-Key` of the API request being served ([`with_client_key`]).
+    static CLIENT_KEY: ClientKey;
+}
+
+struct ClientKey {
+    key: String,
+    writes: std::sync::atomic::AtomicU32,
+}
+
+/// Run `work` (an API request) with the client's idempotency key: its writes get the ids
+/// `client:<key>:0`, `:1`, ... in the order it makes them, so the same request sent again
+/// makes the same writes with the same ids, and the store applies each once. `key` should
+/// name who sent it (the caller prefixes the principal), so two clients' keys never meet.
+pub async fn with_client_key<F: std::future::Future>(key: String, work: F) -> F::Output {
+    CLIENT_KEY
+        .scope(
+            ClientKey {
+                key,
+                writes: std::sync::atomic::AtomicU32::new(0),
+            },
+            work,
+        )
+        .await
+}
+
+/// The id of a new write: from the client's idempotency key, or 128 random bits. A retry
+/// of the write (after a timeout or a leader change) reuses it.
+fn new_request_id() -> String {
+    CLIENT_KEY
+        .try_with(|client| {
+            let n = client
+                .writes
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            format!("client:{}:{n}", client.key)
+        })
+        .unwrap_or_else(|_| {
+            let mut bytes = [0u8; 16];
+            rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+            bytes.iter().map(|b| format!("{b:02x}")).collect()
+        })
+}
+
 impl Cluster {
     // ---- offline writes ------------------------------------------------------------------
 
@@ -67,15 +110,37 @@ impl Cluster {
 
     /// A transaction through Raft: on the leader directly, else forwarded to it. Waits for
     /// this node's state machine to have it too, so a reader here sees its own write.
+    ///
+    /// Every attempt carries the same request id: an attempt whose answer was lost (the
+    /// leader committed, then the forward timed out or leadership moved) and the retry that
+    /// follows it are applied once, and the retry answers what the first did.
     pub async fn write(&self, ops: Vec<Op>) -> Result<TxnResult, StoreError> {
+        let id = new_request_id();
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut last_error;
         loop {
-            match self.raft().client_write(Request { ops: ops.clone() }).await {
+            let request = Request {
+                ops: ops.clone(),
+                id: Some(id.clone()),
+            };
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            // A leader cut off from the others cannot commit: stop waiting at the deadline
+            // (the entry may still commit later; a retry with the same id is applied once).
+            let attempt = tokio::time::timeout(
+                remaining.max(Duration::from_millis(100)),
+                self.raft().client_write(request),
+            )
+            .await;
+            let Ok(attempt) = attempt else {
+                return Err(unavailable(
+                    "the write was not committed within 10 s: this node may be cut off from a quorum of the cluster",
+                ));
+            };
+            match attempt {
                 Ok(response) => return Ok(response.data),
                 Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
                     match forward.leader_node {
-                        Some(leader) => match self.forward(&leader.addr, &ops).await {
+                        Some(leader) => match self.forward(&leader.addr, &ops, &id).await {
                             Ok(result) => {
                                 if let Some(revision) = result.revision {
                                     self.wait_applied(revision).await;
@@ -96,13 +161,19 @@ impl Cluster {
         }
     }
 
-    pub(super) async fn forward(&self, leader: &str, ops: &[Op]) -> Result<TxnResult, String> {
+    pub(super) async fn forward(
+        &self,
+        leader: &str,
+        ops: &[Op],
+        id: &str,
+    ) -> Result<TxnResult, String> {
         let url = format!("{leader}/internal/v1/store/txn");
         let response = self
             .client
             .post(&url)
             .header(CLUSTER_SECRET_HEADER, self.secret.reveal())
             .header(crate::wire::ORIGIN_NODE_HEADER, self.id.to_string())
+            .header(crate::wire::REQUEST_ID_HEADER, id)
             .json(ops)
             .send()
             .await
@@ -151,9 +222,19 @@ impl Cluster {
         Ok(name)
     }
 
-    /// Apply a forwarded write here, as the leader, or fail: never forward it again.
-    pub async fn write_as_leader(&self, ops: Vec<Op>) -> Result<TxnResult, StoreError> {
-        match self.raft().client_write(Request { ops }).await {
+    /// Apply a forwarded write here, as the leader, or fail: never forward it again. `id` is
+    /// the forwarding member's request id (a retry of the same write carries the same one).
+    pub async fn write_as_leader(
+        &self,
+        ops: Vec<Op>,
+        id: Option<String>,
+    ) -> Result<TxnResult, StoreError> {
+        let id = id.unwrap_or_else(new_request_id);
+        match self
+            .raft()
+            .client_write(Request { ops, id: Some(id) })
+            .await
+        {
             Ok(response) => Ok(response.data),
             Err(err) => Err(unavailable(format!("not applied on this node: {err}"))),
         }

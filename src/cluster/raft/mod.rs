@@ -24,10 +24,15 @@ use serde::{Deserialize, Serialize};
 
 use super::{Op, TxnResult};
 
-/// A Raft entry's payload: one transaction.
+/// A Raft entry's payload: one transaction, with the id its writer gave it. A writer that
+/// retries (its answer was lost: a timeout, a leader change) sends the same id, and the
+/// state machine applies the transaction once ([`crate::cluster::local::RequestId`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Request {
     pub ops: Vec<Op>,
+    /// Entries written before ids existed have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
 }
 
 openraft::declare_raft_types!(

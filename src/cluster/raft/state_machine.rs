@@ -14,7 +14,7 @@ use openraft::{EntryPayload, RaftSnapshotBuilder, SnapshotMeta, StorageIOError, 
 use serde::{Deserialize, Serialize};
 
 use super::{LogId, NodeId, StorageError, TypeConfig};
-use crate::cluster::local::Dump;
+use crate::cluster::local::{Dump, RequestId};
 use crate::cluster::{LocalStore, TxnResult};
 
 type Meta = SnapshotMeta<NodeId, openraft::BasicNode>;
@@ -57,6 +57,7 @@ impl StateMachine {
             revision: 0,
             entries: Vec::new(),
             applied: None,
+            requests: Vec::new(),
         })
     }
 
@@ -144,6 +145,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 EntryPayload::Normal(request) => self.store.apply_txn(
                     &request.ops,
                     Some(&serde_json::to_value(&applied).expect("json")),
+                    request.id.as_deref().map(|id| RequestId {
+                        id,
+                        index: entry.log_id.index,
+                    }),
                 ),
             });
             results.push(
