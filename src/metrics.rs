@@ -22,6 +22,8 @@ pub const QUEUE_DEPTH: &str = "lograft_queue_depth_records";
 pub const QUEUE_BYTES: &str = "lograft_queue_bytes";
 pub const QUEUE_FLUSH_SECONDS: &str = "lograft_queue_flush_seconds";
 pub const QUEUE_REBUILDS: &str = "lograft_queue_rebuilds_total";
+/// The queue opened again in place after its storage failed (`outcome`: failed, reopened).
+pub const QUEUE_REOPENS: &str = "lograft_queue_reopens_total";
 pub const INDEX_DOCS: &str = "lograft_index_docs_total";
 pub const INDEX_COMMITS: &str = "lograft_index_commits_total";
 pub const INDEX_COMMIT_SECONDS: &str = "lograft_index_commit_seconds";

@@ -146,7 +146,16 @@ fn append_blocking(state: &AppState, records: Vec<Record>) -> Result<(), ApiErro
         .queue
         .append(records, Vec::new())
         .map(|_| ())
-        .map_err(|err| ApiError::Internal(err.to_string()))
+        .map_err(|err| match err {
+            // A storage failure (a disk that filled faster than the reserve was watched) is
+            // retryable: the queue opens itself again when there is room.
+            crate::queue::QueueError::Storage(_) | crate::queue::QueueError::Closed => {
+                ApiError::Unavailable(format!(
+                    "the queue could not store these lines ({err}); retry later"
+                ))
+            }
+            other => ApiError::Internal(other.to_string()),
+        })
 }
 
 /// A piece of a request body on its way to the blocking thread.

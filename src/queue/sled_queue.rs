@@ -1,12 +1,12 @@
 //! [`Queue`] on sled. See the module doc of `queue` for guarantees and layout.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use tracing::{error, warn};
+use tracing::{error, info, warn};
 
 use super::{
     CheckpointKey, CheckpointStore, DamagedEntry, Queue, QueueBatch, QueueError, QueueStats,
@@ -24,6 +24,8 @@ const HEADER_LEN: usize = 8;
 /// pages over `segment_size / 4` into blob files that it never reclaims, so values stay small.
 const CHUNK_BYTES: usize = 8 * 1024;
 const SEGMENT_SIZE: usize = 1024 * 1024;
+/// Free space needed before a queue whose storage failed is opened again.
+const HEAL_MIN_FREE_BYTES: u64 = 16 * SEGMENT_SIZE as u64;
 
 /// `header + {"first_seq":..,"more":..,"records":[..],"checkpoints":..}` from pre-encoded parts.
 fn encode_chunk(
@@ -56,7 +58,13 @@ fn encode_chunk(
 }
 
 pub struct SledQueue {
-    db: sled::Db,
+    /// `None` only while it is being opened again ([`SledQueue::heal`]).
+    db: RwLock<Option<sled::Db>>,
+    dir: PathBuf,
+    /// Why the storage failed: sled keeps an I/O error (a full disk) and fails every later
+    /// call with it, so the queue is opened again in place once the disk has room.
+    broken: Mutex<Option<String>>,
+    healing: Mutex<()>,
     /// Serialises sequence assignment with the write that uses it, so batches land in order.
     next_seq: Mutex<u64>,
     durable_seq: AtomicU64,
@@ -196,20 +204,23 @@ impl SledQueue {
         }
     }
 
-    pub fn open(dir: &Path, max_bytes: u64, seq_floor: u64) -> anyhow::Result<SledQueue> {
+    fn open_db(dir: &Path) -> anyhow::Result<sled::Db> {
         let config = sled::Config::new()
             .path(dir)
             .cache_capacity(64 * 1024 * 1024)
             .segment_size(SEGMENT_SIZE)
             .mode(sled::Mode::LowSpace);
         // sled 0.34 can panic instead of erroring on a damaged file; treat both the same.
-        let db = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
             crate::fsutil::open_sled(&config)
         }))
         .map_err(|_| anyhow::anyhow!("sled panicked while opening {}", dir.display()))?
-        .with_context(|| format!("opening queue {}", dir.display()))?;
+        .with_context(|| format!("opening queue {}", dir.display()))
+    }
 
-        // Walk the batches once: validates every header and counts what is waiting.
+    /// Walk the batches once: validates every header and counts what is waiting.
+    /// Returns (records, bytes, last sequence, acked sequence).
+    fn count(db: &sled::Db) -> anyhow::Result<(u64, u64, u64, u64)> {
         let mut depth = 0u64;
         let mut bytes = 0u64;
         let mut last_seq = 0u64;
@@ -222,10 +233,18 @@ impl SledQueue {
             last_seq = last_seq.max(first_seq + count.max(1) - 1);
         }
         let acked = db.get(ACKED_KEY)?.map(|v| u64_value(&v)).unwrap_or(0);
-        last_seq = last_seq.max(acked);
+        Ok((depth, bytes, last_seq.max(acked), acked))
+    }
+
+    pub fn open(dir: &Path, max_bytes: u64, seq_floor: u64) -> anyhow::Result<SledQueue> {
+        let db = Self::open_db(dir)?;
+        let (depth, bytes, last_seq, acked) = Self::count(&db)?;
 
         let queue = SledQueue {
-            db,
+            db: RwLock::new(Some(db)),
+            dir: dir.to_path_buf(),
+            broken: Mutex::new(None),
+            healing: Mutex::new(()),
             next_seq: Mutex::new(last_seq.max(seq_floor) + 1),
             durable_seq: AtomicU64::new(last_seq.max(seq_floor)),
             acked_seq: AtomicU64::new(acked),
@@ -254,10 +273,95 @@ impl SledQueue {
 
     fn flush(&self) -> Result<(), QueueError> {
         let started = Instant::now();
-        self.db.flush()?;
+        let flushed = self.db()?.flush();
+        self.check(flushed)?;
         metrics::histogram!(crate::metrics::QUEUE_FLUSH_SECONDS)
             .record(started.elapsed().as_secs_f64());
         Ok(())
+    }
+
+    /// The database handle (a cheap clone).
+    fn db(&self) -> Result<sled::Db, QueueError> {
+        self.db
+            .read()
+            .expect("queue db lock")
+            .clone()
+            .ok_or_else(|| {
+                QueueError::Storage(
+                    format!("the queue {} is being opened again", self.dir.display()).into(),
+                )
+            })
+    }
+
+    /// A write's result: an I/O error marks the storage broken (see `broken`).
+    fn check<T>(&self, result: Result<T, sled::Error>) -> Result<T, QueueError> {
+        result.map_err(|err| {
+            if matches!(err, sled::Error::Io(_)) {
+                let mut broken = self.broken.lock().expect("broken lock");
+                if broken.is_none() {
+                    error!(
+                        queue = %self.dir.display(), error = %err,
+                        "the queue's storage failed; intake waits, and the queue is opened again when the disk has room"
+                    );
+                    metrics::counter!(crate::metrics::QUEUE_REOPENS, "outcome" => "failed")
+                        .increment(1);
+                }
+                *broken = Some(err.to_string());
+            }
+            QueueError::from(err)
+        })
+    }
+
+    fn broken(&self) -> Option<String> {
+        self.broken.lock().expect("broken lock").clone()
+    }
+
+    /// After the storage failed, open the queue again in place, once the disk is above its
+    /// reserve: true when it is whole again. What was flushed is there; what was not was
+    /// never acknowledged (its append failed, and the runner restarts from the checkpoints
+    /// stored with its last good append), so nothing accepted is lost or doubled.
+    fn heal(&self) -> bool {
+        if self.broken().is_none() {
+            return true;
+        }
+        if self.disk.as_ref().is_some_and(|disk| disk.full().is_some()) {
+            return false;
+        }
+        // Whatever the reserve: sled writes at open (a snapshot, the log's tail), and an open
+        // on a full disk would leave those damaged too.
+        if crate::fsutil::free_bytes(&self.dir).unwrap_or(0) < HEAL_MIN_FREE_BYTES {
+            return false;
+        }
+        let Ok(_healing) = self.healing.try_lock() else {
+            return false;
+        };
+        // No append meanwhile: sequences are assigned again from what is stored.
+        let mut next_seq = self.next_seq.lock().expect("queue lock");
+        // Drop this handle; sled closes (and frees its lock) when in-flight readers finish.
+        *self.db.write().expect("queue db lock") = None;
+        let reopened =
+            Self::open_db(&self.dir).and_then(|db| Self::count(&db).map(|counts| (db, counts)));
+        match reopened {
+            Ok((db, (depth, bytes, last_seq, acked))) => {
+                let last_seq = last_seq.max(self.durable_seq.load(Ordering::Acquire));
+                *next_seq = last_seq + 1;
+                self.durable_seq.store(last_seq, Ordering::Release);
+                self.acked_seq.fetch_max(acked, Ordering::AcqRel);
+                self.depth.store(depth, Ordering::Relaxed);
+                self.bytes.store(bytes, Ordering::Relaxed);
+                *self.db.write().expect("queue db lock") = Some(db);
+                *self.broken.lock().expect("broken lock") = None;
+                metrics::counter!(crate::metrics::QUEUE_REOPENS, "outcome" => "reopened")
+                    .increment(1);
+                info!(queue = %self.dir.display(), last_seq, depth, "the queue was opened again after its storage failed; intake goes on");
+                self.publish_gauges();
+                true
+            }
+            Err(err) => {
+                warn!(queue = %self.dir.display(), error = format!("{err:#}"), "the queue could not be opened again yet; retrying");
+                false
+            }
+        }
     }
 }
 
@@ -278,8 +382,11 @@ impl SledQueue {
         value.extend_from_slice(&[0u8; 4]);
         value.extend_from_slice(b"{\"first_seq\":");
         value.extend_from_slice(&[0xff, 0xfe, b'[', b'[']);
-        self.db.insert(batch_key(first_seq), value).unwrap();
-        self.db.flush().unwrap();
+        self.db()
+            .unwrap()
+            .insert(batch_key(first_seq), value)
+            .unwrap();
+        self.db().unwrap().flush().unwrap();
         *next_seq = first_seq + u64::from(records.max(1));
         self.durable_seq.fetch_max(*next_seq - 1, Ordering::AcqRel);
         first_seq
@@ -294,6 +401,9 @@ impl Queue for SledQueue {
     ) -> Result<(u64, u64), QueueError> {
         if self.closed.load(Ordering::Acquire) {
             return Err(QueueError::Closed);
+        }
+        if !self.heal() {
+            return Err(QueueError::Storage(self.full_reason().into()));
         }
         let count = records.len() as u64;
         // What goes in must come out: bound the nesting below what the codec reads back.
@@ -351,7 +461,8 @@ impl Queue for SledQueue {
                     None => write.remove(checkpoint_key(key)),
                 }
             }
-            self.db.apply_batch(write)?;
+            let applied = self.db()?.apply_batch(write);
+            self.check(applied)?;
             *next_seq = last_seq + 1;
         }
         self.bytes.fetch_add(encoded_len, Ordering::Relaxed);
@@ -364,8 +475,13 @@ impl Queue for SledQueue {
     }
 
     fn full_reason(&self) -> String {
-        match self.disk.as_ref().and_then(|disk| disk.full()) {
-            Some(why) => why,
+        if let Some(why) = self.disk.as_ref().and_then(|disk| disk.full()) {
+            return why;
+        }
+        match self.broken() {
+            Some(why) => format!(
+                "the queue's storage failed ({why}); it is opened again when the disk has room"
+            ),
             None => format!(
                 "the queue is full ({} of queue.max_bytes {} bytes wait to be indexed)",
                 self.bytes.load(Ordering::Relaxed),
@@ -379,7 +495,8 @@ impl Queue for SledQueue {
         let mut guard = self.room_lock.lock().expect("room lock");
         loop {
             let bytes = self.bytes.load(Ordering::Relaxed);
-            let disk_full = self.disk.as_ref().is_some_and(|disk| disk.full().is_some());
+            let disk_full =
+                self.disk.as_ref().is_some_and(|disk| disk.full().is_some()) || !self.heal();
             if !disk_full && (bytes < self.max_bytes || self.depth.load(Ordering::Relaxed) == 0) {
                 return true;
             }
@@ -409,7 +526,8 @@ impl Queue for SledQueue {
         let mut out = Vec::new();
         let mut taken = 0usize;
         let start = batch_key(after_seq.saturating_add(1));
-        for item in self.db.range(start.as_slice()..) {
+        let db = self.db()?;
+        for item in db.range(start.as_slice()..) {
             let (key, value) = item?;
             if key.first() != Some(&BATCH_PREFIX) {
                 break;
@@ -431,7 +549,8 @@ impl Queue for SledQueue {
         let mut write = sled::Batch::default();
         let mut freed_bytes = 0u64;
         let mut freed_records = 0u64;
-        for item in self.db.scan_prefix([BATCH_PREFIX]) {
+        let db = self.db()?;
+        for item in db.scan_prefix([BATCH_PREFIX]) {
             let (key, value) = item?;
             // A damaged header counts as one sequence: it was set aside by the reader.
             let count = decode_header(&key, &value).unwrap_or(0);
@@ -444,7 +563,7 @@ impl Queue for SledQueue {
             write.remove(key);
         }
         write.insert(ACKED_KEY, &seq.to_be_bytes());
-        self.db.apply_batch(write)?;
+        self.check(db.apply_batch(write))?;
         // No flush needed: losing an ack only means re-reading batches the index skips.
         self.acked_seq.fetch_max(seq, Ordering::AcqRel);
         self.bytes.fetch_sub(
@@ -495,7 +614,7 @@ impl CheckpointStore for SledQueue {
     fn of_runner(&self, runner: &str) -> Result<Vec<(String, String)>, QueueError> {
         let prefix = checkpoint_key(&format!("{runner}/"));
         let mut out = Vec::new();
-        for item in self.db.scan_prefix(&prefix) {
+        for item in self.db()?.scan_prefix(&prefix) {
             let (key, value) = item?;
             let stream = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
             match String::from_utf8(value.to_vec()) {
@@ -508,7 +627,8 @@ impl CheckpointStore for SledQueue {
 
     fn restore(&self, checkpoints: &[(CheckpointKey, String)]) -> Result<(), QueueError> {
         let mut write = sled::Batch::default();
-        for item in self.db.scan_prefix([CHECKPOINT_PREFIX]) {
+        let db = self.db()?;
+        for item in db.scan_prefix([CHECKPOINT_PREFIX]) {
             let (key, _) = item?;
             write.remove(key);
         }
@@ -518,7 +638,7 @@ impl CheckpointStore for SledQueue {
                 write.insert(runner_key(runner), &[1u8][..]);
             }
         }
-        self.db.apply_batch(write)?;
+        self.check(db.apply_batch(write))?;
         self.flush()
     }
 
@@ -533,33 +653,36 @@ impl CheckpointStore for SledQueue {
         if !deletes.is_empty() {
             self.append(Vec::new(), deletes)?;
         }
-        self.db.remove(runner_key(runner))?;
-        self.db.remove(epoch_key(runner))?;
+        let db = self.db()?;
+        self.check(db.remove(runner_key(runner)))?;
+        self.check(db.remove(epoch_key(runner)))?;
         self.flush()
     }
 
     fn reset_epoch(&self, runner: &str) -> Result<u64, QueueError> {
         Ok(self
-            .db
+            .db()?
             .get(epoch_key(runner))?
             .map(|value| u64_value(&value))
             .unwrap_or(0))
     }
 
     fn set_reset_epoch(&self, runner: &str, epoch: u64) -> Result<(), QueueError> {
-        self.db.insert(epoch_key(runner), &epoch.to_be_bytes())?;
+        let inserted = self.db()?.insert(epoch_key(runner), &epoch.to_be_bytes());
+        self.check(inserted)?;
         self.flush()
     }
 
     fn runners(&self) -> Result<Vec<String>, QueueError> {
         let mut runners = std::collections::BTreeSet::new();
+        let db = self.db()?;
         for prefix in [RUNNER_PREFIX, EPOCH_PREFIX] {
-            for item in self.db.scan_prefix([prefix]) {
+            for item in db.scan_prefix([prefix]) {
                 let (key, _) = item?;
                 runners.insert(String::from_utf8_lossy(&key[1..]).into_owned());
             }
         }
-        for item in self.db.scan_prefix([CHECKPOINT_PREFIX]) {
+        for item in db.scan_prefix([CHECKPOINT_PREFIX]) {
             let (key, _) = item?;
             let key = String::from_utf8_lossy(&key[1..]).into_owned();
             if let Some((runner, _)) = key.split_once('/') {
@@ -571,10 +694,11 @@ impl CheckpointStore for SledQueue {
 
     fn mark_runner_seen(&self, runner: &str) -> Result<bool, QueueError> {
         let key = runner_key(runner);
-        if self.db.get(&key)?.is_some() {
+        let db = self.db()?;
+        if db.get(&key)?.is_some() {
             return Ok(true);
         }
-        self.db.insert(key, &[1u8][..])?;
+        self.check(db.insert(key, &[1u8][..]))?;
         self.flush()?;
         Ok(false)
     }

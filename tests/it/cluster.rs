@@ -307,14 +307,20 @@ fn leader(node: &Node) -> String {
 }
 
 /// Create http runner `name` on `node` through its own runner API; true when acknowledged.
+/// Retries carry one Idempotency-Key, so a retry of a write that did land answers 201 again.
 fn write(node: &Node, name: &str) -> bool {
     let body = json!({"name": name, "reader": {"mode": "http"}, "parser": {"type": "raw"}});
     for _ in 0..50 {
-        let (status, _) = node.send("POST", "/api/v1/runners", &body.to_string());
+        let status = node
+            .request(reqwest::Method::POST, "/api/v1/runners")
+            .header("Idempotency-Key", format!("create-{name}"))
+            .body(body.to_string())
+            .send()
+            .map(|response| response.status().as_u16())
+            .unwrap_or(0);
         match status {
             201 => return true,
-            // A retry of a write that did land.
-            409 => return true,
+            409 => panic!("a retry of {name} with its Idempotency-Key answered 409"),
             _ => std::thread::sleep(Duration::from_millis(200)),
         }
     }

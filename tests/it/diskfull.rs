@@ -56,27 +56,22 @@ fn dated_lines(tag: &str, range: std::ops::Range<usize>) -> (String, Vec<String>
     (body, messages)
 }
 
-/// The disk fills while lines come in over HTTP and from a file, across two UTC days: intake
-/// stops with a clear status (429 naming the disk, the runner `blocked: disk full`, `/health`
-/// degraded), nothing accepted is lost, and when space returns everything goes on by itself,
-/// with no restart: every line exactly once at the end.
-#[test]
-fn a_full_disk_is_backpressure_and_the_node_resumes_when_space_returns() {
-    if !namespaces_work() {
-        return;
-    }
+/// A node whose data dir is a 64 MiB tmpfs in a mount namespace of its own, with a ballast
+/// file of `ballast_mib` (the test deletes it to give space back).
+fn node_on_a_small_disk(min_free_bytes: &str, ballast_mib: u32) -> Node {
     let mut node = Node::new(
         "",
-        "[queue]\nmin_free_bytes = \"24MiB\"\n[index]\ncommit_interval = \"200ms\"\nretention_days = 0\n",
+        &format!(
+            "[queue]\nmin_free_bytes = \"{min_free_bytes}\"\n[index]\ncommit_interval = \"200ms\"\nretention_days = 0\n"
+        ),
     );
     let data = node.data();
     let stage = node.root.path().join("stage");
-    // The data dir as the offline commands left it is copied onto the tmpfs; the ballast
-    // leaves a few MiB above the reserve.
+    // The data dir as the offline commands left it is copied onto the tmpfs.
     let script = format!(
         "set -e; mkdir -p '{data}' '{stage}'; cp -a '{data}/.' '{stage}/'; \
          mount -t tmpfs -o size=64m tmpfs '{data}'; cp -a '{stage}/.' '{data}/'; \
-         fallocate -l 34m '{data}/ballast' || dd if=/dev/zero of='{data}/ballast' bs=1M count=34 status=none; \
+         fallocate -l {ballast_mib}m '{data}/ballast' || dd if=/dev/zero of='{data}/ballast' bs=1M count={ballast_mib} status=none; \
          exec \"$@\"",
         data = data.display(),
         stage = stage.display(),
@@ -89,6 +84,21 @@ fn a_full_disk_is_backpressure_and_the_node_resumes_when_space_returns() {
         script,
         "lograft".into(),
     ];
+    node
+}
+
+/// The disk fills while lines come in over HTTP and from a file, across two UTC days: intake
+/// stops with a clear status (429 naming the disk, the runner `blocked: disk full`, `/health`
+/// degraded), nothing accepted is lost, and when space returns everything goes on by itself,
+/// with no restart: every line exactly once at the end.
+#[test]
+fn a_full_disk_is_backpressure_and_the_node_resumes_when_space_returns() {
+    if !namespaces_work() {
+        return;
+    }
+    // The ballast leaves a few MiB above the reserve.
+    let mut node = node_on_a_small_disk("24MiB", 34);
+    let data = node.data();
     node.start();
     node.add_runner(
         &serde_json::json!({"name": "web", "reader": {"mode": "http"},
@@ -171,5 +181,99 @@ fn a_full_disk_is_backpressure_and_the_node_resumes_when_space_returns() {
         status["index"]["partitions"].as_array().unwrap().len(),
         2,
         "{status}"
+    );
+}
+
+/// The disk fills with no reserve to see it coming (`min_free_bytes = 0`, as when another
+/// process fills the disk between two looks): sled and tantivy hit ENOSPC for real. Intake
+/// fails with a clear error, and when space returns the node opens its queue again in place
+/// and goes on by itself: every line accepted, from HTTP and from the file, exactly once, with
+/// no restart. See: fault review item 2 ("the error stuck ... until restart").
+#[test]
+fn enospc_without_a_reserve_heals_in_place_when_space_returns() {
+    if !namespaces_work() {
+        return;
+    }
+    // A few MiB free, and nothing watching them.
+    let mut node = node_on_a_small_disk("0", 54);
+    let data = node.data();
+    node.start();
+    node.add_runner(
+        &serde_json::json!({"name": "web", "reader": {"mode": "http"},
+            "parser": {"type": "json", "timestamp_key": "time"}})
+        .to_string(),
+    );
+    node.add_runner(&node.runner_json("app", "app.log", "raw"));
+    let path = node.logs().join("app.log");
+    append_lines(&path, numbered("enospcfile", 0..1000));
+
+    let mut accepted: Vec<String> = Vec::new();
+    let mut next = 0;
+    let refusal = loop {
+        let (body, messages) = dated_lines("enospc", next..next + 500);
+        next += 500;
+        let response = node
+            .request(reqwest::Method::POST, "/api/v1/ingest/web")
+            .body(body)
+            .send()
+            .unwrap();
+        let status = response.status().as_u16();
+        let answer: serde_json::Value = response.json().unwrap_or_default();
+        if status == 200 {
+            accepted.extend(messages);
+        } else {
+            break (status, answer);
+        }
+        assert!(next < 400_000, "the disk never filled");
+    };
+    assert!(
+        refusal.0 == 429 || refusal.0 == 503,
+        "a full disk is a retryable refusal: {refusal:?}"
+    );
+    assert!(
+        refusal.1["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("No space left") || m.contains("disk")),
+        "{refusal:?}"
+    );
+    append_lines(&path, numbered("enospcfile", 1000..2000));
+
+    let ballast = format!("/proc/{}/root{}/ballast", node.pid(), data.display());
+    std::fs::remove_file(&ballast).unwrap();
+    // Intake works again by itself: a retry of a refused request is accepted.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (body, _) = dated_lines("probe", 0..1);
+        let (code, answer) = node.send("POST", "/api/v1/ingest/web", &body);
+        if code == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the HTTP input did not take lines again ({code} {answer}); log:\n{}",
+            crate::harness::tail(&node.log(), 60)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (body, messages) = dated_lines("enospc", next..next + 500);
+    let (code, answer) = node.send("POST", "/api/v1/ingest/web", &body);
+    assert_eq!(code, 200, "{answer}");
+    accepted.extend(messages);
+    append_lines(&path, numbered("enospcfile", 2000..2500));
+
+    node.wait_for_count("enospc", accepted.len() as u64);
+    node.wait_for_count("enospcfile", 2500);
+    assert_exactly_once(&node.search_all("enospc"), &accepted);
+    assert_exactly_once(
+        &node.search_all("enospcfile"),
+        &numbered("enospcfile", 0..2500),
+    );
+    wait_until("the indexer's error to clear", || {
+        node.get("/api/v1/status").1["indexer"]["last_error"].is_null()
+    });
+    assert!(
+        node.metrics()
+            .contains("lograft_queue_reopens_total{outcome=\"reopened\"}"),
+        "the queue was opened again in place"
     );
 }
