@@ -13,7 +13,12 @@ use crate::auth::Principal;
 /// the problems (the disk below its reserve). The node still answers searches when degraded.
 pub async fn health(State(state): State<AppState>) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let problems: Vec<String> = state.disk.full().into_iter().collect();
+    let problems: Vec<String> = state
+        .disk
+        .full()
+        .into_iter()
+        .chain(state.queue.storage_problem())
+        .collect();
     let version = env!("CARGO_PKG_VERSION");
     if problems.is_empty() {
         Json(json!({"status": "ok", "version": version})).into_response()

@@ -158,6 +158,11 @@ pub trait Queue: Send + Sync + 'static {
     fn last_seq(&self) -> u64;
     fn stats(&self) -> QueueStats;
     /// Wake up every waiter (shutdown).
+    /// Why the queue's storage cannot take writes now (it failed, and heals by itself when
+    /// it can), for `/health`; `None` when it works.
+    fn storage_problem(&self) -> Option<String> {
+        None
+    }
     fn close(&self);
     /// Whether [`Queue::close`] was called: appends fail from then on, so a producer waiting
     /// for room stops waiting.

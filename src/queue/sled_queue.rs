@@ -478,10 +478,8 @@ impl Queue for SledQueue {
         if let Some(why) = self.disk.as_ref().and_then(|disk| disk.full()) {
             return why;
         }
-        match self.broken() {
-            Some(why) => format!(
-                "the queue's storage failed ({why}); it is opened again when the disk has room"
-            ),
+        match self.storage_problem() {
+            Some(why) => why,
             None => format!(
                 "the queue is full ({} of queue.max_bytes {} bytes wait to be indexed)",
                 self.bytes.load(Ordering::Relaxed),
@@ -596,6 +594,12 @@ impl Queue for SledQueue {
             durable_seq: self.durable_seq.load(Ordering::Acquire),
             acked_seq: self.acked_seq.load(Ordering::Acquire),
         }
+    }
+
+    fn storage_problem(&self) -> Option<String> {
+        self.broken().map(|why| {
+            format!("the queue's storage failed ({why}); it is opened again when the disk has room")
+        })
     }
 
     fn is_closed(&self) -> bool {

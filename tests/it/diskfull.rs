@@ -236,6 +236,15 @@ fn enospc_without_a_reserve_heals_in_place_when_space_returns() {
             .is_some_and(|m| m.contains("No space left") || m.contains("disk")),
         "{refusal:?}"
     );
+    // Meanwhile /health says what is wrong.
+    let (status, health) = node.get("/health");
+    assert_eq!(status, 503, "{health}");
+    assert!(
+        health["problems"].as_array().is_some_and(|p| p
+            .iter()
+            .any(|p| p.as_str().unwrap().contains("storage failed"))),
+        "{health}"
+    );
     append_lines(&path, numbered("enospcfile", 1000..2000));
 
     let ballast = format!("/proc/{}/root{}/ballast", node.pid(), data.display());
