@@ -246,6 +246,22 @@ fn enospc_without_a_reserve_heals_in_place_when_space_returns() {
         "{health}"
     );
     append_lines(&path, numbered("enospcfile", 1000..2000));
+    // The last bytes go too (a filler grows until ENOSPC). A config write then is either
+    // acknowledged (sled writes into log segments it already holds) or refused as
+    // unavailable, never half-applied; the config store takes writes once space returns.
+    let filler = format!("/proc/{}/root{}/filler", node.pid(), data.display());
+    {
+        let mut file = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while std::io::Write::write_all(&mut file, &block).is_ok() {}
+    }
+    let runner = |name: &str| {
+        serde_json::json!({"name": name, "reader": {"mode": "http"}, "parser": {"type": "raw"}})
+            .to_string()
+    };
+    let (during, answer) = node.send("POST", "/api/v1/runners", &runner("during"));
+    assert!(during == 201 || during == 503, "{during} {answer}");
+    std::fs::remove_file(&filler).unwrap();
 
     let ballast = format!("/proc/{}/root{}/ballast", node.pid(), data.display());
     std::fs::remove_file(&ballast).unwrap();
@@ -269,6 +285,17 @@ fn enospc_without_a_reserve_heals_in_place_when_space_returns() {
     assert_eq!(code, 200, "{answer}");
     accepted.extend(messages);
     append_lines(&path, numbered("enospcfile", 2000..2500));
+    // The config store takes writes again.
+    let (code, answer) = node.send("POST", "/api/v1/runners", &runner("after"));
+    assert_eq!(
+        code,
+        201,
+        "{answer}; log:\n{}",
+        crate::harness::tail(&node.log(), 40)
+    );
+    if during == 201 {
+        assert_eq!(node.get("/api/v1/runners/during").0, 200);
+    }
 
     node.wait_for_count("enospc", accepted.len() as u64);
     node.wait_for_count("enospcfile", 2500);
