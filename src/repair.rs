@@ -139,13 +139,16 @@ pub fn examine(config: &NodeConfig) -> anyhow::Result<(Vec<Finding>, Vec<String>
             }
         }
     }
-    if !commits.is_empty() {
-        fine.push(format!(
-            "{} index partitions, committed up to sequences {}..{}",
-            commits.len(),
-            commits.iter().min().unwrap_or(&0),
-            commits.iter().max().unwrap_or(&0)
-        ));
+    if let (Some(low), Some(high)) = (commits.iter().min(), commits.iter().max()) {
+        let partitions = match commits.len() {
+            1 => "1 index partition".to_string(),
+            n => format!("{n} index partitions"),
+        };
+        fine.push(if low == high {
+            format!("{partitions}, committed up to sequence {low}")
+        } else {
+            format!("{partitions}, committed up to sequences {low} (lowest) to {high}")
+        });
     }
 
     // checkpoint.json.

@@ -306,14 +306,7 @@ impl LocalStore {
     /// Put `recorded` in `batch`, and forget the ids older than [`REQUEST_WINDOW`] entries
     /// (by log index, so every replica forgets the same ones).
     fn remember(&self, batch: &mut sled::Batch, recorded: &Recorded) -> Result<(), StoreError> {
-        batch.insert(
-            format!("{REQUEST_PREFIX}{}", recorded.id).as_bytes(),
-            serde_json::to_vec(recorded).expect("json"),
-        );
-        batch.insert(
-            [REQUEST_LOG_PREFIX, &recorded.index.to_be_bytes()].concat(),
-            recorded.id.as_bytes(),
-        );
+        Self::insert_recorded(batch, recorded);
         let horizon = recorded.index.saturating_sub(REQUEST_WINDOW);
         for item in self.db.scan_prefix(REQUEST_LOG_PREFIX) {
             let (key, id) = item?;
@@ -328,6 +321,18 @@ impl LocalStore {
             batch.remove([REQUEST_PREFIX.as_bytes(), &id].concat());
         }
         Ok(())
+    }
+
+    /// A remembered request id, under both of its keys.
+    fn insert_recorded(batch: &mut sled::Batch, recorded: &Recorded) {
+        batch.insert(
+            format!("{REQUEST_PREFIX}{}", recorded.id).as_bytes(),
+            serde_json::to_vec(recorded).expect("json"),
+        );
+        batch.insert(
+            [REQUEST_LOG_PREFIX, &recorded.index.to_be_bytes()].concat(),
+            recorded.id.as_bytes(),
+        );
     }
 
     fn requests(&self) -> Result<Vec<Recorded>, StoreError> {
@@ -379,14 +384,7 @@ impl LocalStore {
             }
         }
         for recorded in &dump.requests {
-            batch.insert(
-                format!("{REQUEST_PREFIX}{}", recorded.id).as_bytes(),
-                serde_json::to_vec(recorded).expect("json"),
-            );
-            batch.insert(
-                [REQUEST_LOG_PREFIX, &recorded.index.to_be_bytes()].concat(),
-                recorded.id.as_bytes(),
-            );
+            Self::insert_recorded(&mut batch, recorded);
         }
         for entry in &dump.entries {
             batch.insert(

@@ -56,6 +56,29 @@ fn dated_lines(tag: &str, range: std::ops::Range<usize>) -> (String, Vec<String>
     (body, messages)
 }
 
+/// Send dated lines tagged `tag` to the `web` HTTP runner, 500 a request, until one is
+/// refused: the lines accepted, the next line number, and the refusal (status, answer).
+fn fill_until_refused(node: &Node, tag: &str) -> (Vec<String>, usize, (u16, serde_json::Value)) {
+    let mut accepted = Vec::new();
+    let mut next = 0;
+    loop {
+        let (body, messages) = dated_lines(tag, next..next + 500);
+        next += 500;
+        let response = node
+            .request(reqwest::Method::POST, "/api/v1/ingest/web")
+            .body(body)
+            .send()
+            .unwrap();
+        let status = response.status().as_u16();
+        let answer: serde_json::Value = response.json().unwrap_or_default();
+        if status != 200 {
+            return (accepted, next, (status, answer));
+        }
+        accepted.extend(messages);
+        assert!(next < 400_000, "the disk never filled");
+    }
+}
+
 /// A node whose data dir is a 64 MiB tmpfs in a mount namespace of its own, with a ballast
 /// file of `ballast_mib` (the test deletes it to give space back).
 fn node_on_a_small_disk(min_free_bytes: &str, ballast_mib: u32) -> Node {
@@ -110,26 +133,8 @@ fn a_full_disk_is_backpressure_and_the_node_resumes_when_space_returns() {
     assert_eq!(status, 200, "{health}");
 
     // Fill the disk through the HTTP input until it refuses.
-    let mut accepted: Vec<String> = Vec::new();
-    let mut next = 0;
-    let refusal = loop {
-        let (body, messages) = dated_lines("diskfull", next..next + 500);
-        next += 500;
-        let response = node
-            .request(reqwest::Method::POST, "/api/v1/ingest/web")
-            .body(body)
-            .send()
-            .unwrap();
-        let status = response.status().as_u16();
-        let answer: serde_json::Value = response.json().unwrap();
-        if status == 200 {
-            accepted.extend(messages);
-        } else {
-            assert_eq!(status, 429, "{answer}");
-            break answer;
-        }
-        assert!(next < 400_000, "the disk never filled");
-    };
+    let (mut accepted, next, (status, refusal)) = fill_until_refused(&node, "diskfull");
+    assert_eq!(status, 429, "{refusal}");
     let reason = refusal["error"]["message"].as_str().unwrap().to_string();
     assert!(reason.contains("disk full on"), "{reason}");
     assert!(reason.contains("min_free_bytes"), "{reason}");
@@ -207,25 +212,7 @@ fn enospc_without_a_reserve_heals_in_place_when_space_returns() {
     let path = node.logs().join("app.log");
     append_lines(&path, numbered("enospcfile", 0..1000));
 
-    let mut accepted: Vec<String> = Vec::new();
-    let mut next = 0;
-    let refusal = loop {
-        let (body, messages) = dated_lines("enospc", next..next + 500);
-        next += 500;
-        let response = node
-            .request(reqwest::Method::POST, "/api/v1/ingest/web")
-            .body(body)
-            .send()
-            .unwrap();
-        let status = response.status().as_u16();
-        let answer: serde_json::Value = response.json().unwrap_or_default();
-        if status == 200 {
-            accepted.extend(messages);
-        } else {
-            break (status, answer);
-        }
-        assert!(next < 400_000, "the disk never filled");
-    };
+    let (mut accepted, next, refusal) = fill_until_refused(&node, "enospc");
     assert!(
         refusal.0 == 429 || refusal.0 == 503,
         "a full disk is a retryable refusal: {refusal:?}"
