@@ -49,6 +49,8 @@ pub struct RawConfig {
     pub auth: RawAuth,
     #[serde(default)]
     pub metrics: RawMetrics,
+    #[serde(default)]
+    pub deploy: RawDeploy,
     pub tls: Option<RawTls>,
     #[serde(default)]
     pub cluster: RawCluster,
@@ -114,6 +116,14 @@ pub struct RawAuth {
     pub session_ttl: Option<String>,
     /// Failed logins allowed per client address per minute. Default 5.
     pub login_attempts_per_minute: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDeploy {
+    /// At most one deployment started at a time (seed 002). Default true; false lets several
+    /// run as long as no two place the same runner on the same node.
+    pub one_started: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -212,8 +222,14 @@ pub struct NodeConfig {
     pub api: ApiConfig,
     pub auth: AuthConfig,
     pub metrics: MetricsConfig,
+    pub deploy: DeployConfig,
     pub tls: Option<TlsConfig>,
     pub cluster: ClusterConfig,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeployConfig {
+    pub one_started: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -655,6 +671,9 @@ impl RawConfig {
             cluster,
             metrics: MetricsConfig {
                 public: self.metrics.public.unwrap_or(false),
+            },
+            deploy: DeployConfig {
+                one_started: self.deploy.one_started.unwrap_or(true),
             },
             tls,
             data_dir: match self.data_dir {

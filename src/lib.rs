@@ -30,6 +30,7 @@ mod cli_search;
 pub mod cluster;
 pub mod collect;
 pub mod config;
+pub mod deploy;
 pub mod fsutil;
 pub mod index;
 pub mod metrics;

@@ -191,6 +191,14 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         peers.clone(),
     )?;
     let search = ClusterSearch::new(topology, queries.clone());
+    let deployer = Arc::new(crate::deploy::exec::Deployer {
+        store: store.clone(),
+        membership: membership.clone(),
+        client: peers.client.clone(),
+        secret: cluster_secret.clone(),
+        one_started: config.deploy.one_started,
+    });
+    let deploy_task = tokio::spawn(deployer.clone().watch_executions(shutdown_tx.subscribe()));
     let state = AppState {
         config: config.clone(),
         disk,
@@ -209,6 +217,7 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         search,
         peers,
         audit: Auditor::new(queue.clone()),
+        deployer,
     };
     api::serve(api::app(state), &config, shutdown_signal()).await?;
 
@@ -216,6 +225,7 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     let _ = shutdown_tx.send(true);
     let _ = supervisor_task.await;
     let _ = heartbeat_task.await;
+    let _ = deploy_task.await;
     membership.shutdown().await;
     indexer_control.stop();
     queue.close();

@@ -9,6 +9,7 @@
 mod access;
 mod audit;
 mod cluster;
+mod deploy;
 mod ingest;
 mod logkit;
 mod logkit_cluster;
@@ -73,6 +74,8 @@ pub struct AppState {
     pub search: crate::search::cluster::ClusterSearch,
     /// How this node calls other nodes (client, cluster secret, timeout).
     pub peers: crate::search::remote::Peers,
+    /// Deployments (seed 002): their executions run here or on another node.
+    pub deployer: Arc<crate::deploy::exec::Deployer>,
 }
 
 /// The node-to-node search routes take this node's backend alone.
@@ -153,6 +156,24 @@ pub fn route_table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         row(Method::POST,   "/internal/v1/cluster/exchange",   JoinToken,   post(cluster::exchange)),
         row(Method::POST,   "/internal/v1/cluster/remove",     Cluster,     post(cluster::internal_remove)),
         row(Method::POST,   "/internal/v1/heartbeat",          Cluster,     post(cluster::heartbeat)),
+        // Deployments (seed 002): lograft's REST routes, then the seed's literal endpoints.
+        row(Method::GET,    "/api/v1/deployments",             R(Reader),   get(deploy::list)),
+        row(Method::POST,   "/api/v1/deployments",             R(Operator), post(deploy::create)),
+        row(Method::GET,    "/api/v1/deployments/{id}",        R(Reader),   get(deploy::get)),
+        row(Method::PUT,    "/api/v1/deployments/{id}",        R(Operator), put(deploy::update)),
+        row(Method::DELETE, "/api/v1/deployments/{id}",        R(Operator), delete(deploy::delete)),
+        row(Method::POST,   "/api/v1/deployments/{id}/execute", R(Operator), post(deploy::execute_one)),
+        row(Method::GET,    "/api/v1/deployments/{id}/log",    R(Reader),   get(deploy::log)),
+        row(Method::GET,    "/api/v1/deployments/{id}/signal", R(Reader),   get(deploy::signal)),
+        row(Method::GET,    "/api/v1/deployments/{id}/plan",   R(Operator), get(deploy::plan)),
+        row(Method::POST,   "/api/v1/createCluster",           R(Operator), post(deploy::create_cluster)),
+        row(Method::POST,   "/api/v1/deleteCluster",           R(Operator), post(deploy::delete_cluster)),
+        row(Method::POST,   "/api/v1/selectCluster",           R(Reader),   post(deploy::select_cluster)),
+        row(Method::GET,    "/api/v1/selectClusterList",       R(Reader),   get(deploy::select_cluster_list)),
+        row(Method::POST,   "/api/v1/executeCluster",          R(Operator), post(deploy::execute_cluster)),
+        row(Method::GET,    "/api/v1/readLog",                 R(Reader),   get(deploy::read_log)),
+        row(Method::GET,    "/api/v1/executeResultSignal",     R(Reader),   get(deploy::execute_result_signal)),
+        row(Method::POST,   "/internal/v1/deploy/probe",       Cluster,     post(deploy::probe)),
         row(Method::GET,    "/api/v1/cluster/nodes",           R(Reader),   get(cluster::nodes)),
         row(Method::PUT,    "/api/v1/cluster/nodes/{name}/tag", R(Operator), put(cluster::set_tag)),
         row(Method::DELETE, "/api/v1/cluster/nodes/{name}",    R(Admin),    delete(cluster::remove_node)),

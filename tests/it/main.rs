@@ -10,6 +10,7 @@ mod cluster;
 mod cluster_search;
 mod collect;
 mod crash;
+mod deploy;
 mod diskfull;
 mod edge;
 mod errors;

@@ -75,6 +75,7 @@ fn forwardable_prefixes_are_the_owners_prefixes() {
         crate::auth::USER_PREFIX,
         crate::auth::TOKEN_PREFIX,
         crate::cluster::join_token::JOIN_TOKEN_PREFIX,
+        crate::deploy::DEPLOY_PREFIX,
     ] {
         assert!(FORWARDABLE_PREFIXES.contains(&prefix), "{prefix}");
     }

@@ -15,6 +15,7 @@ pub const FORWARDABLE_PREFIXES: &[&str] = &[
     crate::cluster::LEASE_PREFIX,
     crate::cluster::join_token::JOIN_TOKEN_PREFIX,
     "meta/bootstrap/",
+    "deploy/",
 ];
 
 pub fn is_forwardable(key: &str) -> bool {

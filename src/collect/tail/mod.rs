@@ -261,6 +261,37 @@ pub struct Tailer {
     buf: Vec<u8>,
 }
 
+/// The regular files `pattern` matches now that `allowlist` lets this node read (at most
+/// `limit`, by path): what a runner with that pattern would tail. Nothing is opened; the
+/// allowlist is judged by the canonical path (a runner checks the opened file again).
+pub fn matching_files(
+    pattern: &str,
+    allowlist: &super::allowlist::Allowlist,
+    limit: usize,
+) -> Result<Vec<PathBuf>, TailError> {
+    let mut tailer = Tailer::new(
+        pattern,
+        TailOptions::default(),
+        Vec::new(),
+        false,
+        Box::new(|_, _| Ok(())),
+    )?;
+    let mut events = Vec::new();
+    let mut out = Vec::new();
+    for (path, _) in tailer.walk(&mut events) {
+        let allowed = fs::canonicalize(&path)
+            .and_then(|real| fs::metadata(&real).map(|md| (real, md)))
+            .is_ok_and(|(real, md)| allowlist.allows_opened(&real, &md).is_ok());
+        if allowed {
+            out.push(path);
+            if out.len() >= limit {
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
 impl Tailer {
     /// `checkpoints`: what the caller restored. `first_run`: no stored state exists; then
     /// `read_from = Newest` starts files present at the first scan at their end (files found
