@@ -95,7 +95,7 @@ impl Execution {
 }
 
 /// How long the executing node's lease lasts without renewal.
-const LEASE_TTL: Duration = Duration::from_secs(10);
+const LEASE_TTL: Duration = Duration::from_secs(30);
 /// How long start and stop wait for every node to report its runners.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
 
