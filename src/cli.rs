@@ -50,6 +50,13 @@ pub enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// Deployments (seed 002): list, show, create, plan, deploy, start, stop, log.
+    Deploy {
+        #[command(subcommand)]
+        command: DeployCommand,
+        #[command(flatten)]
+        target: Target,
+    },
     /// Work with node config files.
     Config {
         #[command(subcommand)]
@@ -188,6 +195,37 @@ pub enum TokenCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum DeployCommand {
+    /// Every deployment: id, state, name.
+    List,
+    /// One deployment as JSON.
+    Show { id: String },
+    /// Create a deployment from a JSON file (seed 002's shape); prints its id.
+    Create {
+        #[arg(long, short)]
+        file: PathBuf,
+    },
+    /// Replace a deployment's content from a JSON file (in a state that allows edit).
+    Edit {
+        id: String,
+        #[arg(long, short)]
+        file: PathBuf,
+    },
+    /// What a deploy would do: the files each node matches now, and the diff.
+    Plan { id: String },
+    /// Deploy (or update), and wait for the result.
+    Deploy { id: String },
+    /// Start, and wait for the result.
+    Start { id: String },
+    /// Stop, and wait for the result.
+    Stop { id: String },
+    /// The log of the deployment's last execution.
+    Log { id: String },
+    /// Delete a deployment (and the runners it wrote).
+    Delete { id: String },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Validate a config file and print the resolved config (defaults filled in).
     Check { file: PathBuf },
@@ -219,6 +257,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::User { command, target } => crate::cli_admin::user(command, target),
         Command::Token { command, target } => crate::cli_admin::token(command, target),
         Command::Cluster { command } => crate::cli_admin::cluster(command),
+        Command::Deploy { command, target } => crate::cli_admin::deploy(command, target),
         Command::Repair { config, apply } => {
             let config = NodeConfig::load(config.as_deref())?;
             crate::repair::run(&config, apply)?;

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
 use crate::auth::{Auth, AuthSettings, Role};
-use crate::cli::{ClusterCommand, Target, TokenCommand, UserCommand};
+use crate::cli::{ClusterCommand, DeployCommand, Target, TokenCommand, UserCommand};
 use crate::cluster::{LocalStore, OfflineStore};
 use crate::config::NodeConfig;
 
@@ -393,6 +393,128 @@ pub fn cluster(command: ClusterCommand) -> anyhow::Result<ExitCode> {
                 Some(json!({"tag": tag})),
             )?;
             println!("{node} is tagged {tag:?}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `lograft deploy ...`: through the running node's `/api/v1/deployments`. Executions are
+/// waited for, printing the log as it grows; the exit code says whether it succeeded.
+pub fn deploy(command: DeployCommand, target: Target) -> anyhow::Result<ExitCode> {
+    use reqwest::Method;
+    let via = online(target)?;
+    let read_file = |path: &std::path::Path| -> anyhow::Result<Value> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))
+    };
+    let run = |id: &str, execute_type: u8| -> anyhow::Result<ExitCode> {
+        via.call(
+            Method::POST,
+            &format!("/api/v1/deployments/{id}/execute"),
+            Some(json!({"executeType": execute_type})),
+        )?;
+        let mut printed = 0usize;
+        loop {
+            let signal = via.call(
+                Method::GET,
+                &format!("/api/v1/deployments/{id}/signal"),
+                None,
+            )?;
+            // The whole log, page by page, printing what is new.
+            let mut lines = Vec::new();
+            for page in 1.. {
+                let log = via.call(
+                    Method::GET,
+                    &format!("/api/v1/deployments/{id}/log?page={page}"),
+                    None,
+                )?;
+                let data = log["data"].as_array().cloned().unwrap_or_default();
+                if data.is_empty() {
+                    break;
+                }
+                lines.extend(data);
+            }
+            for line in lines.iter().skip(printed) {
+                println!("{}", line.as_str().unwrap_or_default());
+            }
+            printed = printed.max(lines.len());
+            if signal["over"] == true {
+                return Ok(if signal["success"] == true {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                });
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    };
+    match command {
+        DeployCommand::List => {
+            let mut page = 1;
+            loop {
+                let list = via.call(
+                    Method::GET,
+                    &format!("/api/v1/deployments?page={page}"),
+                    None,
+                )?;
+                let items = list["deployments"].as_array().cloned().unwrap_or_default();
+                if items.is_empty() {
+                    break;
+                }
+                for d in items {
+                    println!(
+                        "{}  {:<14} {}",
+                        d["id"].as_str().unwrap_or_default(),
+                        d["status"].as_str().unwrap_or_default(),
+                        d["name"].as_str().unwrap_or_default()
+                    );
+                }
+                page += 1;
+            }
+        }
+        DeployCommand::Show { id } => {
+            let value = via.call(Method::GET, &format!("/api/v1/deployments/{id}"), None)?;
+            println!("{}", serde_json::to_string_pretty(&value)?);
+        }
+        DeployCommand::Create { file } => {
+            let value = via.call(Method::POST, "/api/v1/deployments", Some(read_file(&file)?))?;
+            println!("{}", value["id"].as_str().unwrap_or_default());
+        }
+        DeployCommand::Edit { id, file } => {
+            via.call(
+                Method::PUT,
+                &format!("/api/v1/deployments/{id}"),
+                Some(read_file(&file)?),
+            )?;
+            println!("deployment {id} changed; it is prepare again (deploy it to roll it out)");
+        }
+        DeployCommand::Plan { id } => {
+            let value = via.call(Method::GET, &format!("/api/v1/deployments/{id}/plan"), None)?;
+            println!("{}", serde_json::to_string_pretty(&value)?);
+        }
+        DeployCommand::Deploy { id } => return run(&id, 2),
+        DeployCommand::Start { id } => return run(&id, 0),
+        DeployCommand::Stop { id } => return run(&id, 1),
+        DeployCommand::Log { id } => {
+            for page in 1.. {
+                let log = via.call(
+                    Method::GET,
+                    &format!("/api/v1/deployments/{id}/log?page={page}"),
+                    None,
+                )?;
+                let data = log["data"].as_array().cloned().unwrap_or_default();
+                if data.is_empty() {
+                    break;
+                }
+                for line in data {
+                    println!("{}", line.as_str().unwrap_or_default());
+                }
+            }
+        }
+        DeployCommand::Delete { id } => {
+            via.call(Method::DELETE, &format!("/api/v1/deployments/{id}"), None)?;
+            println!("deployment {id} deleted, with the runners it wrote");
         }
     }
     Ok(ExitCode::SUCCESS)
