@@ -418,6 +418,26 @@ fn a_deploy_the_node_refuses_writes_nothing() {
         runner_state(&node, "outside").is_none(),
         "nothing was written"
     );
+    // The CLI says the same.
+    let url = node.url("");
+    let cli = |args: &[&str]| {
+        node.cli(
+            &[
+                &["deploy"][..],
+                args,
+                &["--url", &url, "--token", &node.token],
+            ]
+            .concat(),
+            "",
+        )
+    };
+    let listed = cli(&["list"]);
+    assert!(
+        listed.contains(&id) && listed.contains("deployfailure"),
+        "{listed}"
+    );
+    let logged = cli(&["log", &id]);
+    assert!(logged.contains("refuses runner outside"), "{logged}");
     let (_, manual) = node.get("/api/v1/runners/manual");
     assert_eq!(
         manual["config"]["reader"]["mode"], "tailx",
