@@ -444,3 +444,200 @@ fn a_deploy_the_node_refuses_writes_nothing() {
         "the hand-made runner is untouched"
     );
 }
+
+/// Three nodes that may all read `shared/**` too.
+fn cluster3(shared: &std::path::Path) -> Vec<Node> {
+    let mut nodes: Vec<Node> = Vec::new();
+    for (name, tag) in [("alpha", "web"), ("beta", "web"), ("gamma", "db")] {
+        let mut node = Node::member(name, tag, nodes.first(), "");
+        node.allow_also(&format!("{}/**", shared.display()));
+        node.start();
+        nodes.push(node);
+    }
+    for node in &nodes {
+        node.wait_members(3);
+    }
+    nodes
+}
+
+/// The runners a node has, with whether each is stopped.
+fn runners_of(node: &Node) -> std::collections::BTreeMap<String, bool> {
+    let (_, value) = node.get("/api/v1/runners");
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().to_string(),
+                r["config"]["stopped"] == true,
+            )
+        })
+        .collect()
+}
+
+fn wait_signal(node: &Node, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(150);
+    loop {
+        let (status, signal) = node.get(&format!("/api/v1/deployments/{id}/signal"));
+        if status == 200 && signal["over"] == true {
+            return signal;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the execution never ended: {signal}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// Three nodes: a role for a tag and one for a named node land on exactly those nodes, are
+/// started and searched, stopped, edited and redeployed (only the changed runner is touched),
+/// and deleted. Then the node running a start is killed midway: another node fails the
+/// execution (its log says why) and the deployment is in a state the table allows.
+#[test]
+fn three_nodes_deploy_by_tag_and_name_and_a_killed_executor_is_taken_over() {
+    // One file at one path, as on a fleet of machines (here they share it: each node that
+    // runs the role reads it, and its lines carry that node's name).
+    let shared = tempfile::tempdir().unwrap();
+    let web_log = shared.path().join("web.log");
+    append_lines(&web_log, numbered("fleetline", 0..20));
+    let pattern = web_log.display().to_string();
+    let mut nodes = cluster3(shared.path());
+    let body = json!({"name": "fleet", "hosts": ["tag:web", "gamma"], "roles": [
+        {"roleName": "weblog", "roleBody": {"reader": {"mode": "tailx", "log_path": pattern,
+            "read_from": "oldest"}, "parser": {"type": "raw"}}, "roleDependHost": ["tag:web"]},
+        {"roleName": "dbin", "roleBody": {"reader": {"mode": "http"}, "parser": {"type": "raw"}},
+         "roleDependHost": ["gamma"]}]});
+    let (status, created) = nodes[0].send("POST", "/api/v1/deployments", &body.to_string());
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+
+    // Any node serves the same deployment; the plan lists each node's own file.
+    let (_, from_gamma) = nodes[2].get(&format!("/api/v1/deployments/{id}"));
+    assert_eq!(from_gamma["name"], "fleet");
+    let (status, plan) = nodes[1].get(&format!("/api/v1/deployments/{id}/plan"));
+    assert_eq!(status, 200, "{plan}");
+    for name in ["alpha", "beta"] {
+        let files = &plan["nodes"][name]["files"]["weblog"];
+        assert_eq!(files, &json!([pattern]), "{plan}");
+    }
+    assert!(
+        plan["nodes"]["gamma"]["files"].get("weblog").is_none(),
+        "{plan}"
+    );
+
+    // Deploy through beta, start through gamma: the runners run exactly where they belong.
+    let execute = |node: &Node, execute_type: u8| {
+        let (status, answer) = node.send(
+            "POST",
+            &format!("/api/v1/deployments/{id}/execute"),
+            &json!({"executeType": execute_type}).to_string(),
+        );
+        assert_eq!(status, 202, "{answer}");
+    };
+    execute(&nodes[1], 2);
+    assert_eq!(wait_signal(&nodes[0], &id)["success"], true);
+    execute(&nodes[2], 0);
+    assert_eq!(wait_signal(&nodes[2], &id)["success"], true);
+    let expected = |node: usize| -> Vec<&str> {
+        match node {
+            0 | 1 => vec!["weblog"],
+            _ => vec!["dbin"],
+        }
+    };
+    for (i, node) in nodes.iter().enumerate() {
+        let have = runners_of(node);
+        assert_eq!(
+            have.keys().map(String::as_str).collect::<Vec<_>>(),
+            expected(i),
+            "{}",
+            node.url("")
+        );
+        assert!(have.values().all(|stopped| !stopped));
+    }
+    // Searched from gamma: the lines from alpha and from beta, none from gamma.
+    nodes[2].wait_for_count("fleetline", 40);
+    for (name, count) in [("alpha", 20), ("beta", 20), ("gamma", 0)] {
+        let (_, found) = nodes[2].get(&format!("/api/v1/search?q=fleetline&nodes={name}&limit=1"));
+        assert_eq!(found["total"], count, "{name}: {found}");
+    }
+
+    // Stop, edit the tag role, redeploy: only weblog is touched, dbin is unchanged.
+    execute(&nodes[0], 1);
+    assert_eq!(wait_signal(&nodes[0], &id)["success"], true);
+    let (_, mut current) = nodes[0].get(&format!("/api/v1/deployments/{id}"));
+    current["roles"][0]["roleBody"]["reader"]["read_from"] = json!("newest");
+    let (status, edited) = nodes[0].send(
+        "PUT",
+        &format!("/api/v1/deployments/{id}"),
+        &current.to_string(),
+    );
+    assert_eq!(status, 200, "{edited}");
+    execute(&nodes[1], 2);
+    assert_eq!(wait_signal(&nodes[1], &id)["success"], true);
+    let mut lines = Vec::new();
+    for page in 1.. {
+        let (_, log) = nodes[1].get(&format!("/api/v1/deployments/{id}/log?page={page}"));
+        let data = log["data"].as_array().unwrap().clone();
+        if data.is_empty() {
+            break;
+        }
+        lines.extend(data.into_iter().map(|l| l.as_str().unwrap().to_string()));
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("node alpha | runner weblog: changed")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("node beta | runner weblog: changed")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("node gamma | runner dbin: unchanged")),
+        "{lines:?}"
+    );
+
+    // The node running an execution dies midway: beta is down, so a start through gamma
+    // waits for it; gamma is killed and beta comes back (a quorum again); another node
+    // fails the execution with the reason.
+    nodes[1].kill();
+    execute(&nodes[2], 0);
+    nodes[2].kill();
+    nodes[1].start();
+    let signal = wait_signal(&nodes[0], &id);
+    assert_eq!(signal["over"], true);
+    assert_eq!(signal["success"], false, "{signal}");
+    let (_, after) = nodes[0].get(&format!("/api/v1/deployments/{id}"));
+    assert_eq!(after["status"], "startfailure", "{after}");
+    let (_, log) = nodes[0].get(&format!("/api/v1/deployments/{id}/log?page=1"));
+    let text = log.to_string();
+    assert!(
+        text.contains("node gamma, which ran this execution, stopped"),
+        "{text}"
+    );
+    // startfailure allows start and delete: the deployment is deleted, with its runners.
+    nodes[2].start();
+    for node in &nodes {
+        node.wait_members(3);
+    }
+    let (status, answer) = nodes[0].send("DELETE", &format!("/api/v1/deployments/{id}"), "");
+    assert_eq!(status, 204, "{answer}");
+    for node in &nodes {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !runners_of(node).is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "runners left on {}",
+                node.url("")
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}

@@ -253,6 +253,18 @@ impl Node {
         format!("{}://{}:{}{path}", self.scheme, self.host, self.port)
     }
 
+    /// Let the node read `glob` too (besides its own `logs/`); before the first start.
+    pub fn allow_also(&self, glob: &str) {
+        let own = format!("allowed_paths = [\"{}/**\"]", self.logs().display());
+        let config = std::fs::read_to_string(self.config_path()).unwrap();
+        assert!(config.contains(&own), "{config}");
+        let both = format!(
+            "allowed_paths = [\"{}/**\", \"{glob}\"]",
+            self.logs().display()
+        );
+        std::fs::write(self.config_path(), config.replace(&own, &both)).unwrap();
+    }
+
     /// Listen on `host` instead of 127.0.0.1 (e.g. the node's address in a network namespace
     /// of its own); before the first start.
     pub fn set_host(&mut self, host: &str) {
