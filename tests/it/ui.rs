@@ -391,3 +391,19 @@ fn cluster_page_runner_editor_and_node_status() {
     assert_eq!(status("ui-b"), Some("lost".into()), "{slaves}");
     assert_eq!(status("ui-a"), Some("ok".into()), "{slaves}");
 }
+
+/// The Deploy page (seed 002) walked in Chromium: see tests/ui/deploy.mjs.
+#[test]
+fn deploy_page_create_plan_deploy_start_stop_delete() {
+    let (node, password) = ui_node();
+    let log = node.logs().join("deploy.log");
+    append_lines(&log, (0..10).map(|i| format!("uideploy line {i}")));
+    run_script(
+        &node,
+        &password,
+        "deploy.mjs",
+        &[("LOGRAFT_LOG_PATH", log.display().to_string())],
+    );
+    // What the page started read its file.
+    node.wait_for_count("uideploy", 10);
+}

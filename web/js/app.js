@@ -1,9 +1,10 @@
 // app.js — boots the UI: finds out who is logged in (GET /api/v1/me), routes hash URLs to
-// pages (#/login, #/search?q=&from=&to=, #/cluster), runs the top bar, and turns any 401 from
+// pages (#/login, #/search?q=&from=&to=, #/cluster, #/deploy), runs the top bar, and turns any 401 from
 // the API into the login page, which comes back to the same URL afterwards.
 
 import { api, setUnauthorizedHandler } from './api.js';
 import { ClusterPage } from './cluster.js';
+import { DeployPage } from './deploy.js';
 import { h, replace } from './dom.js';
 import { renderLogin } from './login.js';
 import { SearchPage } from './search.js';
@@ -11,6 +12,7 @@ import { SearchPage } from './search.js';
 const PAGES = {
   search: { title: 'Search', Page: SearchPage },
   cluster: { title: 'Cluster', Page: ClusterPage },
+  deploy: { title: 'Deploy', Page: DeployPage },
 };
 
 const main = document.getElementById('main');

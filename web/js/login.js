@@ -6,7 +6,7 @@ import { h } from './dom.js';
 
 /** Only our own pages may be a `next` target. */
 export function safeNext(next) {
-  return typeof next === 'string' && /^#\/(search|cluster)\b/.test(next) ? next : '#/search';
+  return typeof next === 'string' && /^#\/(search|cluster|deploy)\b/.test(next) ? next : '#/search';
 }
 
 export function renderLogin(main, params, { onLoggedIn }) {
