@@ -378,14 +378,15 @@ fn a_deployment_goes_through_seed_002s_states_with_its_runners() {
 }
 
 /// A role whose path this node's allowlist refuses fails the deploy, naming the node and
-/// the path; nothing is written. A role over a runner made by hand is refused too.
+/// the path; nothing is written. A role over a runner made by hand, and a node older than
+/// `base.version`, are refused too.
 #[test]
 fn a_deploy_the_node_refuses_writes_nothing() {
     let mut node = Node::new("", "");
     node.start();
     node.add_runner(&node.runner_json("manual", "manual.log", "raw"));
     let outside = node.root.path().join("elsewhere").join("x.log");
-    let body = json!({"name": "bad", "roles": [
+    let body = json!({"name": "bad", "base": {"version": "99.0.0"}, "roles": [
         {"roleName": "outside", "roleBody": {"reader": {"mode": "file", "log_path": outside}},
          "roleDependHost": ["test-node"]},
         {"roleName": "manual", "roleBody": {"reader": {"mode": "http"}},
@@ -414,6 +415,7 @@ fn a_deploy_the_node_refuses_writes_nothing() {
         text.contains("runner manual that this deployment does not own"),
         "{text}"
     );
+    assert!(text.contains("base.version asks for 99.0.0"), "{text}");
     assert!(
         runner_state(&node, "outside").is_none(),
         "nothing was written"
