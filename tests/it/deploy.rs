@@ -40,6 +40,15 @@ fn the_one(node: &Node) -> Value {
     list["data"][0].clone()
 }
 
+fn the_one_by_id(node: &Node, id: &str) -> Value {
+    ok(
+        node,
+        "POST",
+        "/api/v1/selectCluster",
+        &json!({"id": id}).to_string(),
+    )
+}
+
 fn execute(node: &Node, id: &str, execute_type: Value) {
     ok(
         node,
@@ -360,6 +369,26 @@ fn a_deployment_goes_through_seed_002s_states_with_its_runners() {
     );
     assert!(runner_state(&node, "api").is_some());
 
+    // Cancel, drop the role, redeploy: exactly that runner is removed.
+    let mut cancel = the_one_by_id(&node, &id);
+    cancel["status"] = json!("cancel");
+    ok(&node, "POST", "/api/v1/createCluster", &cancel.to_string());
+    let mut shrunk = the_one_by_id(&node, &id);
+    shrunk["roles"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|r| r["roleName"] != "api");
+    ok(&node, "POST", "/api/v1/createCluster", &shrunk.to_string());
+    execute(&node, &id, json!(2));
+    assert_eq!(wait_over(&node)["success"], true);
+    let lines = log_lines(&node);
+    assert!(
+        lines.iter().any(|l| l.contains("runner api: removed")),
+        "{lines:?}"
+    );
+    assert!(runner_state(&node, "api").is_none());
+    assert!(runner_state(&node, "app").is_some());
+
     // A runner made by hand stays when the deployment goes.
     node.add_runner(&node.runner_json("manual", "manual.log", "raw"));
 
@@ -611,6 +640,19 @@ fn three_nodes_deploy_by_tag_and_name_and_a_killed_executor_is_taken_over() {
     // fails the execution with the reason.
     nodes[1].kill();
     execute(&nodes[2], 0);
+    // While it runs, every other action on every deployment is refused, naming it.
+    let (status, refusal) = nodes[0].send(
+        "POST",
+        "/api/v1/deployments",
+        &json!({"name": "meanwhile", "roles": []}).to_string(),
+    );
+    assert_eq!(status, 409, "{refusal}");
+    assert!(
+        refusal["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("an execution runs: start of deployment")),
+        "{refusal}"
+    );
     nodes[2].kill();
     nodes[1].start();
     let signal = wait_signal(&nodes[0], &id);
