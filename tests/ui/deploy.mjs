@@ -1,6 +1,6 @@
 // deploy.mjs — the Deploy page (seed 002) on a real node started by tests/it/ui.rs, whose file
 // LOGRAFT_LOG_PATH holds lines. Walks: create (name and remark with markup, shown as text),
-// the buttons disabled before saving, a role from the editor, save, the unsaved-changes prompt,
+// the buttons disabled before saving, a role edited in the runner editor (with its try-it), save, the unsaved-changes prompt,
 // the plan (the file the node matches, what is added) and its confirmation, the log growing
 // during the execution and the result, start (a green light in the list), stop, and delete
 // with its second confirmation.
@@ -45,6 +45,17 @@ scenario('deploy', async ({ page }) => {
   await role.locator('.role-hosts').fill('test-node');
   await role.locator('.role-body').fill(JSON.stringify({ reader: { mode: 'file', log_path: logPath, read_from: 'oldest' }, parser: { type: 'raw' } }, null, 2));
   await page.fill('#deploy-hosts', 'test-node');
+  // The runner editor edits a role's config, with its "try it"; its config comes back.
+  await role.locator('.role-edit').click();
+  await page.locator('.runner-editor').waitFor();
+  assert(await page.locator('.runner-editor .try-it').isVisible(), 'the runner editor has its try-it box');
+  assert(!(await page.locator('.runner-editor .apply-target').isVisible()), 'nothing to apply to from a role');
+  await screenshot(page, 'deploy-role-runner-editor');
+  await page.click('#runner-use');
+  await page.locator('.runner-editor').waitFor({ state: 'detached' });
+  const used = JSON.parse(await role.locator('.role-body').inputValue());
+  assertEqual(used.reader.log_path, logPath, 'the config came back from the runner editor');
+  assertEqual(used.name, undefined, 'the role names the runner, not its body');
   await screenshot(page, 'deploy-editor-unsaved');
   await page.click('#deploy-save');
   await eventually(async () => (await page.$$eval('#deploy-list .deploy-item', (items) => items.length)) === 1, 'listed once saved');

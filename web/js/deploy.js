@@ -8,6 +8,7 @@
 
 import { api } from './api.js';
 import { h, modal, replace, toast } from './dom.js';
+import { openRunnerEditor } from './runner-editor.js';
 
 // Seed 002's permission lists (状态权限解释), with cancel also from deploysuccess (its flow).
 const ALLOWS = {
@@ -255,6 +256,27 @@ export class DeployPage {
       template.value = '';
       this.changed();
     });
+    const edit = h('button', { type: 'button', class: 'btn role-edit' }, 'Edit in the runner editor…');
+    edit.addEventListener('click', () => {
+      let config;
+      try {
+        config = JSON.parse(body.value || '{}');
+      } catch (err) {
+        toast(`The runner config is not JSON (${err.message})`, 'error');
+        return;
+      }
+      openRunnerEditor({
+        config: { ...config, name: name.value.trim() || 'role' },
+        nodes: [],
+        mode: 'single',
+        onUse: (next) => {
+          const used = structuredClone(next);
+          delete used.name;
+          body.value = JSON.stringify(used, null, 2);
+          this.changed();
+        },
+      });
+    });
     const remove = h('button', { type: 'button', class: 'btn btn-quiet role-remove', 'aria-label': 'Remove this role' }, 'Remove');
     const element = h(
       'fieldset',
@@ -263,7 +285,7 @@ export class DeployPage {
       h('label', null, 'Runner name', name),
       h('label', null, 'On', hosts),
       h('label', null, 'Runner config (JSON)', body),
-      h('div', { class: 'role-tools' }, template, remove),
+      h('div', { class: 'role-tools' }, template, edit, remove),
     );
     remove.addEventListener('click', () => {
       element.remove();

@@ -37,9 +37,10 @@ function select(name, options, value) {
 
 /**
  * Open the editor. `config`: an existing runner config (edit) or null (new); `nodes`: the
- * cluster's nodes; `mode`: 'cluster' | 'single'; `onDone()` after a successful apply.
+ * cluster's nodes; `mode`: 'cluster' | 'single'; `onDone()` after a successful apply;
+ * `onUse(config)`: instead of applying, hand the config back (a deployment's role).
  */
-export function openRunnerEditor({ config, nodes, mode, preselected = [], onDone }) {
+export function openRunnerEditor({ config, nodes, mode, preselected = [], onDone, onUse }) {
   const editing = Boolean(config);
   let base = structuredClone(config || { name: '', reader: { mode: 'tailx', log_path: '', read_from: 'oldest' }, parser: { type: 'raw' } });
   const labelled = (label, input, hint) => {
@@ -199,7 +200,14 @@ export function openRunnerEditor({ config, nodes, mode, preselected = [], onDone
   });
 
   const results = h('ul', { class: 'apply-results', 'aria-live': 'polite' });
-  const applyButton = h('button', { type: 'button', class: 'btn btn-primary' }, editing ? 'Apply changes' : 'Create runner');
+  const applyButton = h(
+    'button',
+    { type: 'button', class: 'btn btn-primary', id: onUse ? 'runner-use' : null },
+    onUse ? 'Use this config' : editing ? 'Apply changes' : 'Create runner',
+  );
+  // With `onUse` (the Deploy page's roles), the config goes back to the caller instead of to
+  // nodes: there is nothing to apply to.
+  target.hidden = Boolean(onUse);
   const dialog = modal(
     editing ? `Edit runner ${visibleText(base.name)}` : 'New runner',
     h(
@@ -224,6 +232,11 @@ export function openRunnerEditor({ config, nodes, mode, preselected = [], onDone
       next = current();
     } catch (err) {
       showError(err.message);
+      return;
+    }
+    if (onUse) {
+      onUse(next);
+      dialog.close();
       return;
     }
     const name = (next.name || '').trim();
