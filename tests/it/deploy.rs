@@ -114,10 +114,13 @@ fn a_deployment_goes_through_seed_002s_states_with_its_runners() {
     node.start();
     let log = node.logs().join("app.log");
     append_lines(&log, numbered("deployline", 0..50));
+    // A secret in a role (a sender's password): read back masked, kept when the masked
+    // value is sent back (the redeploys below find the role unchanged).
     let role = |name: &str, path: &str| {
         json!({"roleName": name,
                "roleBody": {"reader": {"mode": "file", "log_path": path, "read_from": "oldest"},
-                            "parser": {"type": "raw"}},
+                            "parser": {"type": "raw"},
+                            "senders": [{"sender_type": "local", "password": "hunter2-secret"}]},
                "roleDependHost": ["127.0.0.1"]})
     };
     let body = json!({
@@ -180,6 +183,11 @@ fn a_deployment_goes_through_seed_002s_states_with_its_runners() {
     assert_eq!(created["hosts"], json!(["test-node"]));
     assert_eq!(created["base"], body["base"]);
     assert_eq!(created["roles"][0]["roleName"], "app");
+    assert_eq!(
+        created["roles"][0]["roleBody"]["senders"][0]["password"], "******",
+        "secrets are masked on read"
+    );
+    assert!(!created.to_string().contains("hunter2"), "{created}");
     assert_eq!(created["roles"][0]["roleDependHost"], json!(["127.0.0.1"]));
     let selected = ok(
         &node,
