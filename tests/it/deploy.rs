@@ -579,6 +579,9 @@ fn three_nodes_deploy_by_tag_and_name_and_a_killed_executor_is_taken_over() {
     assert_eq!(wait_signal(&nodes[0], &id)["success"], true);
     execute(&nodes[2], 0);
     assert_eq!(wait_signal(&nodes[2], &id)["success"], true);
+    // For the record (no assertion on time): the start's log, with its timestamps.
+    let (_, start_log) = nodes[2].get(&format!("/api/v1/deployments/{id}/log?page=1"));
+    eprintln!("start log: {:#}", start_log["data"]);
     let expected = |node: usize| -> Vec<&str> {
         match node {
             0 | 1 => vec!["weblog"],
@@ -669,6 +672,7 @@ fn three_nodes_deploy_by_tag_and_name_and_a_killed_executor_is_taken_over() {
     let (_, after) = nodes[0].get(&format!("/api/v1/deployments/{id}"));
     assert_eq!(after["status"], "startfailure", "{after}");
     let (_, log) = nodes[0].get(&format!("/api/v1/deployments/{id}/log?page=1"));
+    eprintln!("taken-over start log: {:#}", log["data"]);
     let text = log.to_string();
     assert!(
         text.contains("node gamma, which ran this execution, stopped"),
