@@ -408,6 +408,19 @@ pub fn deploy(command: DeployCommand, target: Target) -> anyhow::Result<ExitCode
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))
     };
+    // Every item of a paged list (`?page=1, 2, ...` until a page is empty).
+    let pages = |path: &str, key: &str| -> anyhow::Result<Vec<Value>> {
+        let mut items = Vec::new();
+        for page in 1.. {
+            let answer = via.call(Method::GET, &format!("{path}?page={page}"), None)?;
+            let got = answer[key].as_array().cloned().unwrap_or_default();
+            if got.is_empty() {
+                break;
+            }
+            items.extend(got);
+        }
+        Ok(items)
+    };
     let run = |id: &str, execute_type: u8| -> anyhow::Result<ExitCode> {
         via.call(
             Method::POST,
@@ -421,20 +434,8 @@ pub fn deploy(command: DeployCommand, target: Target) -> anyhow::Result<ExitCode
                 &format!("/api/v1/deployments/{id}/signal"),
                 None,
             )?;
-            // The whole log, page by page, printing what is new.
-            let mut lines = Vec::new();
-            for page in 1.. {
-                let log = via.call(
-                    Method::GET,
-                    &format!("/api/v1/deployments/{id}/log?page={page}"),
-                    None,
-                )?;
-                let data = log["data"].as_array().cloned().unwrap_or_default();
-                if data.is_empty() {
-                    break;
-                }
-                lines.extend(data);
-            }
+            // The whole log, printing what is new.
+            let lines = pages(&format!("/api/v1/deployments/{id}/log"), "data")?;
             for line in lines.iter().skip(printed) {
                 println!("{}", line.as_str().unwrap_or_default());
             }
@@ -451,26 +452,13 @@ pub fn deploy(command: DeployCommand, target: Target) -> anyhow::Result<ExitCode
     };
     match command {
         DeployCommand::List => {
-            let mut page = 1;
-            loop {
-                let list = via.call(
-                    Method::GET,
-                    &format!("/api/v1/deployments?page={page}"),
-                    None,
-                )?;
-                let items = list["deployments"].as_array().cloned().unwrap_or_default();
-                if items.is_empty() {
-                    break;
-                }
-                for d in items {
-                    println!(
-                        "{}  {:<14} {}",
-                        d["id"].as_str().unwrap_or_default(),
-                        d["status"].as_str().unwrap_or_default(),
-                        d["name"].as_str().unwrap_or_default()
-                    );
-                }
-                page += 1;
+            for d in pages("/api/v1/deployments", "deployments")? {
+                println!(
+                    "{}  {:<14} {}",
+                    d["id"].as_str().unwrap_or_default(),
+                    d["status"].as_str().unwrap_or_default(),
+                    d["name"].as_str().unwrap_or_default()
+                );
             }
         }
         DeployCommand::Show { id } => {
@@ -497,19 +485,8 @@ pub fn deploy(command: DeployCommand, target: Target) -> anyhow::Result<ExitCode
         DeployCommand::Start { id } => return run(&id, 0),
         DeployCommand::Stop { id } => return run(&id, 1),
         DeployCommand::Log { id } => {
-            for page in 1.. {
-                let log = via.call(
-                    Method::GET,
-                    &format!("/api/v1/deployments/{id}/log?page={page}"),
-                    None,
-                )?;
-                let data = log["data"].as_array().cloned().unwrap_or_default();
-                if data.is_empty() {
-                    break;
-                }
-                for line in data {
-                    println!("{}", line.as_str().unwrap_or_default());
-                }
+            for line in pages(&format!("/api/v1/deployments/{id}/log"), "data")? {
+                println!("{}", line.as_str().unwrap_or_default());
             }
         }
         DeployCommand::Delete { id } => {

@@ -101,6 +101,15 @@ async fn delete_one(state: &AppState, principal: &Principal, id: &str) -> Result
     Ok(result?)
 }
 
+/// Every deployment as the API shows it (a linearizable read).
+async fn views(state: &AppState) -> Result<Vec<Value>, ApiError> {
+    state.store.read_barrier().await?;
+    Ok(model::list(&*state.store)?
+        .iter()
+        .map(Deployment::view)
+        .collect())
+}
+
 fn log_page(lines: &[String], page: Option<usize>) -> Value {
     let (page, data) = page_of(lines, page);
     json!({"currentPage": page, "rows": lines.len(), "data": data})
@@ -112,11 +121,7 @@ pub async fn list(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    state.store.read_barrier().await?;
-    let all: Vec<Value> = model::list(&*state.store)?
-        .iter()
-        .map(Deployment::view)
-        .collect();
+    let all = views(&state).await?;
     let (page, data) = page_of(&all, query.page);
     Ok(Json(
         json!({"page": page, "total": all.len(), "deployments": data}),
@@ -308,11 +313,7 @@ pub async fn select_cluster_list(
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Json<Value> {
     let result = async {
-        state.store.read_barrier().await?;
-        let all: Vec<Value> = model::list(&*state.store)?
-            .iter()
-            .map(Deployment::view)
-            .collect();
+        let all = views(&state).await?;
         let (page, data) = page_of(&all, query.page);
         Ok(json!({"currentPage": page, "total": all.len(), "data": data}))
     }

@@ -456,14 +456,7 @@ impl Deployer {
         }
         for (node, runners) in &diff.removed {
             for runner in runners {
-                ops.push(Op::Delete {
-                    key: crate::collect::runner_key(node, runner),
-                    expected: None,
-                });
-                ops.push(Op::Delete {
-                    key: owned_key(node, runner),
-                    expected: None,
-                });
+                ops.extend(removal(node, runner));
             }
         }
         deployment.deployed = placement.clone();
@@ -602,14 +595,7 @@ impl Deployer {
         let mut ops = Vec::new();
         for (node, runners) in &deployment.deployed {
             for runner in runners.keys() {
-                ops.push(Op::Delete {
-                    key: crate::collect::runner_key(node, runner),
-                    expected: None,
-                });
-                ops.push(Op::Delete {
-                    key: owned_key(node, runner),
-                    expected: None,
-                });
+                ops.extend(removal(node, runner));
             }
         }
         ops.push(Op::Delete {
@@ -761,6 +747,20 @@ impl Deployer {
         let _ = self.store.release_lease(LEASE, &holder).await;
         Ok(())
     }
+}
+
+/// A deployed runner and its ownership mark, deleted.
+fn removal(node: &str, runner: &str) -> [Op; 2] {
+    [
+        Op::Delete {
+            key: crate::collect::runner_key(node, runner),
+            expected: None,
+        },
+        Op::Delete {
+            key: owned_key(node, runner),
+            expected: None,
+        },
+    ]
 }
 
 /// Secrets read back masked and sent back so keep their stored values.

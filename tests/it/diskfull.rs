@@ -56,6 +56,17 @@ fn dated_lines(tag: &str, range: std::ops::Range<usize>) -> (String, Vec<String>
     (body, messages)
 }
 
+/// Start the node with its two runners: `web` (HTTP, JSON with a time) and `app` (a file).
+fn start_with_runners(node: &mut Node) {
+    node.start();
+    node.add_runner(
+        &serde_json::json!({"name": "web", "reader": {"mode": "http"},
+            "parser": {"type": "json", "timestamp_key": "time"}})
+        .to_string(),
+    );
+    node.add_runner(&node.runner_json("app", "app.log", "raw"));
+}
+
 /// Send dated lines tagged `tag` to the `web` HTTP runner, 500 a request, until one is
 /// refused: the lines accepted, the next line number, and the refusal (status, answer).
 fn fill_until_refused(node: &Node, tag: &str) -> (Vec<String>, usize, (u16, serde_json::Value)) {
@@ -122,13 +133,7 @@ fn a_full_disk_is_backpressure_and_the_node_resumes_when_space_returns() {
     // The ballast leaves a few MiB above the reserve.
     let mut node = node_on_a_small_disk("24MiB", 34);
     let data = node.data();
-    node.start();
-    node.add_runner(
-        &serde_json::json!({"name": "web", "reader": {"mode": "http"},
-            "parser": {"type": "json", "timestamp_key": "time"}})
-        .to_string(),
-    );
-    node.add_runner(&node.runner_json("app", "app.log", "raw"));
+    start_with_runners(&mut node);
     let (status, health) = node.get("/health");
     assert_eq!(status, 200, "{health}");
 
@@ -202,13 +207,7 @@ fn enospc_without_a_reserve_heals_in_place_when_space_returns() {
     // A few MiB free, and nothing watching them.
     let mut node = node_on_a_small_disk("0", 54);
     let data = node.data();
-    node.start();
-    node.add_runner(
-        &serde_json::json!({"name": "web", "reader": {"mode": "http"},
-            "parser": {"type": "json", "timestamp_key": "time"}})
-        .to_string(),
-    );
-    node.add_runner(&node.runner_json("app", "app.log", "raw"));
+    start_with_runners(&mut node);
     let path = node.logs().join("app.log");
     append_lines(&path, numbered("enospcfile", 0..1000));
 
