@@ -697,3 +697,124 @@ fn three_nodes_deploy_by_tag_and_name_and_a_killed_executor_is_taken_over() {
         }
     }
 }
+
+/// Every (state, action) pair of seed 002 through the API: a deployment is put in each state
+/// (written into the config store as a member would), then each action is asked of it; it is
+/// refused (409, naming the state and what it allows) exactly when seed 002's list says so.
+#[test]
+fn every_state_and_action_through_the_api_follows_seed_002() {
+    let mut alpha = Node::member("alpha", "t", None, "[deploy]\none_started = false\n");
+    alpha.start();
+    let mut beta = Node::member("beta", "t", Some(&alpha), "[deploy]\none_started = false\n");
+    beta.start();
+    let view = alpha.wait_members(2);
+    beta.wait_members(2);
+    let beta_id = view["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == "beta")
+        .unwrap()["raft_id"]
+        .as_u64()
+        .unwrap();
+    let secret = alpha.cluster_secret();
+    let leader_name = view["leader"].as_str().unwrap().to_string();
+    let (leader, origin) = if leader_name == "alpha" {
+        (&alpha, beta_id)
+    } else {
+        let alpha_id = view["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["id"] == "alpha")
+            .unwrap()["raft_id"]
+            .as_u64()
+            .unwrap();
+        (&beta, alpha_id)
+    };
+    let put_in_state = |id: &str, state: &str| {
+        let record = json!({"id": id, "name": format!("table {id}"), "status": state,
+            "hosts": [], "base": {"version": "", "deployUser": "", "deployDir": ""},
+            "roles": [], "remark": "", "revision": 1});
+        let response = reqwest::blocking::Client::new()
+            .post(leader.url("/internal/v1/store/txn"))
+            .header("x-lograft-cluster-secret", &secret)
+            .header("x-lograft-origin-node", origin.to_string())
+            .json(
+                &json!([{"op": "put", "key": format!("deploy/deployments/{id}"),
+                           "value": record.to_string()}]),
+            )
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    };
+    let table: [(&str, &[&str]); 8] = [
+        ("prepare", &["deploy", "delete"]),
+        ("cancel", &["edit"]),
+        ("deploysuccess", &["start", "stop", "delete", "cancel"]),
+        ("deployfailure", &["deploy", "edit", "delete"]),
+        ("startsuccess", &["stop"]),
+        ("startfailure", &["start", "delete"]),
+        ("stopsuccess", &["edit", "deploy", "delete"]),
+        ("stopfailure", &["stop"]),
+    ];
+    let actions = ["edit", "deploy", "start", "stop", "delete", "cancel"];
+    let mut n = 0;
+    for (state, allowed) in table {
+        for action in actions {
+            n += 1;
+            let id = format!("{n:08x}");
+            put_in_state(&id, state);
+            let node = if n % 2 == 0 { &alpha } else { &beta };
+            let path = format!("/api/v1/deployments/{id}");
+            // Reads are linearizable: the record is there on either node.
+            let (status, got) = node.get(&path);
+            assert_eq!(
+                (status, got["status"].as_str()),
+                (200, Some(state)),
+                "{got}"
+            );
+            let body = |status: &str| {
+                json!({"name": format!("table {id}"), "status": status, "roles": []}).to_string()
+            };
+            let (status, answer) = match action {
+                "edit" => node.send("PUT", &path, &body(state)),
+                "cancel" => node.send("PUT", &path, &body("cancel")),
+                "delete" => node.send("DELETE", &path, ""),
+                execute => {
+                    let kind = match execute {
+                        "start" => 0,
+                        "stop" => 1,
+                        _ => 2,
+                    };
+                    node.send(
+                        "POST",
+                        &format!("{path}/execute"),
+                        &json!({"executeType": kind}).to_string(),
+                    )
+                }
+            };
+            // In `cancel`, the page's whole JSON with `status: "cancel"` is the edit that
+            // cancel allows (seed 002 sends the same shape for both).
+            let expect_allowed =
+                allowed.contains(&action) || (state == "cancel" && action == "cancel");
+            if expect_allowed {
+                assert!(
+                    (200..300).contains(&status),
+                    "{action} in {state} is allowed: {status} {answer}"
+                );
+            } else {
+                assert_eq!(status, 409, "{action} in {state} is refused: {answer}");
+                let message = answer["error"]["message"].as_str().unwrap();
+                assert!(
+                    message.contains(state) && allowed.iter().all(|a| message.contains(a)),
+                    "{message}"
+                );
+            }
+            if matches!(action, "deploy" | "start" | "stop") && expect_allowed {
+                let signal = wait_signal(node, &id);
+                assert_eq!(signal["success"], true, "{action} in {state}: {signal}");
+            }
+        }
+    }
+}
