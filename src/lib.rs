@@ -13,6 +13,9 @@
 //!   cluster-wide search planned over it.
 //! * [`cluster`]: the `ConfigStore` and `Membership` seams, on Raft (openraft) with sled.
 //! * [`backends`]: which engine serves each seam; the one place an adapter registers.
+//! * [`deploy`]: deployments (seed 002): bundles of runner configs rolled out to nodes under a
+//!   state machine, executed one at a time under a lease in the config store.
+//! * [`repair`]: `lograft repair`, what a stopped node's data dir holds that it would refuse.
 //! * [`auth`]: users, sessions, API tokens, roles.
 //! * [`api`]: the HTTP routes (thin: they call the layers above). [`node`] wires everything
 //!   together for `lograft serve`.
