@@ -709,44 +709,43 @@ fn every_state_and_action_through_the_api_follows_seed_002() {
     beta.start();
     let view = alpha.wait_members(2);
     beta.wait_members(2);
-    let beta_id = view["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["id"] == "beta")
-        .unwrap()["raft_id"]
-        .as_u64()
-        .unwrap();
-    let secret = alpha.cluster_secret();
-    let leader_name = view["leader"].as_str().unwrap().to_string();
-    let (leader, origin) = if leader_name == "alpha" {
-        (&alpha, beta_id)
-    } else {
-        let alpha_id = view["nodes"]
+    let raft_id = |name: &str| {
+        view["nodes"]
             .as_array()
             .unwrap()
             .iter()
-            .find(|n| n["id"] == "alpha")
+            .find(|n| n["id"] == name)
             .unwrap()["raft_id"]
             .as_u64()
-            .unwrap();
-        (&beta, alpha_id)
+            .unwrap()
     };
+    let (alpha_id, beta_id) = (raft_id("alpha"), raft_id("beta"));
+    let secret = alpha.cluster_secret();
+    // Written through the leader's member route, naming the other member as the origin
+    // (whichever node leads now: leadership may move on a loaded machine).
     let put_in_state = |id: &str, state: &str| {
         let record = json!({"id": id, "name": format!("table {id}"), "status": state,
             "hosts": [], "base": {"version": "", "deployUser": "", "deployDir": ""},
             "roles": [], "remark": "", "revision": 1});
-        let response = reqwest::blocking::Client::new()
-            .post(leader.url("/internal/v1/store/txn"))
-            .header("x-lograft-cluster-secret", &secret)
-            .header("x-lograft-origin-node", origin.to_string())
-            .json(
-                &json!([{"op": "put", "key": format!("deploy/deployments/{id}"),
-                           "value": record.to_string()}]),
-            )
-            .send()
-            .unwrap();
-        assert_eq!(response.status(), 200);
+        let ops = json!([{"op": "put", "key": format!("deploy/deployments/{id}"),
+                          "value": record.to_string()}]);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            for (target, origin) in [(&alpha, beta_id), (&beta, alpha_id)] {
+                let written = reqwest::blocking::Client::new()
+                    .post(target.url("/internal/v1/store/txn"))
+                    .header("x-lograft-cluster-secret", &secret)
+                    .header("x-lograft-origin-node", origin.to_string())
+                    .json(&ops)
+                    .send()
+                    .is_ok_and(|response| response.status() == 200);
+                if written {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "no leader took the write");
+            std::thread::sleep(Duration::from_millis(200));
+        }
     };
     let table: [(&str, &[&str]); 8] = [
         ("prepare", &["deploy", "delete"]),
