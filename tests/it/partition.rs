@@ -216,40 +216,58 @@ fn scenario() {
     for node in &nodes {
         node.wait_members(3);
     }
-    let leader_name = view(&nodes[0]).unwrap()["leader"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let l = names.iter().position(|n| *n == leader_name).unwrap();
-    let others: Vec<usize> = (0..3).filter(|i| *i != l).collect();
+    // The leader as every node sees it (leadership may move on a loaded machine, so it is
+    // asked again where it matters).
+    let leader = |nodes: &[Node]| -> usize {
+        poll("one leader seen by every node", || {
+            let leaders: BTreeSet<String> = nodes
+                .iter()
+                .map(|n| view(n).and_then(|v| v["leader"].as_str().map(str::to_string)))
+                .collect::<Option<_>>()?;
+            if leaders.len() != 1 {
+                return None;
+            }
+            let name = leaders.into_iter().next()?;
+            names.iter().position(|n| *n == name)
+        })
+    };
+    let raft_ids: Vec<String> = {
+        let v = view(&nodes[0]).unwrap();
+        names
+            .iter()
+            .map(|name| {
+                v["nodes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|n| n["id"] == *name)
+                    .unwrap()["raft_id"]
+                    .as_u64()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    };
 
     // Item 7: a forwarded write that the leader committed but whose answer was lost is sent
     // again with its request id; the leader applies it once and answers the same.
-    let follower = &nodes[others[0]];
-    let follower_id = view(follower).unwrap()["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["id"] == names[others[0]])
-        .unwrap()["raft_id"]
-        .as_u64()
-        .unwrap()
-        .to_string();
-    let secret = nodes[l].cluster_secret();
+    let secret = nodes[0].cluster_secret();
     let forward = || {
-        let response = reqwest::blocking::Client::new()
-            .post(nodes[l].url("/internal/v1/store/txn"))
-            .header("x-lograft-cluster-secret", &secret)
-            .header("x-lograft-origin-node", &follower_id)
-            .header("x-lograft-request-id", "partition-test-forward-1")
-            .json(
-                &json!([{"op": "put", "key": "meta/bootstrap/idempotency-probe",
+        poll("the leader to take the forwarded write", || {
+            let l = leader(&nodes);
+            let response = reqwest::blocking::Client::new()
+                .post(nodes[l].url("/internal/v1/store/txn"))
+                .header("x-lograft-cluster-secret", &secret)
+                .header("x-lograft-origin-node", &raft_ids[(l + 1) % 3])
+                .header("x-lograft-request-id", "partition-test-forward-1")
+                .json(
+                    &json!([{"op": "put", "key": "meta/bootstrap/idempotency-probe",
                             "value": "probe", "expected": 0}]),
-            )
-            .send()
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        response.json::<Value>().unwrap()
+                )
+                .send()
+                .ok()?;
+            (response.status() == 200).then(|| response.json::<Value>().unwrap())
+        })
     };
     let first = forward();
     assert!(first["revision"].is_u64(), "{first}");
@@ -260,6 +278,7 @@ fn scenario() {
     );
     // A client's retry with its Idempotency-Key: both answers 201; without the key, the same
     // create is a conflict.
+    let follower = &nodes[(leader(&nodes) + 1) % 3];
     assert_eq!(add_user(follower, "idem", Some("key-1")), 201);
     assert_eq!(add_user(follower, "idem", Some("key-1")), 201);
     assert_eq!(add_user(follower, "idem", None), 409);
@@ -272,6 +291,9 @@ fn scenario() {
     }
 
     // The leader is cut off.
+    let l = leader(&nodes);
+    let leader_name = names[l].to_string();
+    let others: Vec<usize> = (0..3).filter(|i| *i != l).collect();
     cut(&nodes, l, true);
     // The two others elect a leader between them and take writes, through either.
     let new_leader = poll("a new leader on the majority side", || {
