@@ -412,6 +412,34 @@ fn a_deployment_goes_through_seed_002s_states_with_its_runners() {
     assert!(runner_state(&node, "manual").is_some());
     let list = ok(&node, "GET", "/api/v1/selectClusterList?page=1", "");
     assert_eq!(list["total"], 1);
+
+    // Every change is in the audit trail (written through the queue: wait for it).
+    for wanted in [
+        format!("deployment.create {id}: ok"),
+        format!("deployment.deployupdate {id}: ok"),
+        format!("deployment.start {id}: ok"),
+        format!("deployment.stop {id}: ok"),
+        format!("deployment.delete {id}: ok"),
+        format!("deployment.start {second_id}: refused"),
+    ] {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (status, body) = node.get("/api/v1/audit?limit=1000&from=-1d");
+            let found = status == 200
+                && body["hits"].as_array().is_some_and(|hits| {
+                    hits.iter()
+                        .any(|hit| hit["message"].as_str().unwrap_or("").contains(&wanted))
+                });
+            if found {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the audit has no {wanted:?}: {body}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
 }
 
 /// A role whose path this node's allowlist refuses fails the deploy, naming the node and
