@@ -174,6 +174,17 @@ impl Deployer {
         serde_json::from_str(&text).map_err(|err| format!("node {node}'s answer: {err}"))
     }
 
+    /// Take the execution lease under a new holder name (`<node>:<nonce>`, so two executions
+    /// on one node are told apart); `None` while someone else holds it.
+    async fn take_lease(&self) -> Result<Option<String>, DeployError> {
+        let holder = format!("{}:{}", self.node(), super::new_id());
+        Ok(self
+            .store
+            .acquire_lease(LEASE, &holder, LEASE_TTL)
+            .await?
+            .map(|_| holder))
+    }
+
     /// The last execution (cluster-wide), if any.
     pub fn last(&self) -> Result<Option<Execution>, DeployError> {
         let Some(id) = self.store.get(LAST_KEY)? else {
@@ -226,17 +237,11 @@ impl Deployer {
                 )));
             }
         }
-        let holder = format!("{}:{}", self.node(), super::new_id());
-        if self
-            .store
-            .acquire_lease(LEASE, &holder, LEASE_TTL)
-            .await?
-            .is_none()
-        {
+        let Some(holder) = self.take_lease().await? else {
             return Err(DeployError::Refused(
                 "another execution is starting on another node; try again when it is over".into(),
             ));
-        }
+        };
         let execution = Execution {
             deployment: id.to_string(),
             kind,
@@ -694,15 +699,9 @@ impl Deployer {
         if execution.over {
             return Ok(());
         }
-        let holder = format!("{}:{}", self.node(), super::new_id());
-        if self
-            .store
-            .acquire_lease(LEASE, &holder, LEASE_TTL)
-            .await?
-            .is_none()
-        {
+        let Some(holder) = self.take_lease().await? else {
             return Ok(()); // its node is alive and renewing
-        }
+        };
         // Read again under the lease: it may have ended meanwhile.
         let Some(current) = self.execution(&execution.deployment)? else {
             let _ = self.store.release_lease(LEASE, &holder).await;

@@ -737,16 +737,7 @@ fn every_state_and_action_through_the_api_follows_seed_002() {
     beta.start();
     let view = alpha.wait_members(2);
     beta.wait_members(2);
-    let raft_id = |name: &str| {
-        view["nodes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|n| n["id"] == name)
-            .unwrap()["raft_id"]
-            .as_u64()
-            .unwrap()
-    };
+    let raft_id = |name: &str| crate::harness::raft_id(&view, name);
     let (alpha_id, beta_id) = (raft_id("alpha"), raft_id("beta"));
     let secret = alpha.cluster_secret();
     // Written through the leader's member route, naming the other member as the origin

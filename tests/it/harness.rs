@@ -572,6 +572,18 @@ impl Drop for Node {
     }
 }
 
+/// The Raft id of member `name` in a `/api/v1/cluster/nodes` answer.
+pub fn raft_id(view: &Value, name: &str) -> u64 {
+    view["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == name)
+        .unwrap_or_else(|| panic!("{name} is not in {view}"))["raft_id"]
+        .as_u64()
+        .unwrap()
+}
+
 pub fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")

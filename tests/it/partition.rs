@@ -235,17 +235,7 @@ fn scenario() {
         let v = view(&nodes[0]).unwrap();
         names
             .iter()
-            .map(|name| {
-                v["nodes"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .find(|n| n["id"] == *name)
-                    .unwrap()["raft_id"]
-                    .as_u64()
-                    .unwrap()
-                    .to_string()
-            })
+            .map(|name| crate::harness::raft_id(&v, name).to_string())
             .collect()
     };
 
