@@ -86,8 +86,10 @@ scenario('deploy', async ({ page }) => {
   await screenshot(page, 'deploy-plan');
   await page.click('#plan-confirm');
   await waitOver(page, 'deployupdate: succeeded');
-  const log = await page.$$eval('#deploy-log li', (items) => items.map((li) => li.textContent));
-  assert(log.some((line) => line.includes('runner uideploy: added')), `the log: ${log.join('\n')}`);
+  const logLines = () => page.$$eval('#deploy-log li', (items) => items.map((li) => li.textContent));
+  await eventually(async () => (await logLines()).some((line) => line.includes('runner uideploy: added')), 'the log says the runner was added');
+  const log = await logLines();
+  assert(log.length > 0, 'the log stays on screen');
   await screenshot(page, 'deploy-log-result');
   assert(!(await disabled(page, 'deploy-start')), 'start is allowed in deploysuccess');
 

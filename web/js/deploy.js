@@ -180,6 +180,11 @@ export class DeployPage {
   }
 
   open(deployment) {
+    // Reopening the same deployment (after a reload of the list) keeps the log and result on
+    // screen until the fresh log arrives, so they never blink empty.
+    const same = this.current && this.current.id && this.current.id === deployment.id;
+    const keptLog = same && this.logBox ? [...this.logBox.childNodes] : [];
+    const keptResult = same && this.result ? { text: this.result.textContent, className: this.result.className } : null;
     this.current = structuredClone(deployment);
     this.dirty = false;
     this.drawList();
@@ -213,6 +218,11 @@ export class DeployPage {
     this.stateLine = h('p', { class: 'deploy-statusline', id: 'deploy-status' });
     this.logBox = h('ol', { class: 'deploy-log', id: 'deploy-log', 'aria-live': 'polite' });
     this.result = h('p', { class: 'deploy-result', id: 'deploy-result', role: 'status' });
+    this.logBox.append(...keptLog);
+    if (keptResult) {
+      this.result.textContent = keptResult.text;
+      this.result.className = keptResult.className;
+    }
     replace(
       this.editor,
       h('h2', { class: 'deploy-title', id: 'deploy-title' }, d.name || '(new deployment)'),
