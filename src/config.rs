@@ -54,6 +54,35 @@ pub struct RawConfig {
     pub tls: Option<RawTls>,
     #[serde(default)]
     pub cluster: RawCluster,
+    #[serde(default)]
+    pub compat: RawCompat,
+}
+
+/// Compatibility with the tools lograft replaces.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCompat {
+    #[serde(default)]
+    pub logkit: RawLogkit,
+}
+
+/// logkit's API (`/logkit/...`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLogkit {
+    /// What this node is to logkit's cluster API: `"both"` (default: it answers as a master
+    /// and is listed among the slaves), `"master"` (answers as a master, is not a slave: cluster
+    /// pushes never land here) or `"slave"` (is a slave only: `ismaster` is false and its
+    /// cluster routes see no slaves, as on a logkit slave).
+    pub role: Option<String>,
+    /// The role of a request without credentials on `/logkit/*` from `anonymous_from`:
+    /// `"reader"` or `"operator"`. Off by default (every request needs a token). The one opt-in
+    /// exception to "every route needs a session or a token", for logkit clients that send
+    /// none; allow only networks you trust.
+    pub anonymous_role: Option<String>,
+    /// Networks (CIDR, e.g. `"10.0.0.0/8"`) whose requests may use `anonymous_role`, and the
+    /// only addresses a logkit slave may register from and with.
+    pub anonymous_from: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -162,6 +191,9 @@ pub struct RawCollect {
     pub partial_line_timeout: Option<String>,
     /// How often runners rescan their globs (file events only make them scan sooner). Default `1s`.
     pub scan_interval: Option<String>,
+    /// Where runners may write (logkit's `file` sender): globs, absolute. Empty by default. A
+    /// path also inside `allowed_paths` is refused: a runner must not forge the logs collected.
+    pub write_paths: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -225,6 +257,7 @@ pub struct NodeConfig {
     pub deploy: DeployConfig,
     pub tls: Option<TlsConfig>,
     pub cluster: ClusterConfig,
+    pub logkit: LogkitConfig,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -240,6 +273,9 @@ pub struct ClusterConfig {
     #[serde(skip_serializing)]
     pub join_token: Option<String>,
     pub tag: String,
+    /// Published in this node's record (see `NodeRecord::labels`); set by the layers above,
+    /// not read from the file.
+    pub labels: std::collections::BTreeMap<String, String>,
     pub voters: usize,
     #[serde(with = "duration_text")]
     pub heartbeat_interval: Duration,
@@ -285,9 +321,97 @@ pub struct TlsConfig {
     pub ca: Option<PathBuf>,
 }
 
+/// `[compat.logkit]`.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogkitConfig {
+    pub role: LogkitRole,
+    pub anonymous_role: Option<crate::auth::Role>,
+    pub anonymous_from: Vec<Cidr>,
+}
+
+/// See [`RawLogkit::role`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogkitRole {
+    Both,
+    Master,
+    Slave,
+}
+
+impl LogkitRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogkitRole::Both => "both",
+            LogkitRole::Master => "master",
+            LogkitRole::Slave => "slave",
+        }
+    }
+}
+
+/// An IP network: `10.0.0.0/8`, `::1/128`, or one address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    pub network: std::net::IpAddr,
+    pub prefix: u8,
+}
+
+impl Serialize for Cidr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{}/{}", self.network, self.prefix))
+    }
+}
+
+impl std::str::FromStr for Cidr {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Cidr, String> {
+        let (address, prefix) = match text.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (text, None),
+        };
+        let network: std::net::IpAddr = address
+            .parse()
+            .map_err(|_| format!("{text:?} is not a network like \"10.0.0.0/8\""))?;
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("{text:?}: the prefix length must be 0-{max}"))?,
+        };
+        Ok(Cidr { network, prefix })
+    }
+}
+
+impl Cidr {
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        let ip = match ip {
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map(std::net::IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        match (self.network, ip) {
+            (std::net::IpAddr::V4(net), std::net::IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (std::net::IpAddr::V6(net), std::net::IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct CollectConfig {
     pub allowed_paths: Vec<String>,
+    pub write_paths: Vec<String>,
     pub default_runner: bool,
     pub default_paths: Vec<String>,
     pub max_line_bytes: u64,
@@ -493,8 +617,20 @@ impl RawConfig {
             globset::Glob::new(pattern)
                 .map_err(|e| err("collect.default_paths", format!("{pattern:?}: {e}")))?;
         }
+        let write_paths = self.collect.write_paths.unwrap_or_default();
+        for pattern in &write_paths {
+            if !pattern.starts_with('/') {
+                return Err(err(
+                    "collect.write_paths",
+                    format!("{pattern:?} must be an absolute path or glob"),
+                ));
+            }
+            globset::Glob::new(pattern)
+                .map_err(|e| err("collect.write_paths", format!("{pattern:?}: {e}")))?;
+        }
         let collect = CollectConfig {
             allowed_paths,
+            write_paths,
             default_runner: self.collect.default_runner.unwrap_or(true),
             default_paths,
             max_line_bytes,
@@ -665,10 +801,61 @@ impl RawConfig {
             }
         };
 
+        let logkit = LogkitConfig {
+            role: match self.compat.logkit.role.as_deref() {
+                None | Some("both") => LogkitRole::Both,
+                Some("master") => LogkitRole::Master,
+                Some("slave") => LogkitRole::Slave,
+                Some(other) => {
+                    return Err(err(
+                        "compat.logkit.role",
+                        format!("{other:?} is not \"both\", \"master\" or \"slave\""),
+                    ));
+                }
+            },
+            anonymous_role: match self.compat.logkit.anonymous_role.as_deref() {
+                None => None,
+                Some(text) => match text.parse::<crate::auth::Role>() {
+                    Ok(role @ (crate::auth::Role::Reader | crate::auth::Role::Operator)) => {
+                        Some(role)
+                    }
+                    _ => {
+                        return Err(err(
+                            "compat.logkit.anonymous_role",
+                            format!(
+                                "{text:?} is not \"reader\" or \"operator\" (an anonymous request never gets admin)"
+                            ),
+                        ));
+                    }
+                },
+            },
+            anonymous_from: self
+                .compat
+                .logkit
+                .anonymous_from
+                .unwrap_or_default()
+                .iter()
+                .map(|text| text.parse())
+                .collect::<Result<_, String>>()
+                .map_err(|reason| err("compat.logkit.anonymous_from", reason))?,
+        };
+        if logkit.anonymous_role.is_some() && logkit.anonymous_from.is_empty() {
+            return Err(err(
+                "compat.logkit.anonymous_role",
+                "needs compat.logkit.anonymous_from: the networks it applies to".into(),
+            ));
+        }
+        let mut cluster = cluster;
+        if logkit.role != LogkitRole::Both {
+            cluster
+                .labels
+                .insert("logkit_role".into(), logkit.role.as_str().into());
+        }
         Ok(NodeConfig {
             api,
             auth,
             cluster,
+            logkit,
             metrics: MetricsConfig {
                 public: self.metrics.public.unwrap_or(false),
             },
@@ -833,6 +1020,7 @@ fn resolve_cluster(
         join,
         join_token: raw.join_token,
         tag: raw.tag.unwrap_or_default(),
+        labels: Default::default(),
         voters,
         heartbeat_interval,
         bad_after,

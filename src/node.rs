@@ -109,7 +109,9 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
 
     let allowlist = Allowlist::new(config.collect.allowed_paths.clone())
         .context("collect.allowed_paths")?
-        .protect(&config.data_dir);
+        .protect(&config.data_dir)
+        .with_writes(config.collect.write_paths.clone())
+        .context("collect.write_paths")?;
     let supervisor = Supervisor::new(
         &config.node_name,
         store.clone(),

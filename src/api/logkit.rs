@@ -11,78 +11,250 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::runners::{keep_masked_secrets, mask_secrets, parse_runner};
+use axum::http::StatusCode;
+
 use super::{ApiError, AppState};
 use crate::auth::Principal;
 use crate::collect::parse::{LineContext, Parser, cut_line};
 use crate::collect::{RunnerConfig, RunnerStatus};
 
+/// Success with data: `{"code":"L200","data":...}`.
 pub(super) fn ok(data: Value) -> Response {
     Json(json!({"code": "L200", "data": data})).into_response()
 }
 
-/// logkit-style errors: an `L<status>` code and a message.
-pub(super) fn fail(err: ApiError) -> Response {
-    let (status, _) = err.code();
-    let message = match &err {
-        ApiError::Internal(_) => "internal error; see the node's log".to_string(),
-        other => other.to_string(),
-    };
-    (
-        status,
-        Json(json!({"code": format!("L{}", status.as_u16()), "message": message})),
-    )
-        .into_response()
+/// Success without data, as logkit answers writes: `{"code":"L200"}`.
+pub(super) fn done() -> Response {
+    Json(json!({"code": "L200"})).into_response()
 }
 
-pub(super) fn respond(result: Result<Value, ApiError>) -> Response {
-    match result {
-        Ok(data) => ok(data),
-        Err(err) => fail(err),
+/// An error in logkit's envelope: `{"code":"L1002","message":"..."}`. logkit answers 400 for
+/// every per-node error and 503 when a cluster-wide change failed on a slave.
+#[derive(Debug)]
+pub(super) struct Lk {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl Lk {
+    pub fn bad(code: &'static str, message: impl Into<String>) -> Lk {
+        Lk {
+            status: StatusCode::BAD_REQUEST,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// lograft's own error under a logkit code: the client's mistakes are 400 as in logkit;
+    /// a store or node failure keeps its status (503 when the cluster has no leader, ...).
+    pub fn from_api(code: &'static str, err: ApiError) -> Lk {
+        let (status, _) = err.code();
+        let message = match &err {
+            ApiError::Internal(_) => "internal error; see the node's log".to_string(),
+            other => other.to_string(),
+        };
+        let status = if status.is_client_error() {
+            StatusCode::BAD_REQUEST
+        } else {
+            status
+        };
+        Lk {
+            status,
+            code,
+            message,
+        }
     }
 }
 
-/// A runner's status in logkit's field names.
-fn logkit_status(config: &RunnerConfig, status: &RunnerStatus) -> Value {
+impl IntoResponse for Lk {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(json!({"code": self.code, "message": self.message})),
+        )
+            .into_response()
+    }
+}
+
+pub(super) fn answer(result: Result<Response, Lk>) -> Response {
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// logkit names a runner by the path of its `.conf` file (in keys of `/logkit/configs` and
+/// in messages). lograft keeps configs in its replicated store, not in files; the same name
+/// under the data dir stands for them.
+pub(super) fn conf_path(state: &AppState, name: &str) -> String {
+    format!(
+        "{}/.logkitconfs/{name}.conf",
+        state.config.data_dir.display()
+    )
+}
+
+/// This node's tag and URL, as its logkit status reports them.
+fn own_tag_and_url(state: &AppState) -> (String, String) {
+    let tag = state
+        .membership
+        .nodes()
+        .ok()
+        .and_then(|nodes| {
+            nodes
+                .into_iter()
+                .find(|n| n.name == state.membership.name())
+                .map(|n| n.tag)
+        })
+        .unwrap_or_else(|| state.config.cluster.tag.clone());
+    (tag, state.membership.url().to_string())
+}
+
+/// The sender names of a config, as logkit keys `senderStats` (a sender's `name`, else its type).
+fn sender_names(config: &RunnerConfig) -> Vec<String> {
+    if config.senders.is_empty() {
+        return vec!["local".into()];
+    }
+    config
+        .senders
+        .iter()
+        .map(|s| {
+            s.options
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or(&s.sender_type)
+                .to_string()
+        })
+        .collect()
+}
+
+fn stats(errors: u64, success: u64, speed: u64, trend: &str) -> Value {
+    json!({"errors": errors, "success": success, "speed": speed, "trend": trend, "last_error": ""})
+}
+
+/// A runner's status in logkit's shape: the same fields and JSON types as logkit 1.5.6
+/// (`readspeed` is an int: logkit's own clients decode it as one). A stopped runner is
+/// reported as logkit reports one: zeros and empty strings beside its name.
+fn logkit_status(config: &RunnerConfig, status: &RunnerStatus, tag: &str, url: &str) -> Value {
     let running = matches!(
         status.state.as_str(),
         "running" | "listening" | "limited" | "blocked"
     );
-    let lagging_files = status.files.iter().filter(|f| f.offset < f.size).count();
+    let history = errors_of(status);
+    if !running {
+        return json!({
+            "name": config.name, "logpath": "", "readDataSize": 0, "readDataCount": 0,
+            "elaspedtime": 0, "lag": {"size": 0, "sizeunit": "", "ftlags": 0, "total": 0},
+            "readerStats": stats(0, 0, 0, ""), "parserStats": stats(0, 0, 0, ""),
+            "senderStats": {}, "transformStats": {}, "readspeed_kb": 0, "readspeed": 0,
+            "readspeedtrend_kb": "", "readspeedtrend": "", "runningStatus": "stopped",
+            "tag": tag, "url": url, "history_errors": history,
+        });
+    }
     // Averages since the runner (re)started.
     let elapsed =
         ((chrono::Utc::now().timestamp_millis() - status.started_unix_ms).max(1)) as f64 / 1000.0;
+    let speed = (status.lines_read as f64 / elapsed) as u64;
+    let speed_kb = (status.bytes_read as f64 / 1024.0 / elapsed) as u64;
+    let trend = if speed > 0 { "up" } else { "stable" };
+    let sent = status.lines_read.saturating_sub(status.lines_filtered);
+    let senders: Map<String, Value> = sender_names(config)
+        .into_iter()
+        .map(|name| (name, stats(0, sent, speed, trend)))
+        .collect();
+    let transforms: Map<String, Value> = config
+        .transforms
+        .iter()
+        .map(|t| {
+            let kind = serde_json::to_value(t)
+                .ok()
+                .and_then(|v| v["type"].as_str().map(str::to_string))
+                .unwrap_or_default();
+            (kind, stats(0, sent, speed, trend))
+        })
+        .collect();
     json!({
         "name": config.name,
-        "runningStatus": if running { "running" } else { "stopped" },
-        "state": status.state,
         "logpath": config.reader.log_path,
         "readDataSize": status.bytes_read,
         "readDataCount": status.lines_read,
         "elaspedtime": elapsed,
-        "readspeed": status.lines_read as f64 / elapsed,
-        "readspeed_kb": status.bytes_read as f64 / 1024.0 / elapsed,
-        "lag": {"size": status.lag_bytes, "files": lagging_files, "ftlags": 0},
-        "parserStats": {
-            "errors": status.parse_errors,
-            "success": status.lines_read.saturating_sub(status.parse_errors),
-            "last_error": "",
-        },
-        "senderStats": {"local": {
-            "errors": 0,
-            "success": status.lines_read.saturating_sub(status.lines_filtered),
-        }},
-        "error": status.error,
+        "lag": {"size": status.lag_bytes, "sizeunit": "bytes", "ftlags": 0, "total": status.lag_bytes},
+        "readerStats": stats(status.problems.len() as u64, status.lines_read, speed, trend),
+        "parserStats": stats(status.parse_errors, status.lines_read.saturating_sub(status.parse_errors), speed, trend),
+        "senderStats": senders,
+        "transformStats": transforms,
+        "readspeed_kb": speed_kb,
+        "readspeed": speed,
+        "readspeedtrend_kb": trend,
+        "readspeedtrend": trend,
+        "runningStatus": "running",
+        "tag": tag,
+        "url": url,
+        "history_errors": history,
     })
 }
 
-fn stored(state: &AppState, name: &str) -> Result<(RunnerConfig, u64), ApiError> {
-    let entry = state
-        .store
-        .get(&state.supervisor.key(name))?
-        .ok_or_else(|| ApiError::NotFound(format!("runner {name:?} does not exist")))?;
+/// A stored config as logkit reads one back: logkit's defaults filled in, `runner_name` in
+/// the reader, parser and senders, `is_stopped` on a stopped runner; lograft's own
+/// bookkeeping (`stopped`, `reset_epoch`) left out; secrets masked.
+pub(super) fn logkit_view(config: &RunnerConfig) -> Value {
+    let mut value = serde_json::to_value(config).unwrap_or(Value::Null);
+    mask_secrets(&mut value);
+    let Some(object) = value.as_object_mut() else {
+        return value;
+    };
+    object.remove("stopped");
+    object.remove("reset_epoch");
+    let name = Value::String(config.name.clone());
+    let defaults = [
+        ("errors_list_cap", json!(0)),
+        ("createtime", json!("")),
+        ("extra_info", json!(false)),
+        ("log_audit", json!(false)),
+        ("send_raw", json!(false)),
+        ("read_time", json!(false)),
+        ("internal_key_prefix", json!("")),
+        ("max_line_len", json!(0)),
+        ("is_block", json!(false)),
+        ("meta_dir", json!("")),
+        (
+            "router",
+            json!({"router_key_name": "", "router_match_type": "", "router_default_sender": 0, "router_routes": {}}),
+        ),
+        ("web_folder", json!(true)),
+    ];
+    for (key, default) in defaults {
+        object.entry(key).or_insert(default);
+    }
+    if config.stopped {
+        object.insert("is_stopped".into(), Value::Bool(true));
+    }
+    if let Some(reader) = object.get_mut("reader").and_then(Value::as_object_mut) {
+        reader.entry("name").or_insert(name.clone());
+        reader.insert("runner_name".into(), name.clone());
+    }
+    let parser = object
+        .entry("parser")
+        .or_insert_with(|| json!({"type": "raw"}));
+    if let Some(parser) = parser.as_object_mut() {
+        parser.insert("runner_name".into(), name.clone());
+    }
+    let senders = object
+        .entry("senders")
+        .or_insert_with(|| json!([{"sender_type": "local"}]));
+    for sender in senders.as_array_mut().into_iter().flatten() {
+        if let Some(sender) = sender.as_object_mut() {
+            sender.insert("runner_name".into(), name.clone());
+        }
+    }
+    value
+}
+
+fn stored(state: &AppState, name: &str) -> Result<Option<(RunnerConfig, u64)>, ApiError> {
+    let Some(entry) = state.store.get(&state.supervisor.key(name))? else {
+        return Ok(None);
+    };
     let config =
         serde_json::from_str(&entry.value).map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok((config, entry.mod_revision))
+    Ok(Some((config, entry.mod_revision)))
 }
 
 pub async fn version() -> Response {
@@ -90,14 +262,16 @@ pub async fn version() -> Response {
 }
 
 pub async fn runners(State(state): State<AppState>) -> Response {
-    respond((|| {
+    answer((|| {
+        let prefix = state.supervisor.prefix();
         let names: Vec<Value> = state
             .store
-            .list(state.supervisor.prefix())?
+            .list(prefix)
+            .map_err(|e| Lk::from_api("L1001", e.into()))?
             .into_iter()
-            .map(|e| Value::String(e.key[state.supervisor.prefix().len()..].to_string()))
+            .map(|e| Value::String(e.key[prefix.len()..].to_string()))
             .collect();
-        Ok(Value::Array(names))
+        Ok(ok(Value::Array(names)))
     })())
 }
 
@@ -107,22 +281,19 @@ pub async fn status_all(State(state): State<AppState>) -> Response {
 
 /// This node's runners in logkit's status shape, by name.
 pub(super) fn status_map(state: &AppState) -> Value {
+    let (tag, url) = own_tag_and_url(state);
     let map: Map<String, Value> = state
         .supervisor
         .statuses()
         .iter()
-        .map(|(config, status)| (config.name.clone(), logkit_status(config, status)))
+        .map(|(config, status)| {
+            (
+                config.name.clone(),
+                logkit_status(config, status, &tag, &url),
+            )
+        })
         .collect();
     Value::Object(map)
-}
-
-pub async fn status_one(State(state): State<AppState>, Path(name): Path<String>) -> Response {
-    match state.supervisor.status(&name) {
-        Some((config, status)) => ok(logkit_status(&config, &status)),
-        None => fail(ApiError::NotFound(format!(
-            "runner {name:?} does not exist"
-        ))),
-    }
 }
 
 pub async fn errors_all(State(state): State<AppState>) -> Response {
@@ -138,12 +309,12 @@ pub async fn errors_all(State(state): State<AppState>) -> Response {
 pub async fn errors_one(State(state): State<AppState>, Path(name): Path<String>) -> Response {
     match state.supervisor.status(&name) {
         Some((_, status)) => ok(errors_of(&status)),
-        None => fail(ApiError::NotFound(format!(
-            "runner {name:?} does not exist"
-        ))),
+        None => Lk::bad("L1008", "runner does not exist").into_response(),
     }
 }
 
+/// logkit's error history: `null` for a kind without errors, else a list of
+/// `{"error","unix_nano_time"}`.
 fn errors_of(status: &RunnerStatus) -> Value {
     let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
     let mut read: Vec<Value> = status
@@ -154,45 +325,70 @@ fn errors_of(status: &RunnerStatus) -> Value {
     if let Some(error) = &status.error {
         read.push(json!({"error": error, "unix_nano_time": now}));
     }
-    json!({"read_errors": read, "parse_errors": {"count": status.parse_errors}, "send_errors": []})
+    let parse = (status.parse_errors > 0).then(|| {
+        json!([{"error": format!("{} lines could not be parsed (kept as raw text)", status.parse_errors), "unix_nano_time": now}])
+    });
+    json!({
+        "read_errors": if read.is_empty() { Value::Null } else { Value::Array(read) },
+        "parse_errors": parse.unwrap_or(Value::Null),
+        "transform_errors": Value::Null,
+        "send_errors": Value::Null,
+    })
+}
+
+/// This node's configs in logkit's shape, keyed by [`conf_path`].
+pub(super) fn config_map(state: &AppState) -> Result<Value, ApiError> {
+    let mut map = Map::new();
+    for entry in state.store.list(state.supervisor.prefix())? {
+        let Ok(config) = serde_json::from_str::<RunnerConfig>(&entry.value) else {
+            continue;
+        };
+        map.insert(conf_path(state, &config.name), logkit_view(&config));
+    }
+    Ok(Value::Object(map))
 }
 
 pub async fn configs(State(state): State<AppState>) -> Response {
-    respond((|| {
-        let mut map = Map::new();
-        for entry in state.store.list(state.supervisor.prefix())? {
-            let mut config: Value = serde_json::from_str(&entry.value).unwrap_or(Value::Null);
-            mask_secrets(&mut config);
-            map.insert(
-                entry.key[state.supervisor.prefix().len()..].to_string(),
-                config,
-            );
-        }
-        Ok(Value::Object(map))
-    })())
+    match config_map(&state) {
+        Ok(map) => ok(map),
+        Err(err) => Lk::from_api("L1001", err).into_response(),
+    }
+}
+
+/// Node to node: this node's configs as [`configs`] answers them.
+pub async fn internal_configs(State(state): State<AppState>) -> Response {
+    match config_map(&state) {
+        Ok(map) => Json(map).into_response(),
+        Err(err) => err.into_response(),
+    }
 }
 
 pub async fn config(State(state): State<AppState>, Path(name): Path<String>) -> Response {
-    respond(stored(&state, &name).map(|(config, _)| {
-        let mut value = serde_json::to_value(config).unwrap_or(Value::Null);
-        mask_secrets(&mut value);
-        value
-    }))
+    answer(match stored(&state, &name) {
+        Ok(Some((config, _))) => Ok(ok(logkit_view(&config))),
+        Ok(None) => Err(Lk::bad("L1001", format!("config {name} is not found"))),
+        Err(err) => Err(Lk::from_api("L1001", err)),
+    })
 }
 
-/// The body with `name` taken from the path (logkit sends it either way).
-pub(super) fn body_with_name(body: &str, name: &str) -> Result<Value, ApiError> {
-    let mut value: Value = serde_json::from_str(body)
-        .map_err(|err| ApiError::BadRequest(format!("invalid runner config: {err}")))?;
-    match value.as_object_mut() {
-        Some(object) => {
-            object.insert("name".into(), Value::String(name.to_string()));
-            Ok(value)
-        }
-        None => Err(ApiError::BadRequest(
-            "a runner config is a JSON object".into(),
-        )),
+/// A runner config body as logkit takes it: the name from the path, and at least one sender
+/// (logkit refuses a runner without).
+pub(super) fn logkit_body(body: &str, name: &str) -> Result<Value, String> {
+    let mut value: Value =
+        serde_json::from_str(body).map_err(|err| format!("invalid runner config: {err}"))?;
+    let object = value
+        .as_object_mut()
+        .ok_or_else(|| "invalid runner config: expected a JSON object".to_string())?;
+    object.insert("name".into(), Value::String(name.to_string()));
+    let no_senders = object
+        .get("senders")
+        .is_none_or(|s| s.as_array().is_some_and(Vec::is_empty) || s.is_null());
+    if no_senders {
+        return Err(format!(
+            "forkRunner {name} error NewRunner({name}) failed: senders can not be nil"
+        ));
     }
+    Ok(value)
 }
 
 pub async fn create(
@@ -202,7 +398,10 @@ pub async fn create(
     body: String,
 ) -> Response {
     let result = async {
-        let config = parse_runner(&state, body_with_name(&body, &name)?.to_string()).await?;
+        let value = logkit_body(&body, &name).map_err(|m| Lk::bad("L1002", m))?;
+        let config = parse_runner(&state, value.to_string())
+            .await
+            .map_err(|e| Lk::from_api("L1002", e))?;
         let json = serde_json::to_string(&config).expect("config serializes");
         state
             .store
@@ -210,17 +409,17 @@ pub async fn create(
             .await
             .map_err(|err| match err {
                 crate::cluster::StoreError::Conflict { .. } => {
-                    ApiError::Conflict(format!("runner {name:?} already exists"))
+                    Lk::bad("L1002", format!("file {name} runner is running"))
                 }
-                other => other.into(),
+                other => Lk::from_api("L1002", other.into()),
             })?;
         state
             .audit
             .record(&principal.name, "runner.create", &name, "ok", None)
             .await;
-        Ok(Value::Null)
+        Ok(done())
     };
-    respond(result.await)
+    answer(result.await)
 }
 
 pub async fn replace(
@@ -230,10 +429,14 @@ pub async fn replace(
     body: String,
 ) -> Response {
     let result = async {
-        let (old, revision) = stored(&state, &name)?;
-        let mut new = body_with_name(&body, &name)?;
+        let (old, revision) = stored(&state, &name)
+            .map_err(|e| Lk::from_api("L1007", e))?
+            .ok_or_else(|| Lk::bad("L1007", format!("runner {name} not found")))?;
+        let mut new = logkit_body(&body, &name).map_err(|m| Lk::bad("L1007", m))?;
         keep_masked_secrets(&mut new, &serde_json::to_value(&old).unwrap_or_default());
-        let mut config = parse_runner(&state, new.to_string()).await?;
+        let mut config = parse_runner(&state, new.to_string())
+            .await
+            .map_err(|e| Lk::from_api("L1007", e))?;
         // A full replace keeps the desired state and reset epoch unless the body sets them.
         config.stopped = new.get("stopped").is_some_and(|v| v == true)
             || (new.get("stopped").is_none() && old.stopped);
@@ -242,14 +445,15 @@ pub async fn replace(
         state
             .store
             .put(&state.supervisor.key(&name), json, Some(revision))
-            .await?;
+            .await
+            .map_err(|e| Lk::from_api("L1007", e.into()))?;
         state
             .audit
             .record(&principal.name, "runner.replace", &name, "ok", None)
             .await;
-        Ok(Value::Null)
+        Ok(done())
     };
-    respond(result.await)
+    answer(result.await)
 }
 
 pub async fn delete(
@@ -258,31 +462,54 @@ pub async fn delete(
     Path(name): Path<String>,
 ) -> Response {
     let result = async {
-        match state.store.delete(&state.supervisor.key(&name)).await? {
+        match state
+            .store
+            .delete(&state.supervisor.key(&name))
+            .await
+            .map_err(|e| Lk::from_api("L1003", e.into()))?
+        {
             Some(_) => {
                 state
                     .audit
                     .record(&principal.name, "runner.delete", &name, "ok", None)
                     .await;
-                Ok(Value::Null)
+                Ok(done())
             }
-            None => Err(ApiError::NotFound(format!(
-                "runner {name:?} does not exist"
-            ))),
+            None => Err(Lk::bad("L1003", format!("runner {name} not found"))),
         }
     };
-    respond(result.await)
+    answer(result.await)
 }
 
-/// `start`, `stop` and `reset`: a change of the stored desired state.
+/// `start`, `stop` and `reset`: a change of the stored desired state. Starting a started
+/// runner or stopping a stopped one fails, as in logkit.
 async fn set_state(
     state: &AppState,
     principal: &Principal,
     name: &str,
     action: &str,
-) -> Result<Value, ApiError> {
-    let (mut config, revision) = stored(state, name)?;
+) -> Result<Response, Lk> {
+    let code = match action {
+        "start" => "L1004",
+        "stop" => "L1005",
+        _ => "L1006",
+    };
+    let (mut config, revision) = stored(state, name)
+        .map_err(|e| Lk::from_api(code, e))?
+        .ok_or_else(|| Lk::bad(code, format!("runner {name} not found")))?;
     match action {
+        "start" if !config.stopped => {
+            return Err(Lk::bad(
+                code,
+                format!("runner {} has already started", conf_path(state, name)),
+            ));
+        }
+        "stop" if config.stopped => {
+            return Err(Lk::bad(
+                code,
+                format!("runner {} has already stopped", conf_path(state, name)),
+            ));
+        }
         "start" => config.stopped = false,
         "stop" => config.stopped = true,
         _ => config.reset_epoch += 1,
@@ -291,7 +518,8 @@ async fn set_state(
     state
         .store
         .put(&state.supervisor.key(name), json, Some(revision))
-        .await?;
+        .await
+        .map_err(|e| Lk::from_api(code, e.into()))?;
     state
         .audit
         .record(
@@ -302,7 +530,7 @@ async fn set_state(
             None,
         )
         .await;
-    Ok(Value::Null)
+    Ok(done())
 }
 
 pub async fn start(
@@ -310,7 +538,7 @@ pub async fn start(
     Extension(p): Extension<Principal>,
     Path(name): Path<String>,
 ) -> Response {
-    respond(set_state(&state, &p, &name, "start").await)
+    answer(set_state(&state, &p, &name, "start").await)
 }
 
 pub async fn stop(
@@ -318,7 +546,7 @@ pub async fn stop(
     Extension(p): Extension<Principal>,
     Path(name): Path<String>,
 ) -> Response {
-    respond(set_state(&state, &p, &name, "stop").await)
+    answer(set_state(&state, &p, &name, "stop").await)
 }
 
 pub async fn reset(
@@ -326,7 +554,7 @@ pub async fn reset(
     Extension(p): Extension<Principal>,
     Path(name): Path<String>,
 ) -> Response {
-    respond(set_state(&state, &p, &name, "reset").await)
+    answer(set_state(&state, &p, &name, "reset").await)
 }
 
 /// Sample lines are cut here (or at `collect.max_line_bytes` if smaller): a preview needs no
@@ -334,35 +562,64 @@ pub async fn reset(
 /// case (measured: 128 `(.*)` groups on a 1 MiB line took 20 s).
 const PREVIEW_LINE_BYTES: usize = 64 * 1024;
 
-/// `POST /logkit/parser/parse`: `{"sampleLog": "...", "type": "nginx", ...}` → parsed records.
-/// The parser is compiled and the sample parsed off the async workers ([`super::cpu_bound`]);
-/// lines are cut at `collect.max_line_bytes` as on ingest, and parsing stops at the request
-/// timeout, so a hostile sample ends with that request.
+/// `POST /logkit/parser/parse`: `{"sampleLog": "...", "type": "nginx", ...}` → logkit's flat
+/// `SamplePoints` (the parsed fields; `raw` parses the whole sample as one record, as logkit
+/// does). A line the parser cannot parse is a 400 L1201 naming the line. The parser is
+/// compiled and the sample parsed off the async workers ([`super::cpu_bound`]); lines are cut
+/// at `collect.max_line_bytes` as on ingest, and parsing stops at the request timeout, so a
+/// hostile sample ends with that request.
 pub async fn parse(State(state): State<AppState>, body: String) -> Response {
     let max_line_bytes = (state.config.collect.max_line_bytes as usize).min(PREVIEW_LINE_BYTES);
     let deadline = Instant::now() + state.config.api.request_timeout;
     let result = super::cpu_bound(move || parse_sample(&body, max_line_bytes, deadline)).await;
-    respond(result.and_then(|parsed| parsed))
+    answer(match result {
+        Ok(Ok(points)) => Ok(ok(json!({"SamplePoints": points}))),
+        Ok(Err(message)) => Err(Lk::bad("L1201", message)),
+        Err(err) => Err(Lk::from_api("L1201", err)),
+    })
 }
 
-fn parse_sample(body: &str, max_line_bytes: usize, deadline: Instant) -> Result<Value, ApiError> {
-    let mut value: Value = serde_json::from_str(body)
-        .map_err(|err| ApiError::BadRequest(format!("invalid request body: {err}")))?;
+/// The parser config of a check or preview body; an unknown `type` is named as logkit names it.
+fn parser_config(value: Value) -> Result<crate::collect::config::ParserConfig, String> {
+    let kind = value.get("type").and_then(Value::as_str).unwrap_or("raw");
+    let known = serde_json::from_value::<crate::collect::config::ParserType>(Value::String(
+        kind.to_string(),
+    ))
+    .is_ok();
+    if !known {
+        return Err(format!("parser type unsupported: {kind}"));
+    }
+    serde_json::from_value(value).map_err(|err| format!("invalid parser config: {err}"))
+}
+
+fn parse_sample(
+    body: &str,
+    max_line_bytes: usize,
+    deadline: Instant,
+) -> Result<Vec<Value>, String> {
+    let mut value: Value =
+        serde_json::from_str(body).map_err(|err| format!("invalid request body: {err}"))?;
     let sample = value
         .as_object_mut()
         .and_then(|o| o.remove("sampleLog"))
         .and_then(|v| v.as_str().map(str::to_string))
-        .ok_or_else(|| ApiError::BadRequest("sampleLog is required".into()))?;
-    let config = serde_json::from_value(value)
-        .map_err(|err| ApiError::BadRequest(format!("invalid parser config: {err}")))?;
-    let parser = Parser::new(&config).map_err(ApiError::BadRequest)?;
-    let mut records = Vec::new();
-    for line in sample.lines().filter(|line| !line.is_empty()) {
+        .ok_or_else(|| "sampleLog is required (the text to parse)".to_string())?;
+    let config = parser_config(value).map_err(|e| format!("parser error {e}"))?;
+    let parser = Parser::new(&config)?;
+    let raw = config.parser_type == crate::collect::config::ParserType::Raw;
+    // The raw parser takes the whole sample as one record, as logkit's does.
+    let lines: Vec<&str> = if raw {
+        vec![sample.as_str()]
+    } else {
+        sample.lines().filter(|line| !line.is_empty()).collect()
+    };
+    let mut points = Vec::new();
+    for (number, line) in lines.into_iter().enumerate() {
         if Instant::now() > deadline {
-            return Err(ApiError::BadRequest(
+            return Err(
                 "parsing the sample took longer than api.request_timeout; send fewer or shorter lines"
                     .into(),
-            ));
+            );
         }
         let (line, truncated) = cut_line(line.as_bytes(), max_line_bytes);
         let context = LineContext {
@@ -373,43 +630,156 @@ fn parse_sample(body: &str, max_line_bytes: usize, deadline: Instant) -> Result<
             stream: "",
         };
         let record = parser.parse(line, &context);
-        records.push(json!({"ts": crate::search::format_micros(record.ts), "level": record.level, "message": record.message,
-               "fields": record.fields, "parse_error": record.parse_error, "truncated": record.truncated}));
-    }
-    Ok(json!({"SamplePoints": records}))
-}
-
-pub async fn usages() -> Response {
-    ok(json!([
-        {"key": "raw", "value": "one record per line, as text"},
-        {"key": "json", "value": "JSON objects: ts/time/@timestamp, level, msg/message; other keys become fields"},
-        {"key": "logfmt", "value": "key=value pairs"},
-        {"key": "regex", "value": "a regex whose named groups become fields (parser.regex)"},
-        {"key": "nginx", "value": "nginx access logs: combined, or parser.nginx_log_format"},
-        {"key": "apache", "value": "Apache combined access logs"},
-        {"key": "syslog", "value": "syslog: RFC 3164, RFC 5424 and rsyslog's file formats"},
-        {"key": "csv", "value": "CSV with parser.csv_schema (\"name type, ...\") and parser.csv_splitter"},
-    ]))
-}
-
-/// `POST /logkit/reader/check` and `/logkit/parser/check`: validate a runner config's part.
-pub async fn check(State(state): State<AppState>, body: String) -> Response {
-    let result = async {
-        let mut value: Value = serde_json::from_str(&body)
-            .map_err(|err| ApiError::BadRequest(format!("invalid request body: {err}")))?;
-        let object = value
-            .as_object_mut()
-            .ok_or_else(|| ApiError::BadRequest("expected a JSON object".into()))?;
-        // Either a whole runner config, or only its reader or parser part.
-        if !object.contains_key("reader") && object.contains_key("mode") {
-            value = json!({"name": "check", "reader": value});
-        } else if !object.contains_key("reader") && object.contains_key("type") {
-            value = json!({"name": "check", "reader": {"mode": "http"}, "parser": value});
-        } else if !object.contains_key("name") {
-            object.insert("name".into(), Value::String("check".into()));
+        if record.parse_error {
+            return Err(format!(
+                "line {} of the sample is not {:?}: {}",
+                number + 1,
+                config.parser_type,
+                clip(&String::from_utf8_lossy(line))
+            ));
         }
-        parse_runner(&state, value.to_string()).await?;
-        Ok(Value::Null)
+        if raw {
+            points.push(json!({
+                "raw": String::from_utf8_lossy(line),
+                "timestamp": crate::search::format_micros(record.ts),
+            }));
+            continue;
+        }
+        // The fields as parsed, with what lograft lifted out of them put back.
+        let mut point = crate::collect::sender::point(&record);
+        if config.parser_type == crate::collect::config::ParserType::Json {
+            point = serde_json::from_slice(line).unwrap_or(point);
+        }
+        points.push(Value::Object(point));
+    }
+    Ok(points)
+}
+
+/// A body for a check: a JSON object, or logkit's error code with the parse error.
+fn object_body(body: &str, code: &'static str) -> Result<Value, Lk> {
+    let value: Value = serde_json::from_str(body)
+        .map_err(|err| Lk::bad(code, format!("invalid request body: {err}")))?;
+    if !value.is_object() {
+        return Err(Lk::bad(
+            code,
+            "invalid request body: expected a JSON object",
+        ));
+    }
+    Ok(value)
+}
+
+/// `POST /logkit/parser/check`: a parser config (or a whole runner config) is valid.
+pub async fn parser_check(State(state): State<AppState>, body: String) -> Response {
+    let result = async {
+        let value = object_body(&body, "L1201")?;
+        let parser = value.get("parser").cloned().unwrap_or(value);
+        let config = parser_config(parser).map_err(|m| Lk::bad("L1201", m))?;
+        let runner = json!({"name": "check", "reader": {"mode": "http"}, "parser": config});
+        parse_runner(&state, runner.to_string())
+            .await
+            .map_err(|e| Lk::from_api("L1201", e))?;
+        Ok(done())
     };
-    respond(result.await)
+    answer(result.await)
+}
+
+/// The reader part of a body (`{"mode": ...}` alone or inside a runner config).
+fn reader_of(value: Value) -> Result<Value, Lk> {
+    let reader = value.get("reader").cloned().unwrap_or(value);
+    let mode = reader.get("mode").and_then(Value::as_str).unwrap_or("");
+    let known = serde_json::from_value::<crate::collect::config::ReaderMode>(Value::String(
+        mode.to_string(),
+    ))
+    .is_ok();
+    if !known {
+        return Err(Lk::bad(
+            "L1101",
+            format!("reader type unsupported : {mode}"),
+        ));
+    }
+    Ok(reader)
+}
+
+/// `POST /logkit/reader/check`: a reader config is valid here (allowlist included).
+pub async fn reader_check(State(state): State<AppState>, body: String) -> Response {
+    let result = async {
+        let reader = reader_of(object_body(&body, "L1101")?)?;
+        let runner = json!({"name": "check", "reader": reader});
+        parse_runner(&state, runner.to_string())
+            .await
+            .map_err(|e| Lk::from_api("L1101", e))?;
+        Ok(done())
+    };
+    answer(result.await)
+}
+
+/// Lines and bytes `reader/read` returns at most.
+const READ_SAMPLE_LINES: usize = 100;
+const READ_SAMPLE_BYTES: u64 = 64 * 1024;
+
+/// `POST /logkit/reader/read`: the first lines of the first file a reader config matches, for
+/// the UI's preview (with their newlines, as logkit returns them). The file is checked
+/// against the allowlist when opened, as a runner's files are.
+pub async fn reader_read(State(state): State<AppState>, body: String) -> Response {
+    let result = async {
+        let reader = reader_of(object_body(&body, "L1101")?)?;
+        let runner = json!({"name": "read", "reader": reader});
+        let config = parse_runner(&state, runner.to_string())
+            .await
+            .map_err(|e| Lk::from_api("L1101", e))?;
+        let allowlist = state.supervisor.allowlist().clone();
+        let lines = tokio::task::spawn_blocking(move || first_lines(&config, &allowlist))
+            .await
+            .map_err(|e| Lk::from_api("L1101", ApiError::Internal(e.to_string())))?
+            .map_err(|m| Lk::bad("L1101", m))?;
+        Ok(ok(json!(lines)))
+    };
+    answer(result.await)
+}
+
+fn first_lines(
+    config: &RunnerConfig,
+    allowlist: &crate::collect::Allowlist,
+) -> Result<Vec<String>, String> {
+    use std::io::{BufRead, Read};
+    let pattern = config.pattern()?;
+    let files =
+        crate::collect::tail::matching_files(&pattern, allowlist, 1).map_err(|e| e.to_string())?;
+    let path = files
+        .first()
+        .ok_or_else(|| format!("no file matches {pattern}"))?;
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let opened = std::fs::read_link(format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&file)
+    ))
+    .unwrap_or_else(|_| path.clone());
+    let md = file
+        .metadata()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    allowlist.allows_opened(&opened, &md)?;
+    let mut lines = Vec::new();
+    let mut reader = std::io::BufReader::new(file.take(READ_SAMPLE_BYTES));
+    let mut line = Vec::new();
+    while lines.len() < READ_SAMPLE_LINES {
+        line.clear();
+        if reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| e.to_string())?
+            == 0
+        {
+            break;
+        }
+        lines.push(String::from_utf8_lossy(&line).into_owned());
+    }
+    Ok(lines)
+}
+
+/// A line quoted in a message: at most 120 characters.
+fn clip(text: &str) -> String {
+    let mut out: String = text.chars().take(120).collect();
+    if out.len() < text.len() {
+        out.push('…');
+    }
+    out
 }

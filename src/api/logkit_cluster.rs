@@ -1,31 +1,46 @@
-//! logkit's cluster API (seed 000), literally: `/logkit/cluster/...` with the `tag` and `url`
-//! filters and the `{"code":"L200","data":...}` envelope.
+//! logkit's cluster API (seed 000) as logkit 1.5.6 answers it: `/logkit/cluster/...` with the
+//! `tag` and `url` filters, logkit's envelope and error codes (400 when no slave matches or the
+//! request is wrong, 503 when a change failed on a slave, with each slave's error).
 //!
-//! logkit's masters are stateless and slaves register by heartbeat; here every node is a
-//! master (voters answer `ismaster: true`), the slaves are the cluster's nodes, and every change
-//! is a Raft write: a config applied to a tag is written for every node with that tag in one
-//! Raft entry. Each node then reconciles its own runners, and refuses what its allowlist does
-//! not permit (visible in `/logkit/cluster/status`).
+//! Who is a master and who a slave is each node's `[compat.logkit] role`: `master` nodes answer
+//! as masters and take no runners from cluster pushes, `slave` nodes are listed as slaves and
+//! answer as logkit slaves do (`ismaster` false, no slaves of their own), `both` (the default)
+//! is both. The slaves are the cluster's lograft nodes that are not masters, and the logkit
+//! slaves that registered (`POST /logkit/cluster/register`, kept in the replicated store under
+//! `compat/logkit/slaves/` with their `last_touch`): a fleet can move from logkit to lograft
+//! one node at a time.
 //!
-//! Differences a logkit user may notice, all on purpose:
-//! * `register` only updates the tag of a node that is already a member (a node becomes a
-//!   member by joining: `lograft cluster join`).
-//! * `DELETE /logkit/cluster/slaves` removes nodes from the cluster for good (a removed node
-//!   comes back by joining again, not by its next heartbeat).
+//! For lograft nodes a change is a Raft write (a config applied to a tag is written for every
+//! matching node in one entry; each node then reconciles its runners and refuses what its
+//! allowlist does not permit). For logkit slaves it is logkit's per-node API, called on the
+//! slave's URL; a registration is accepted only for a URL inside `compat.logkit.anonymous_from`,
+//! so registering cannot make lograft send requests anywhere else.
+//!
+//! Differences on purpose: `DELETE /logkit/cluster/slaves` forgets registered logkit slaves and
+//! removes lost lograft nodes, but keeps live lograft nodes (removing one for good is
+//! `lograft cluster remove`).
 
 use std::time::Duration;
 
 use axum::Extension;
 use axum::extract::{MatchedPath, Path, Query, State};
-use serde::Deserialize;
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::logkit::{body_with_name, fail, ok, respond, status_map};
-use super::runners::{keep_masked_secrets, mask_secrets};
+use super::logkit::{Lk, answer, config_map, done, logkit_body, logkit_view, ok, status_map};
+use super::runners::keep_masked_secrets;
 use super::{ApiError, AppState, CLUSTER_SECRET_HEADER};
 use crate::auth::Principal;
-use crate::cluster::{NodeRecord, Op};
+use crate::cluster::Op;
 use crate::collect::{Allowlist, RunnerConfig, runner_key};
+use crate::config::LogkitRole;
+
+/// Where registered logkit slaves are kept: `compat/logkit/slaves/<url>`.
+const REGISTRY: &str = "compat/logkit/slaves/";
+
+/// How long a call to a slave may take.
+const SLAVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// logkit's slave filters: empty means any.
 #[derive(Debug, Default, Deserialize)]
@@ -37,10 +52,21 @@ pub struct Filter {
 }
 
 impl Filter {
-    fn matches(&self, node: &NodeRecord) -> bool {
-        (self.tag.is_empty() || node.tag == self.tag)
+    fn matches(&self, slave: &Slave) -> bool {
+        (self.tag.is_empty() || slave.tag == self.tag)
             && (self.url.is_empty()
-                || node.url.trim_end_matches('/') == self.url.trim_end_matches('/'))
+                || slave.url.trim_end_matches('/') == self.url.trim_end_matches('/'))
+    }
+
+    /// logkit's answer when no slave matches.
+    fn none_match(&self, code: &'static str) -> Lk {
+        Lk::bad(
+            code,
+            format!(
+                "the slaves(tag = '{}', url = '{}') is not found",
+                self.tag, self.url
+            ),
+        )
     }
 
     fn describe(&self) -> String {
@@ -48,29 +74,175 @@ impl Filter {
     }
 }
 
-fn nodes(state: &AppState, filter: &Filter) -> Result<Vec<NodeRecord>, ApiError> {
-    Ok(state
+/// A registered logkit slave, as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Registered {
+    url: String,
+    tag: String,
+    last_touch: String,
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    /// A lograft node, by name.
+    Member(String),
+    /// A logkit slave that registered.
+    Logkit,
+}
+
+#[derive(Debug, Clone)]
+struct Slave {
+    url: String,
+    tag: String,
+    status: &'static str,
+    last_touch: String,
+    kind: Kind,
+}
+
+/// Every slave, lograft nodes first (by name), then registered logkit slaves (by URL).
+fn all_slaves(state: &AppState) -> Result<Vec<Slave>, ApiError> {
+    if state.config.logkit.role == LogkitRole::Slave {
+        return Ok(Vec::new());
+    }
+    let views = state.membership.view()?;
+    let mut slaves: Vec<Slave> = state
         .membership
         .nodes()?
         .into_iter()
-        .filter(|n| filter.matches(n))
+        .filter(|n| n.labels.get("logkit_role").map(String::as_str) != Some("master"))
+        .map(|n| {
+            let view = views.iter().find(|v| v.id == n.name);
+            Slave {
+                url: n.url.clone(),
+                tag: n.tag.clone(),
+                status: view.map_or("lost", |v| v.status),
+                last_touch: view
+                    .and_then(|v| v.last_heartbeat.clone())
+                    .unwrap_or_default(),
+                kind: Kind::Member(n.name),
+            }
+        })
+        .collect();
+    let cluster = &state.config.cluster;
+    for entry in state.store.list(REGISTRY)? {
+        let Ok(registered) = serde_json::from_str::<Registered>(&entry.value) else {
+            continue;
+        };
+        let age = chrono::DateTime::parse_from_rfc3339(&registered.last_touch)
+            .map(|t| chrono::Utc::now().signed_duration_since(t))
+            .ok()
+            .and_then(|d| d.to_std().ok())
+            .unwrap_or(Duration::MAX);
+        let status = if age < cluster.bad_after {
+            "ok"
+        } else if age < cluster.lost_after {
+            "bad"
+        } else {
+            "lost"
+        };
+        slaves.push(Slave {
+            url: registered.url,
+            tag: registered.tag,
+            status,
+            last_touch: registered.last_touch,
+            kind: Kind::Logkit,
+        });
+    }
+    Ok(slaves)
+}
+
+fn matching(state: &AppState, filter: &Filter, code: &'static str) -> Result<Vec<Slave>, Lk> {
+    Ok(all_slaves(state)
+        .map_err(|e| Lk::from_api(code, e))?
+        .into_iter()
+        .filter(|s| filter.matches(s))
         .collect())
 }
 
-/// Nodes for a change: at least one must match.
-fn targets(state: &AppState, filter: &Filter) -> Result<Vec<NodeRecord>, ApiError> {
-    let nodes = nodes(state, filter)?;
-    if nodes.is_empty() {
-        return Err(ApiError::NotFound(format!(
-            "no node matches {}",
-            filter.describe()
-        )));
+/// At least one slave must match a change.
+fn targets(state: &AppState, filter: &Filter, code: &'static str) -> Result<Vec<Slave>, Lk> {
+    let slaves = matching(state, filter, code)?;
+    if slaves.is_empty() {
+        return Err(filter.none_match(code));
     }
-    Ok(nodes)
+    Ok(slaves)
 }
 
-pub async fn is_master(State(state): State<AppState>) -> axum::response::Response {
-    ok(Value::Bool(state.membership.is_voter()))
+/// A change that failed on some slaves: 503, with each slave's error.
+fn failed_on(code: &'static str, failures: Vec<String>) -> Lk {
+    Lk {
+        status: axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        code,
+        message: failures.join("; "),
+    }
+}
+
+/// Call a logkit slave's per-node API; its `data` on `L200`, else its message.
+async fn call_logkit(
+    state: &AppState,
+    method: reqwest::Method,
+    url: &str,
+    path: &str,
+    body: Option<String>,
+) -> Result<Value, String> {
+    let mut request = state
+        .peers
+        .client
+        .request(method, format!("{}{path}", url.trim_end_matches('/')))
+        .timeout(SLAVE_TIMEOUT);
+    if let Some(body) = body {
+        request = request
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+    }
+    let response = request
+        .send()
+        .await
+        .map_err(|e| format!("{url}: {}", crate::search::remote::describe(&e)))?;
+    let status = response.status();
+    let value: Value = response
+        .json()
+        .await
+        .map_err(|e| format!("{url}: HTTP {status}, not logkit's answer: {e}"))?;
+    if value["code"] == "L200" {
+        Ok(value.get("data").cloned().unwrap_or(Value::Null))
+    } else {
+        Err(format!(
+            "{url}: {} {}",
+            value["code"].as_str().unwrap_or(""),
+            value["message"].as_str().unwrap_or("")
+        ))
+    }
+}
+
+/// Ask a lograft node for what `path` (an `/internal/v1/logkit/...` route) answers.
+async fn call_member(state: &AppState, url: &str, path: &str) -> Result<Value, String> {
+    let response = state
+        .peers
+        .client
+        .get(format!("{url}{path}"))
+        .header(CLUSTER_SECRET_HEADER, state.peers.secret.reveal())
+        .timeout(SLAVE_TIMEOUT)
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .map_err(|e| crate::search::remote::describe(&e))?;
+    response
+        .json::<Value>()
+        .await
+        .map_err(|e| crate::search::remote::describe(&e))
+}
+
+pub async fn ping() -> Response {
+    done()
+}
+
+pub async fn is_master(State(state): State<AppState>) -> Response {
+    ok(Value::Bool(match state.config.logkit.role {
+        LogkitRole::Master => true,
+        LogkitRole::Slave => false,
+        LogkitRole::Both => state.membership.is_voter(),
+    }))
 }
 
 #[derive(Deserialize)]
@@ -80,142 +252,224 @@ struct RegisterBody {
     tag: String,
 }
 
-/// logkit slaves register with their URL and tag; lograft nodes join instead, so this sets the
-/// tag of the member at that URL.
+/// Whether lograft may call `url` as a logkit slave: `http(s)://<ip>:<port>` with the IP inside
+/// `compat.logkit.anonymous_from`.
+fn registrable(state: &AppState, url: &str) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("url {url:?}: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.path().len() > 1 {
+        return Err(format!(
+            "url {url:?} must be a logkit slave's address, http://<ip>:<port>"
+        ));
+    }
+    let ip: std::net::IpAddr = parsed
+        .host_str()
+        .unwrap_or("")
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .map_err(|_| format!("url {url:?}: a logkit slave registers with an IP address"))?;
+    if !state
+        .config
+        .logkit
+        .anonymous_from
+        .iter()
+        .any(|net| net.contains(ip))
+    {
+        return Err(format!(
+            "url {url:?} is outside compat.logkit.anonymous_from: this node only calls logkit \
+             slaves on networks it trusts"
+        ));
+    }
+    Ok(())
+}
+
+/// A logkit slave registers (and re-registers every few seconds) with its URL and tag. A
+/// lograft node at that URL gets the tag; any other URL is a logkit slave, recorded with the
+/// time it was heard.
 pub async fn register(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     body: String,
-) -> axum::response::Response {
+) -> Response {
     let result = async {
         let RegisterBody { url, tag } = serde_json::from_str(&body)
-            .map_err(|e| ApiError::BadRequest(format!("invalid register body: {e}")))?;
-        let filter = Filter {
-            tag: String::new(),
+            .map_err(|e| Lk::bad("L2004", format!("invalid register body: {e}")))?;
+        let url = url.trim_end_matches('/').to_string();
+        let member = state
+            .membership
+            .nodes()
+            .map_err(|e| Lk::from_api("L2004", e.into()))?
+            .into_iter()
+            .find(|n| n.url.trim_end_matches('/') == url);
+        if let Some(node) = member {
+            if node.tag != tag {
+                super::cluster::change_tag(&state, &principal.name, &node.name, &tag)
+                    .await
+                    .map_err(|e| Lk::from_api("L2004", e))?;
+            }
+            return Ok(done());
+        }
+        registrable(&state, &url).map_err(|m| Lk::bad("L2004", m))?;
+        let record = Registered {
             url: url.clone(),
+            tag,
+            last_touch: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
         };
-        let node = nodes(&state, &filter)?.into_iter().next().ok_or_else(|| {
-            ApiError::NotFound(format!(
-                "no member at {url:?}: a node becomes a member with `lograft cluster join`"
-            ))
-        })?;
-        super::cluster::change_tag(&state, &principal.name, &node.name, &tag).await?;
-        Ok(Value::Null)
+        state
+            .store
+            .put(
+                &format!("{REGISTRY}{url}"),
+                serde_json::to_string(&record).expect("json"),
+                None,
+            )
+            .await
+            .map_err(|e| Lk::from_api("L2004", e.into()))?;
+        Ok(done())
     };
-    respond(result.await)
+    answer(result.await)
 }
 
-pub async fn slaves(
-    State(state): State<AppState>,
-    Query(filter): Query<Filter>,
-) -> axum::response::Response {
+pub async fn slaves(State(state): State<AppState>, Query(filter): Query<Filter>) -> Response {
     super::cluster::read_barrier_if_possible(&state).await;
-    respond((|| {
-        let views = state.membership.view()?;
-        let list: Vec<Value> = nodes(&state, &filter)?
+    answer((|| {
+        let list: Vec<Value> = matching(&state, &filter, "L2001")?
             .iter()
-            .filter_map(|node| views.iter().find(|v| v.id == node.name))
-            .map(|v| {
-                json!({
-                    "url": v.url, "tag": v.tag, "status": v.status,
-                    "last_touch": v.last_heartbeat, "name": v.id,
-                })
-            })
+            .map(|s| json!({"url": s.url, "tag": s.tag, "status": s.status, "last_touch": s.last_touch}))
             .collect();
-        Ok(Value::Array(list))
+        Ok(ok(Value::Array(list)))
     })())
 }
 
+/// logkit's meaning: take slaves off the list. A registered logkit slave is forgotten (a live
+/// one registers again within seconds); a lost lograft node is removed from the cluster; a
+/// live lograft node stays (`lograft cluster remove` removes one for good).
 pub async fn delete_slaves(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     Query(filter): Query<Filter>,
-) -> axum::response::Response {
+) -> Response {
     let result = async {
-        for node in targets(&state, &filter)? {
-            super::cluster::remove_member(&state, &principal.name, &node.name).await?;
-        }
-        Ok(Value::Null)
-    };
-    respond(result.await)
-}
-
-/// The union of the runner names of the matching nodes.
-pub async fn runners(
-    State(state): State<AppState>,
-    Query(filter): Query<Filter>,
-) -> axum::response::Response {
-    super::cluster::read_barrier_if_possible(&state).await;
-    respond((|| {
-        let mut names = std::collections::BTreeSet::new();
-        for node in nodes(&state, &filter)? {
-            let prefix = crate::collect::node_runner_prefix(&node.name);
-            for entry in state.store.list(&prefix)? {
-                names.insert(entry.key[prefix.len()..].to_string());
+        let mut failures = Vec::new();
+        for slave in targets(&state, &filter, "L2012")? {
+            match slave.kind {
+                Kind::Logkit => {
+                    if let Err(err) = state
+                        .store
+                        .delete(&format!("{REGISTRY}{}", slave.url))
+                        .await
+                    {
+                        failures.push(format!("{}: {err}", slave.url));
+                    }
+                }
+                Kind::Member(name) if slave.status == "lost" => {
+                    if let Err(err) =
+                        super::cluster::remove_member(&state, &principal.name, &name).await
+                    {
+                        failures.push(format!("{name}: {err}"));
+                    }
+                }
+                Kind::Member(name) => {
+                    tracing::info!(node = %name, "DELETE /logkit/cluster/slaves keeps a live lograft node (remove it with `lograft cluster remove`)");
+                }
             }
         }
-        Ok(json!(names))
-    })())
+        if !failures.is_empty() {
+            return Err(failed_on("L2012", failures));
+        }
+        Ok(done())
+    };
+    answer(result.await)
 }
 
-/// Each matching node's runner status, asked of that node (lost nodes are not asked).
-pub async fn status(
-    State(state): State<AppState>,
-    Query(filter): Query<Filter>,
-) -> axum::response::Response {
-    let nodes = match nodes(&state, &filter) {
-        Ok(nodes) => nodes,
-        Err(err) => return fail(err),
-    };
-    let asks = nodes.into_iter().map(|node| {
-        let state = state.clone();
-        async move {
-            let (status, error) = node_status(&state, &node).await;
-            (
-                node.url.clone(),
-                json!({"status": status, "tag": node.tag, "error": error, "name": node.name}),
-            )
+/// The union of the runner names of the matching slaves.
+pub async fn runners(State(state): State<AppState>, Query(filter): Query<Filter>) -> Response {
+    super::cluster::read_barrier_if_possible(&state).await;
+    let result = async {
+        let mut names = std::collections::BTreeSet::new();
+        for slave in matching(&state, &filter, "L2001")? {
+            match &slave.kind {
+                Kind::Member(name) => {
+                    let prefix = crate::collect::node_runner_prefix(name);
+                    for entry in state
+                        .store
+                        .list(&prefix)
+                        .map_err(|e| Lk::from_api("L2001", e.into()))?
+                    {
+                        names.insert(entry.key[prefix.len()..].to_string());
+                    }
+                }
+                Kind::Logkit => {
+                    if let Ok(Value::Array(list)) = call_logkit(
+                        &state,
+                        reqwest::Method::GET,
+                        &slave.url,
+                        "/logkit/runners",
+                        None,
+                    )
+                    .await
+                    {
+                        names.extend(list.iter().filter_map(|v| v.as_str().map(str::to_string)));
+                    }
+                }
+            }
         }
+        Ok(ok(json!(names)))
+    };
+    answer(result.await)
+}
+
+/// What each matching slave answers to a read: `(answer, error)`; `null` and the error when
+/// the slave did not answer.
+async fn ask_each(
+    state: &AppState,
+    slaves: Vec<Slave>,
+    logkit_path: &'static str,
+    internal_path: &'static str,
+    own: fn(&AppState) -> Value,
+    key: &'static str,
+) -> Value {
+    let asks = slaves.into_iter().map(|slave| async move {
+        let answer = match &slave.kind {
+            Kind::Member(name) if *name == state.membership.name() => Ok(own(state)),
+            Kind::Member(name) if slave.status == "lost" => {
+                Err(format!("node {name} is lost: no heartbeat recently"))
+            }
+            Kind::Member(_) => call_member(state, &slave.url, internal_path).await,
+            Kind::Logkit => {
+                call_logkit(state, reqwest::Method::GET, &slave.url, logkit_path, None).await
+            }
+        };
+        let (value, error) = match answer {
+            Ok(value) => (value, String::new()),
+            Err(error) => (Value::Null, error),
+        };
+        (
+            slave.url.clone(),
+            json!({key: value, "tag": slave.tag, "error": error}),
+        )
     });
     let map: Map<String, Value> = futures_util::future::join_all(asks)
         .await
         .into_iter()
         .collect();
-    ok(Value::Object(map))
+    Value::Object(map)
 }
 
-async fn node_status(state: &AppState, node: &NodeRecord) -> (Value, String) {
-    if node.name == state.membership.name() {
-        return (status_map(state), String::new());
-    }
-    if state.membership.status_of(&node.name) == "lost" {
-        return (
-            Value::Object(Map::new()),
-            format!("node {} is lost: no heartbeat recently", node.name),
-        );
-    }
-    let call = state
-        .peers
-        .client
-        .get(format!("{}/internal/v1/logkit/status", node.url))
-        .header(CLUSTER_SECRET_HEADER, state.peers.secret.reveal())
-        .timeout(Duration::from_secs(5))
-        .send()
-        .await
-        .and_then(|r| r.error_for_status());
-    match call {
-        Ok(response) => match response.json::<Value>().await {
-            Ok(value) => (value, String::new()),
-            Err(err) => (
-                Value::Object(Map::new()),
-                crate::search::remote::describe(&err),
-            ),
-        },
-        Err(err) => (
-            Value::Object(Map::new()),
-            crate::search::remote::describe(&err),
-        ),
-    }
+/// Each matching slave's runner status, asked of that slave.
+pub async fn status(State(state): State<AppState>, Query(filter): Query<Filter>) -> Response {
+    let result = async {
+        let slaves = matching(&state, &filter, "L2002")?;
+        Ok(ok(ask_each(
+            &state,
+            slaves,
+            "/logkit/status",
+            "/internal/v1/logkit/status",
+            status_map,
+            "status",
+        )
+        .await))
+    };
+    answer(result.await)
 }
 
 /// Node to node: this node's runner status map.
@@ -223,73 +477,85 @@ pub async fn internal_status(State(state): State<AppState>) -> axum::Json<Value>
     axum::Json(status_map(&state))
 }
 
-fn masked(value: &str) -> Value {
-    let mut config: Value = serde_json::from_str(value).unwrap_or(Value::Null);
-    mask_secrets(&mut config);
-    config
+/// Each matching slave's configs, keyed as that slave keys them.
+pub async fn configs(State(state): State<AppState>, Query(filter): Query<Filter>) -> Response {
+    super::cluster::read_barrier_if_possible(&state).await;
+    let result = async {
+        let slaves = matching(&state, &filter, "L2003")?;
+        Ok(ok(ask_each(
+            &state,
+            slaves,
+            "/logkit/configs",
+            "/internal/v1/logkit/configs",
+            |state| config_map(state).unwrap_or(Value::Null),
+            "configs",
+        )
+        .await))
+    };
+    answer(result.await)
 }
 
-/// The config `name` of the first matching node that has it.
+/// The config `name` of the first matching slave that has it.
 pub async fn config(
     State(state): State<AppState>,
     Path(name): Path<String>,
     Query(filter): Query<Filter>,
-) -> axum::response::Response {
+) -> Response {
     super::cluster::read_barrier_if_possible(&state).await;
-    respond((|| {
-        for node in nodes(&state, &filter)? {
-            if let Some(entry) = state.store.get(&runner_key(&node.name, &name))? {
-                return Ok(masked(&entry.value));
+    let result = async {
+        for slave in targets(&state, &filter, "L2014")? {
+            match &slave.kind {
+                Kind::Member(node) => {
+                    let entry = state
+                        .store
+                        .get(&runner_key(node, &name))
+                        .map_err(|e| Lk::from_api("L2014", e.into()))?;
+                    if let Some(config) =
+                        entry.and_then(|e| serde_json::from_str::<RunnerConfig>(&e.value).ok())
+                    {
+                        return Ok(ok(logkit_view(&config)));
+                    }
+                }
+                Kind::Logkit => {
+                    let path = format!("/logkit/configs/{name}");
+                    if let Ok(config) = call_logkit_owned(&state, &slave.url, &path).await {
+                        return Ok(ok(config));
+                    }
+                }
             }
         }
-        Err(ApiError::NotFound(format!(
-            "no node matching {} has a runner {name:?}",
-            filter.describe()
-        )))
-    })())
+        Err(Lk::bad(
+            "L2014",
+            format!(
+                "no slave matching {} has a runner {name:?}",
+                filter.describe()
+            ),
+        ))
+    };
+    answer(result.await)
 }
 
-pub async fn configs(
-    State(state): State<AppState>,
-    Query(filter): Query<Filter>,
-) -> axum::response::Response {
-    super::cluster::read_barrier_if_possible(&state).await;
-    respond((|| {
-        let mut map = Map::new();
-        for node in nodes(&state, &filter)? {
-            let prefix = crate::collect::node_runner_prefix(&node.name);
-            let configs: Map<String, Value> = state
-                .store
-                .list(&prefix)?
-                .into_iter()
-                .map(|e| (e.key[prefix.len()..].to_string(), masked(&e.value)))
-                .collect();
-            map.insert(
-                node.url.clone(),
-                json!({"configs": configs, "tag": node.tag, "error": "", "name": node.name}),
-            );
-        }
-        Ok(Value::Object(map))
-    })())
+async fn call_logkit_owned(state: &AppState, url: &str, path: &str) -> Result<Value, String> {
+    call_logkit(state, reqwest::Method::GET, url, path, None).await
 }
 
-/// [`validate`] off the async workers: it compiles the config's patterns.
-async fn validate_blocking(body: String, name: String) -> Result<(Value, RunnerConfig), ApiError> {
-    super::cpu_bound(move || validate(&body, &name)).await?
-}
-
-/// Check a config's shape here; each target node checks its own allowlist when it applies it.
-fn validate(body: &str, name: &str) -> Result<(Value, RunnerConfig), ApiError> {
-    let value = body_with_name(body, name)?;
-    let anywhere = Allowlist::new(vec!["/**".into()]).expect("valid glob");
-    let config = RunnerConfig::parse(&value.to_string(), &anywhere)
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+/// Check a config's shape here; each lograft node checks its own allowlist when it applies it.
+async fn validate(body: String, name: String, code: &'static str) -> Result<Value, Lk> {
+    let value = logkit_body(&body, &name).map_err(|m| Lk::bad(code, m))?;
+    let text = value.to_string();
+    let config = super::cpu_bound(move || {
+        RunnerConfig::parse(&text, &Allowlist::shape_only()).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| Lk::from_api(code, e))?
+    .map_err(|m| Lk::bad(code, m))?;
     if config.name.starts_with('_') {
-        return Err(ApiError::BadRequest(format!(
-            "runner names starting with '_' are reserved for lograft ({name:?})"
-        )));
+        return Err(Lk::bad(
+            code,
+            format!("runner names starting with '_' are reserved for lograft ({name:?})"),
+        ));
     }
-    Ok((value, config))
+    Ok(value)
 }
 
 async fn audit(state: &AppState, principal: &Principal, action: &str, name: &str, filter: &Filter) {
@@ -305,57 +571,117 @@ async fn audit(state: &AppState, principal: &Principal, action: &str, name: &str
         .await;
 }
 
-/// Add runner `name` to every matching node, in one Raft entry; refused if any has it.
+fn split(slaves: Vec<Slave>) -> (Vec<String>, Vec<String>) {
+    let mut members = Vec::new();
+    let mut logkits = Vec::new();
+    for slave in slaves {
+        match slave.kind {
+            Kind::Member(name) => members.push(name),
+            Kind::Logkit => logkits.push(slave.url),
+        }
+    }
+    (members, logkits)
+}
+
+/// The same call on each logkit slave; the errors of those that failed.
+async fn on_each_logkit(
+    state: &AppState,
+    urls: &[String],
+    method: reqwest::Method,
+    path: &str,
+    body: Option<&str>,
+) -> Vec<String> {
+    let calls = urls
+        .iter()
+        .map(|url| call_logkit(state, method.clone(), url, path, body.map(str::to_string)));
+    futures_util::future::join_all(calls)
+        .await
+        .into_iter()
+        .filter_map(Result::err)
+        .collect()
+}
+
+/// Add runner `name` to every matching slave: the lograft nodes in one Raft entry (refused if
+/// any has it), then each logkit slave.
 pub async fn create(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     Path(name): Path<String>,
     Query(filter): Query<Filter>,
     body: String,
-) -> axum::response::Response {
+) -> Response {
     let result = async {
-        let (_, config) = validate_blocking(body, name.clone()).await?;
+        let (members, logkits) = split(targets(&state, &filter, "L2006")?);
+        let mut value = validate(body, name.clone(), "L2006").await?;
+        value["createtime"] = json!(now());
+        let config: RunnerConfig =
+            serde_json::from_value(value.clone()).map_err(|e| Lk::bad("L2006", e.to_string()))?;
         let json = serde_json::to_string(&config).expect("config serializes");
-        let ops = targets(&state, &filter)?
+        let ops: Vec<Op> = members
             .iter()
             .map(|node| Op::Put {
-                key: runner_key(&node.name, &name),
+                key: runner_key(node, &name),
                 value: json.clone(),
                 expected: Some(0),
             })
             .collect();
-        state
-            .store
-            .txn(ops)
-            .await?
-            .into_result()
-            .map_err(|err| match err {
-                crate::cluster::StoreError::Conflict { key, .. } => {
-                    ApiError::Conflict(format!("runner {name:?} already exists ({key})"))
-                }
-                other => other.into(),
-            })?;
+        if !ops.is_empty() {
+            state
+                .store
+                .txn(ops)
+                .await
+                .map_err(|e| Lk::from_api("L2006", e.into()))?
+                .into_result()
+                .map_err(|err| match err {
+                    crate::cluster::StoreError::Conflict { key, .. } => failed_on(
+                        "L2006",
+                        vec![format!("runner {name} already exists ({key})")],
+                    ),
+                    other => Lk::from_api("L2006", other.into()),
+                })?;
+        }
+        let failures = on_each_logkit(
+            &state,
+            &logkits,
+            reqwest::Method::POST,
+            &format!("/logkit/configs/{name}"),
+            Some(&value.to_string()),
+        )
+        .await;
         audit(&state, &principal, "create", &name, &filter).await;
-        Ok(Value::Null)
+        if !failures.is_empty() {
+            return Err(failed_on("L2006", failures));
+        }
+        Ok(done())
     };
-    respond(result.await)
+    answer(result.await)
 }
 
-/// Change runner `name` on every matching node that has it (all or none).
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// Change runner `name` on every matching lograft node, in one Raft entry: all or none, and
+/// refused (503, as logkit's per-slave failure) if a matching node lacks it.
 async fn change_each(
     state: &AppState,
-    filter: &Filter,
+    members: &[String],
     name: &str,
-    change: impl Fn(RunnerConfig) -> Result<RunnerConfig, ApiError>,
-) -> Result<(), ApiError> {
+    code: &'static str,
+    change: impl Fn(RunnerConfig) -> Result<RunnerConfig, Lk>,
+) -> Result<(), Lk> {
     let mut ops = Vec::new();
     let mut missing = Vec::new();
-    for node in targets(state, filter)? {
-        let key = runner_key(&node.name, name);
-        match state.store.get(&key)? {
+    for node in members {
+        let key = runner_key(node, name);
+        match state
+            .store
+            .get(&key)
+            .map_err(|e| Lk::from_api(code, e.into()))?
+        {
             Some(entry) => {
                 let old: RunnerConfig = serde_json::from_str(&entry.value)
-                    .map_err(|e| ApiError::Internal(format!("{key}: {e}")))?;
+                    .map_err(|e| Lk::from_api(code, ApiError::Internal(format!("{key}: {e}"))))?;
                 let new = change(old)?;
                 ops.push(Op::Put {
                     key,
@@ -363,19 +689,21 @@ async fn change_each(
                     expected: Some(entry.mod_revision),
                 });
             }
-            None => missing.push(node.name),
+            None => missing.push(format!("runner {name} not found on {node}")),
         }
     }
-    if ops.is_empty() {
-        return Err(ApiError::NotFound(format!(
-            "no node matching {} has a runner {name:?}",
-            filter.describe()
-        )));
-    }
     if !missing.is_empty() {
-        tracing::info!(runner = name, nodes = ?missing, "runner absent on some matching nodes; changed where present");
+        return Err(failed_on(code, missing));
     }
-    state.store.txn(ops).await?.into_result()?;
+    if !ops.is_empty() {
+        state
+            .store
+            .txn(ops)
+            .await
+            .map_err(|e| Lk::from_api(code, e.into()))?
+            .into_result()
+            .map_err(|e| failed_on(code, vec![e.to_string()]))?;
+    }
     Ok(())
 }
 
@@ -385,24 +713,37 @@ pub async fn replace(
     Path(name): Path<String>,
     Query(filter): Query<Filter>,
     body: String,
-) -> axum::response::Response {
+) -> Response {
     let result = async {
-        let (value, _) = validate_blocking(body, name.clone()).await?;
-        change_each(&state, &filter, &name, |old| {
+        let (members, logkits) = split(targets(&state, &filter, "L2011")?);
+        let mut value = validate(body, name.clone(), "L2011").await?;
+        value["createtime"] = json!(now());
+        change_each(&state, &members, &name, "L2011", |old| {
             let mut new = value.clone();
             keep_masked_secrets(&mut new, &serde_json::to_value(&old).unwrap_or_default());
-            let mut config: RunnerConfig = serde_json::from_value(new.clone())
-                .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            let mut config: RunnerConfig =
+                serde_json::from_value(new.clone()).map_err(|e| Lk::bad("L2011", e.to_string()))?;
             config.stopped = new.get("stopped").is_some_and(|v| v == true)
                 || (new.get("stopped").is_none() && old.stopped);
             config.reset_epoch = config.reset_epoch.max(old.reset_epoch);
             Ok(config)
         })
         .await?;
+        let failures = on_each_logkit(
+            &state,
+            &logkits,
+            reqwest::Method::PUT,
+            &format!("/logkit/configs/{name}"),
+            Some(&value.to_string()),
+        )
+        .await;
         audit(&state, &principal, "replace", &name, &filter).await;
-        Ok(Value::Null)
+        if !failures.is_empty() {
+            return Err(failed_on("L2011", failures));
+        }
+        Ok(done())
     };
-    respond(result.await)
+    answer(result.await)
 }
 
 pub async fn delete(
@@ -410,58 +751,99 @@ pub async fn delete(
     Extension(principal): Extension<Principal>,
     Path(name): Path<String>,
     Query(filter): Query<Filter>,
-) -> axum::response::Response {
+) -> Response {
     let result = async {
-        let ops: Vec<Op> = targets(&state, &filter)?
-            .iter()
-            .map(|node| Op::Delete {
-                key: runner_key(&node.name, &name),
-                expected: None,
-            })
-            .collect();
-        let outcome = state.store.txn(ops).await?.into_result()?;
-        if outcome.is_none() {
-            return Err(ApiError::NotFound(format!(
-                "no node matching {} has a runner {name:?}",
-                filter.describe()
-            )));
+        let (members, logkits) = split(targets(&state, &filter, "L2007")?);
+        let mut missing = Vec::new();
+        let mut ops = Vec::new();
+        for node in &members {
+            let key = runner_key(node, &name);
+            match state
+                .store
+                .get(&key)
+                .map_err(|e| Lk::from_api("L2007", e.into()))?
+            {
+                Some(entry) => ops.push(Op::Delete {
+                    key,
+                    expected: Some(entry.mod_revision),
+                }),
+                None => missing.push(format!("runner {name} not found on {node}")),
+            }
         }
+        if !missing.is_empty() {
+            return Err(failed_on("L2007", missing));
+        }
+        if !ops.is_empty() {
+            state
+                .store
+                .txn(ops)
+                .await
+                .map_err(|e| Lk::from_api("L2007", e.into()))?
+                .into_result()
+                .map_err(|e| failed_on("L2007", vec![e.to_string()]))?;
+        }
+        let failures = on_each_logkit(
+            &state,
+            &logkits,
+            reqwest::Method::DELETE,
+            &format!("/logkit/configs/{name}"),
+            None,
+        )
+        .await;
         audit(&state, &principal, "delete", &name, &filter).await;
-        Ok(Value::Null)
+        if !failures.is_empty() {
+            return Err(failed_on("L2007", failures));
+        }
+        Ok(done())
     };
-    respond(result.await)
+    answer(result.await)
 }
 
-/// `start`, `stop` and `reset` (the last segment of the route): a change of the desired
-/// state on every matching node that has the runner.
+/// `start`, `stop` and `reset` (the last segment of the route) on every matching slave.
 pub async fn set_state(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     matched: MatchedPath,
     Path(name): Path<String>,
     Query(filter): Query<Filter>,
-) -> axum::response::Response {
+) -> Response {
     let action = matched
         .as_str()
         .rsplit('/')
         .next()
         .unwrap_or_default()
         .to_string();
+    let code = match action.as_str() {
+        "start" => "L2008",
+        "stop" => "L2009",
+        _ => "L2010",
+    };
     let result = async {
-        change_each(&state, &filter, &name, |mut config| {
+        let (members, logkits) = split(targets(&state, &filter, code)?);
+        change_each(&state, &members, &name, code, |mut config| {
             match action.as_str() {
                 "start" => config.stopped = false,
                 "stop" => config.stopped = true,
-                "reset" => config.reset_epoch += 1,
-                other => return Err(ApiError::NotFound(format!("no action {other:?}"))),
+                _ => config.reset_epoch += 1,
             }
             Ok(config)
         })
         .await?;
+        let failures = on_each_logkit(
+            &state,
+            &logkits,
+            reqwest::Method::POST,
+            &format!("/logkit/configs/{name}/{action}"),
+            None,
+        )
+        .await;
         audit(&state, &principal, &action, &name, &filter).await;
-        Ok(Value::Null)
+        if !failures.is_empty() {
+            return Err(failed_on(code, failures));
+        }
+        Ok(done())
     };
-    respond(result.await)
+    answer(result.await)
 }
 
 #[derive(Deserialize)]
@@ -469,22 +851,65 @@ struct TagBody {
     tag: String,
 }
 
-/// Master API: set the tag of the matching nodes.
+/// Master API: set the tag of the matching slaves.
 pub async fn slaves_tag(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     Query(filter): Query<Filter>,
     body: String,
-) -> axum::response::Response {
+) -> Response {
     let result = async {
         let TagBody { tag } = serde_json::from_str(&body)
-            .map_err(|e| ApiError::BadRequest(format!("invalid body: {e}")))?;
-        for node in targets(&state, &filter)? {
-            super::cluster::change_tag(&state, &principal.name, &node.name, &tag).await?;
+            .map_err(|e| Lk::bad("L2013", format!("invalid body: {e}")))?;
+        let mut failures = Vec::new();
+        for slave in targets(&state, &filter, "L2013")? {
+            match slave.kind {
+                Kind::Member(name) => {
+                    if let Err(err) =
+                        super::cluster::change_tag(&state, &principal.name, &name, &tag).await
+                    {
+                        failures.push(format!("{name}: {err}"));
+                    }
+                }
+                Kind::Logkit => {
+                    let body = json!({"tag": tag}).to_string();
+                    if let Err(err) = call_logkit(
+                        &state,
+                        reqwest::Method::POST,
+                        &slave.url,
+                        "/logkit/cluster/tag",
+                        Some(body),
+                    )
+                    .await
+                    {
+                        failures.push(err);
+                        continue;
+                    }
+                    let record = Registered {
+                        url: slave.url.clone(),
+                        tag: tag.clone(),
+                        last_touch: slave.last_touch.clone(),
+                    };
+                    if let Err(err) = state
+                        .store
+                        .put(
+                            &format!("{REGISTRY}{}", slave.url),
+                            serde_json::to_string(&record).expect("json"),
+                            None,
+                        )
+                        .await
+                    {
+                        failures.push(format!("{}: {err}", slave.url));
+                    }
+                }
+            }
         }
-        Ok(Value::Null)
+        if !failures.is_empty() {
+            return Err(failed_on("L2013", failures));
+        }
+        Ok(done())
     };
-    respond(result.await)
+    answer(result.await)
 }
 
 /// Slave API: set this node's tag.
@@ -492,13 +917,15 @@ pub async fn own_tag(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     body: String,
-) -> axum::response::Response {
+) -> Response {
     let result = async {
         let TagBody { tag } = serde_json::from_str(&body)
-            .map_err(|e| ApiError::BadRequest(format!("invalid body: {e}")))?;
+            .map_err(|e| Lk::bad("L2005", format!("invalid body: {e}")))?;
         let own_name = state.membership.name().to_string();
-        super::cluster::change_tag(&state, &principal.name, &own_name, &tag).await?;
-        Ok(Value::Null)
+        super::cluster::change_tag(&state, &principal.name, &own_name, &tag)
+            .await
+            .map_err(|e| Lk::from_api("L2005", e))?;
+        Ok(done())
     };
-    respond(result.await)
+    answer(result.await)
 }

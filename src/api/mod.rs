@@ -13,6 +13,7 @@ mod deploy;
 mod ingest;
 mod logkit;
 mod logkit_cluster;
+mod logkit_describe;
 mod runners;
 mod search;
 mod server;
@@ -183,7 +184,6 @@ pub fn route_table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         row(Method::GET,    "/logkit/version",                 R(Reader),   get(logkit::version)),
         row(Method::GET,    "/logkit/runners",                 R(Reader),   get(logkit::runners)),
         row(Method::GET,    "/logkit/status",                  R(Reader),   get(logkit::status_all)),
-        row(Method::GET,    "/logkit/{name}/status",           R(Reader),   get(logkit::status_one)),
         row(Method::GET,    "/logkit/errors",                  R(Reader),   get(logkit::errors_all)),
         row(Method::GET,    "/logkit/errors/{name}",           R(Reader),   get(logkit::errors_one)),
         row(Method::GET,    "/logkit/configs",                 R(Reader),   get(logkit::configs)),
@@ -195,9 +195,26 @@ pub fn route_table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         row(Method::POST,   "/logkit/configs/{name}/stop",     R(Operator), post(logkit::stop)),
         row(Method::POST,   "/logkit/configs/{name}/reset",    R(Operator), post(logkit::reset)),
         row(Method::POST,   "/logkit/parser/parse",            R(Reader),   post(logkit::parse)),
-        row(Method::GET,    "/logkit/parser/usages",           R(Reader),   get(logkit::usages)),
-        row(Method::POST,   "/logkit/reader/check",            R(Reader),   post(logkit::check)),
-        row(Method::POST,   "/logkit/parser/check",            R(Reader),   post(logkit::check)),
+        row(Method::POST,   "/logkit/parser/check",            R(Reader),   post(logkit::parser_check)),
+        row(Method::POST,   "/logkit/reader/check",            R(Reader),   post(logkit::reader_check)),
+        row(Method::POST,   "/logkit/reader/read",             R(Reader),   post(logkit::reader_read)),
+        row(Method::GET,    "/logkit/errorcode",               R(Reader),   get(logkit_describe::error_codes)),
+        row(Method::GET,    "/logkit/parser/usages",           R(Reader),   get(logkit_describe::parser_usages)),
+        row(Method::GET,    "/logkit/parser/options",          R(Reader),   get(logkit_describe::parser_options)),
+        row(Method::GET,    "/logkit/parser/tooltips",         R(Reader),   get(logkit_describe::parser_tooltips)),
+        row(Method::GET,    "/logkit/parser/samplelogs",       R(Reader),   get(logkit_describe::sample_logs)),
+        row(Method::GET,    "/logkit/reader/usages",           R(Reader),   get(logkit_describe::reader_usages)),
+        row(Method::GET,    "/logkit/reader/options",          R(Reader),   get(logkit_describe::reader_options)),
+        row(Method::GET,    "/logkit/reader/tooltips",         R(Reader),   get(logkit_describe::reader_tooltips)),
+        row(Method::GET,    "/logkit/sender/usages",           R(Reader),   get(logkit_describe::sender_usages)),
+        row(Method::GET,    "/logkit/sender/options",          R(Reader),   get(logkit_describe::sender_options)),
+        row(Method::GET,    "/logkit/sender/tooltips",         R(Reader),   get(logkit_describe::sender_tooltips)),
+        row(Method::GET,    "/logkit/transformer/usages",      R(Reader),   get(logkit_describe::transformer_usages)),
+        row(Method::GET,    "/logkit/transformer/options",     R(Reader),   get(logkit_describe::transformer_options)),
+        row(Method::GET,    "/logkit/transformer/tooltips",    R(Reader),   get(logkit_describe::transformer_tooltips)),
+        row(Method::GET,    "/logkit/metric/keys",             R(Reader),   get(logkit_describe::metric_keys)),
+        row(Method::GET,    "/logkit/cleaner/options",         R(Reader),   get(logkit_describe::cleaner_options)),
+        row(Method::GET,    "/logkit/cluster/ping",            R(Reader),   get(logkit_cluster::ping)),
         row(Method::GET,    "/logkit/cluster/ismaster",        R(Reader),   get(logkit_cluster::is_master)),
         row(Method::POST,   "/logkit/cluster/register",        R(Operator), post(logkit_cluster::register)),
         row(Method::GET,    "/logkit/cluster/slaves",          R(Reader),   get(logkit_cluster::slaves)),
@@ -206,14 +223,15 @@ pub fn route_table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         row(Method::POST,   "/logkit/cluster/tag",             R(Operator), post(logkit_cluster::own_tag)),
         row(Method::GET,    "/logkit/cluster/runners",         R(Reader),   get(logkit_cluster::runners)),
         row(Method::GET,    "/logkit/cluster/status",          R(Reader),   get(logkit_cluster::status)),
-        row(Method::GET,    "/logkit/cluster/config/{name}",   R(Reader),   get(logkit_cluster::config)),
         row(Method::GET,    "/logkit/cluster/configs",         R(Reader),   get(logkit_cluster::configs)),
+        row(Method::GET,    "/logkit/cluster/configs/{name}",  R(Reader),   get(logkit_cluster::config)),
         row(Method::POST,   "/logkit/cluster/configs/{name}",  R(Operator), post(logkit_cluster::create)),
         row(Method::PUT,    "/logkit/cluster/configs/{name}",  R(Operator), put(logkit_cluster::replace)),
         row(Method::DELETE, "/logkit/cluster/configs/{name}",  R(Operator), delete(logkit_cluster::delete)),
         row(Method::POST,   "/logkit/cluster/configs/{name}/start", R(Operator), post(logkit_cluster::set_state)),
         row(Method::POST,   "/logkit/cluster/configs/{name}/stop",  R(Operator), post(logkit_cluster::set_state)),
         row(Method::POST,   "/logkit/cluster/configs/{name}/reset", R(Operator), post(logkit_cluster::set_state)),
+        row(Method::GET,    "/internal/v1/logkit/configs",     Cluster,     get(logkit::internal_configs)),
         row(Method::GET,    "/internal/v1/logkit/status",      Cluster,     get(logkit_cluster::internal_status)),
         row(Method::POST,   "/_bulk",                          R(Operator), post(ingest::bulk)),
         row(Method::POST,   "/{index}/_bulk",                  R(Operator), post(ingest::bulk)),
@@ -448,6 +466,14 @@ async fn errors_as_json(
         .is_some_and(|value| value.contains("json"));
     if is_json {
         return response;
+    }
+    if path.starts_with("/logkit/") && status == StatusCode::METHOD_NOT_ALLOWED {
+        // logkit's framework's answer.
+        return (
+            status,
+            axum::Json(serde_json::json!({"message": "Method Not Allowed"})),
+        )
+            .into_response();
     }
     let (parts, body) = response.into_parts();
     // Rejection texts are a line; anything longer is not one, and is not echoed.

@@ -39,8 +39,11 @@ fn view(state: &AppState, name: &str, config_json: &str) -> RunnerView {
 }
 
 pub(super) fn parse_body(state: &AppState, body: &str) -> Result<RunnerConfig, ApiError> {
-    let config = RunnerConfig::parse(body, state.supervisor.allowlist())
+    let mut config = RunnerConfig::parse(body, state.supervisor.allowlist())
         .map_err(|err| ApiError::BadRequest(err.to_string()))?;
+    // logkit's `createtime`: when this version of the config was written.
+    config.createtime =
+        Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true));
     if config.name.starts_with('_') {
         return Err(ApiError::BadRequest(format!(
             "runner names starting with '_' are reserved for lograft ({:?})",

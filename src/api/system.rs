@@ -119,6 +119,11 @@ pub async fn resume_indexer(
 }
 
 pub async fn not_found(uri: Uri) -> (StatusCode, Json<Value>) {
+    // logkit's own answer to a route it does not have (its HTTP framework's), for clients
+    // that tell a missing route from a missing runner by it.
+    if uri.path().starts_with("/logkit/") {
+        return (StatusCode::NOT_FOUND, Json(json!({"message": "Not Found"})));
+    }
     (
         StatusCode::NOT_FOUND,
         Json(

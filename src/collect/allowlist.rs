@@ -83,6 +83,13 @@ pub struct Allowlist {
     /// The node's own data dir (store, tokens, secrets): never readable by a runner, by path
     /// or through a hard link.
     protected: Option<std::path::PathBuf>,
+    /// Where runners may write (`collect.write_paths`, logkit's `file` sender): empty means
+    /// nowhere.
+    write_patterns: Vec<String>,
+    writes: GlobSet,
+    /// For checking a config's shape only (a cluster-wide push: each target node checks its
+    /// own lists when it applies the config).
+    shape_only: bool,
 }
 
 /// Files whose inodes a hard link must not lead to: the literal entries of [`DENIED_PATHS`]
@@ -116,7 +123,61 @@ impl Allowlist {
             denied: build_set(DENIED_PATHS.iter().copied())?,
             patterns,
             protected: None,
+            write_patterns: Vec::new(),
+            writes: GlobSet::empty(),
+            shape_only: false,
         })
+    }
+
+    /// Allows every path to be read and written (bar the deny list): for checking the shape of
+    /// a config that other nodes will check against their own lists.
+    pub fn shape_only() -> Allowlist {
+        let mut list = Allowlist::new(vec!["/**".into()]).expect("a valid glob");
+        list.shape_only = true;
+        list
+    }
+
+    /// Also let runners write to the files matching `patterns` (`collect.write_paths`).
+    pub fn with_writes(mut self, patterns: Vec<String>) -> Result<Allowlist, globset::Error> {
+        self.writes = build_set(patterns.iter().map(String::as_str))?;
+        self.write_patterns = patterns;
+        Ok(self)
+    }
+
+    /// Whether a runner may write to `path` (absolute, normalized or canonical): inside
+    /// `collect.write_paths`, and neither readable by runners (it could forge the logs being
+    /// collected), nor deny-listed, nor in the node's data dir.
+    pub fn allows_write(&self, path: &Path) -> Result<(), String> {
+        if let Some(rule) = self.deny_rule(path) {
+            return Err(Refusal::denied_reason(&path.display().to_string(), rule));
+        }
+        if self.shape_only {
+            return Ok(());
+        }
+        if let Some(data_dir) = &self.protected
+            && path.starts_with(data_dir)
+        {
+            return Err(format!(
+                "{} is in this node's data dir: runners never write there",
+                path.display()
+            ));
+        }
+        if !self.writes.is_match(path) {
+            return Err(format!(
+                "{} is outside this node's collect.write_paths {:?}",
+                path.display(),
+                self.write_patterns
+            ));
+        }
+        if self.set.is_match(path) {
+            return Err(format!(
+                "{} is inside this node's collect.allowed_paths {:?}: a runner may not write \
+                 where runners read (it could forge the logs being collected)",
+                path.display(),
+                self.patterns
+            ));
+        }
+        Ok(())
     }
 
     /// Also refuse every file of `data_dir` (the node's own), by path and by inode.

@@ -9,7 +9,14 @@
 //!
 //! `reader.mode` is `file` (one path), `dir` (the files of a folder matching
 //! `valid_file_pattern`, default `*`) or `tailx` (a glob with `*`, `?`, `[..]` and `**`).
-//! Keys that lograft does not know are refused by name rather than silently ignored.
+//! Keys that lograft does not act on (logkit's `batch_len`, reader `expire`, ...) are kept,
+//! echoed back when the config is read, and listed in the runner's status as ignored
+//! ([`RunnerConfig::ignored_keys`]): never silently dropped, never a reason to refuse a
+//! config written for logkit.
+//!
+//! Senders: `local` (the node's index, the default), `discard` (read and count, keep nothing)
+//! and `file` (append each record as a JSON line to `file_send_path`, a path inside
+//! `collect.write_paths`; see `collect::sender`).
 
 use serde::{Deserialize, Serialize};
 
@@ -17,7 +24,6 @@ use super::allowlist::{Allowlist, Refusal};
 use super::tail::ReadFrom;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RunnerConfig {
     pub name: String,
     pub reader: ReaderConfig,
@@ -41,7 +47,17 @@ pub struct RunnerConfig {
     /// each read batch at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_interval: Option<serde_json::Value>,
+    /// When the config was last written (RFC 3339), as logkit's `createtime`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub createtime: Option<String>,
+    /// Keys lograft does not act on, kept as written.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
+
+/// Runner keys logkit fills in when it reads a config back; lograft keeps them as written
+/// and lists none of them as ignored (they describe logkit's own bookkeeping).
+const LOGKIT_BOOKKEEPING: &[&str] = &["runner_name", "is_stopped", "web_folder", "createtime"];
 
 fn is_zero(value: &u64) -> bool {
     *value == 0
@@ -69,7 +85,6 @@ impl ReaderMode {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ReaderConfig {
     pub mode: ReaderMode,
     /// The file, folder or glob to read (file modes only).
@@ -94,6 +109,9 @@ pub struct ReaderConfig {
     /// logkit's offset file; accepted and ignored (offsets live in the queue and the index).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meta_path: Option<String>,
+    /// Keys lograft does not act on (`expire`, `stat_interval`, `ignore_hidden`...), kept.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -111,7 +129,6 @@ pub enum ParserType {
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ParserConfig {
     #[serde(rename = "type", default)]
     pub parser_type: ParserType,
@@ -143,6 +160,9 @@ pub struct ParserConfig {
     /// Field holding the level. Default `level`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub level_key: Option<String>,
+    /// Keys lograft does not act on, kept.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -150,6 +170,19 @@ pub struct SenderConfig {
     pub sender_type: String,
     #[serde(flatten)]
     pub options: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The sender types this build has.
+pub const SENDER_TYPES: &[&str] = &["local", "discard", "file"];
+
+impl SenderConfig {
+    /// The options a sender of this type acts on; the rest are listed as ignored.
+    fn known_options(&self) -> &'static [&'static str] {
+        match self.sender_type.as_str() {
+            "file" => &["name", "file_send_path"],
+            _ => &["name"],
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -194,22 +227,56 @@ impl RunnerConfig {
             && self
                 .name
                 .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ' '))
+            && self.name.trim() == self.name
             && self.name != "."
             && self.name != "..";
         if !name_ok {
             return Err(ConfigError::Name(self.name.clone()));
         }
         for sender in &self.senders {
-            if sender.sender_type != "local" {
+            if !SENDER_TYPES.contains(&sender.sender_type.as_str()) {
                 return Err(ConfigError::Invalid {
                     runner: self.name.clone(),
                     reason: format!(
-                        "senders: unknown sender_type {:?} (supported: \"local\", the node's index)",
-                        sender.sender_type
+                        "senders: unknown sender_type {:?} (this build has {})",
+                        sender.sender_type,
+                        SENDER_TYPES.join(", ")
                     ),
                 });
             }
+            if sender.sender_type == "file" {
+                let path = sender
+                    .options
+                    .get("file_send_path")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("");
+                let normalized = super::allowlist::normalize_lexically(path)
+                    .filter(|_| path.starts_with('/'))
+                    .ok_or_else(|| ConfigError::Invalid {
+                        runner: self.name.clone(),
+                        reason: format!(
+                            "senders: the file sender's file_send_path {path:?} must be an absolute path"
+                        ),
+                    })?;
+                allowlist
+                    .allows_write(std::path::Path::new(&normalized))
+                    .map_err(|reason| ConfigError::Invalid {
+                        runner: self.name.clone(),
+                        reason: format!("senders: file_send_path: {reason}"),
+                    })?;
+            }
+        }
+        if !self.reader.mode.reads_files()
+            && let Some(sender) = self.senders.iter().find(|s| s.sender_type != "local")
+        {
+            return Err(ConfigError::Invalid {
+                runner: self.name.clone(),
+                reason: format!(
+                    "senders: sender_type {:?} is for file readers (file, dir, tailx); reader.mode {:?} sends to the node's index",
+                    sender.sender_type, self.reader.mode
+                ),
+            });
         }
         if self.reader.log_path.contains('\0') {
             return Err(ConfigError::Invalid {
@@ -291,6 +358,41 @@ impl RunnerConfig {
                 reason: format!("reader.log_path {:?}: {reason}", self.reader.log_path),
             }),
         }
+    }
+
+    /// The keys of this config that lograft keeps but does not act on, as dotted paths
+    /// (`batch_len`, `reader.expire`, `senders[0].ft_strategy`), for the runner's status.
+    pub fn ignored_keys(&self) -> Vec<String> {
+        let keep = |key: &&String| !LOGKIT_BOOKKEEPING.contains(&key.as_str());
+        let mut keys: Vec<String> = self.extra.keys().filter(keep).cloned().collect();
+        if self.batch_interval.is_some() {
+            keys.push("batch_interval".into());
+        }
+        keys.extend(
+            self.reader
+                .extra
+                .keys()
+                .filter(|k| keep(k) && k.as_str() != "name")
+                .map(|k| format!("reader.{k}")),
+        );
+        keys.extend(
+            self.parser
+                .extra
+                .keys()
+                .filter(keep)
+                .map(|k| format!("parser.{k}")),
+        );
+        for (i, sender) in self.senders.iter().enumerate() {
+            let known = sender.known_options();
+            keys.extend(
+                sender
+                    .options
+                    .keys()
+                    .filter(|k| keep(k) && !known.contains(&k.as_str()))
+                    .map(|k| format!("senders[{i}].{k}")),
+            );
+        }
+        keys
     }
 
     /// The decoder of `reader.encoding` (UTF-8 when absent).

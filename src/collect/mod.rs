@@ -11,6 +11,7 @@ pub mod listen;
 pub mod multiline;
 pub mod parse;
 pub mod runner;
+pub mod sender;
 pub mod supervisor;
 pub mod tail;
 pub mod transform;

@@ -62,6 +62,8 @@ pub struct RunnerStatus {
     pub started_unix_ms: i64,
     /// Unreadable or refused files and other recent problems, newest last.
     pub problems: VecDeque<String>,
+    /// Config keys kept but not acted on (logkit's `batch_len`, `reader.expire`, ...).
+    pub ignored_keys: Vec<String>,
 }
 
 impl RunnerStatus {
@@ -208,7 +210,9 @@ impl RunnerHandle {
     }
 
     pub fn status(&self) -> RunnerStatus {
-        self.status.lock().expect("status lock").clone()
+        let mut status = self.status.lock().expect("status lock").clone();
+        status.ignored_keys = self.config.ignored_keys();
+        status
     }
 }
 
@@ -283,6 +287,7 @@ impl Runner {
         let parser = Parser::new(&self.config.parser).map_err(anyhow::Error::msg)?;
         let transforms = Transforms::new(&self.config.transforms).map_err(anyhow::Error::msg)?;
         let mut limiter = RateLimiter::new(self.config.rate_limit.unwrap_or_default());
+        let mut senders = super::sender::Senders::new(&self.config);
         let mut joiner = match &self.config.reader.head_pattern {
             Some(pattern) => Some(
                 Joiner::new(
@@ -401,6 +406,16 @@ impl Runner {
                     .iter()
                     .map(|key| (format!("{name}/{key}"), None)),
             );
+            senders.send_to_files(&records, &self.allowlist)?;
+            let records = if senders.local {
+                records
+            } else {
+                if !records.is_empty() {
+                    metrics::counter!(names::DROPPED, "runner" => name.clone(), "reason" => "discard_sender")
+                        .increment(records.len() as u64);
+                }
+                Vec::new()
+            };
             self.queue.append(records, checkpoint_updates)?;
 
             metrics::counter!(names::LINES_READ, "runner" => name.clone()).increment(lines);

@@ -593,6 +593,7 @@ mod tests {
             tag: tag.into(),
             version: "0.1.0".into(),
             agent: Default::default(),
+            labels: Default::default(),
         };
         let nodes = vec![
             node("alpha", "10.0.0.1", "web"),

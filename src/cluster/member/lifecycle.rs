@@ -292,6 +292,7 @@ impl Cluster {
             tag: self.config.tag.clone(),
             version: env!("CARGO_PKG_VERSION").to_string(),
             agent: Agent::Lograft,
+            labels: self.config.labels.clone(),
         };
         if let Some(entry) = &existing {
             let stored: NodeRecord = serde_json::from_str(&entry.value)?;

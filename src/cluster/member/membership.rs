@@ -51,6 +51,7 @@ impl Cluster {
             tag: self.config.tag.clone(),
             version: env!("CARGO_PKG_VERSION").to_string(),
             agent: Agent::Lograft,
+            labels: self.config.labels.clone(),
         };
         info!(peer, "asking to join the cluster");
         let response = self
@@ -137,6 +138,7 @@ impl Cluster {
             tag,
             version: request.version.clone(),
             agent: request.agent,
+            labels: request.labels.clone(),
         };
         self.put(&key, serde_json::to_string(&record)?, None)
             .await?;

@@ -71,6 +71,10 @@ pub struct NodeRecord {
     /// no part in Raft (a logkit slave, for a fleet migrating one node at a time).
     #[serde(default, skip_serializing_if = "Agent::is_lograft")]
     pub agent: Agent,
+    /// What the node publishes of itself from its config (`cluster.labels`, and labels the
+    /// layers above set, e.g. `logkit_role`), for the other nodes to read.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
 }
 
 /// The software of a member (see [`NodeRecord::agent`]).

@@ -16,6 +16,7 @@ pub const FORWARDABLE_PREFIXES: &[&str] = &[
     crate::cluster::join_token::JOIN_TOKEN_PREFIX,
     "meta/bootstrap/",
     "deploy/",
+    "compat/",
 ];
 
 pub fn is_forwardable(key: &str) -> bool {
