@@ -4,6 +4,7 @@
 use axum::extract::{Request, State};
 use axum::http::{Method, header};
 use axum::middleware::Next;
+use axum::response::IntoResponse;
 use axum::response::Response;
 use base64::Engine;
 
@@ -139,14 +140,30 @@ pub async fn authorize(
     let Some(required) = access.required(state.config.metrics.public) else {
         return Ok(next.run(request).await);
     };
-    let principal = principal_of(&state, &request)?.ok_or_else(|| {
-        ApiError::Unauthorized("log in or send an API token (Authorization: Bearer ...)".into())
-    })?;
+    let logkit_route = request.uri().path().starts_with("/logkit/");
+    let principal = match principal_of(&state, &request) {
+        Ok(Some(principal)) => principal,
+        Ok(None) => match logkit_anonymous(&state, &request) {
+            Some(principal) => principal,
+            None => {
+                return Ok(refusal(
+                    logkit_route,
+                    ApiError::Unauthorized(
+                        "log in or send an API token (Authorization: Bearer ...)".into(),
+                    ),
+                ));
+            }
+        },
+        Err(err) => return Ok(refusal(logkit_route, err)),
+    };
     if principal.role < required {
-        return Err(ApiError::Forbidden(format!(
-            "{} has role {}; this needs {required}",
-            principal.name, principal.role
-        )));
+        return Ok(refusal(
+            logkit_route,
+            ApiError::Forbidden(format!(
+                "{} has role {}; this needs {required}",
+                principal.name, principal.role
+            )),
+        ));
     }
     // A client that retries a write sends the same Idempotency-Key: the writes the request
     // makes are applied once, and the retry gets the first answer (see
@@ -172,6 +189,53 @@ pub async fn authorize(
         Some(key) => crate::cluster::with_client_key(key, next.run(request)).await,
         None => next.run(request).await,
     })
+}
+
+/// `[compat.logkit] anonymous_role`: a request without credentials on `/logkit/*` from a
+/// network in `anonymous_from` acts with that role (never admin), as `logkit@<address>`. Off
+/// unless configured: the one exception to "every route needs a session or a token", for
+/// logkit clients that send none.
+fn logkit_anonymous(state: &AppState, request: &Request) -> Option<Principal> {
+    let role = state.config.logkit.anonymous_role?;
+    if !request.uri().path().starts_with("/logkit/") {
+        return None;
+    }
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()?
+        .0
+        .ip();
+    state
+        .config
+        .logkit
+        .anonymous_from
+        .iter()
+        .any(|net| net.contains(peer))
+        .then(|| Principal {
+            name: format!("logkit@{peer}"),
+            role,
+        })
+}
+
+/// A refusal on `/logkit/*` in logkit's envelope (`{"code","message"}`), which logkit's own
+/// clients decode; elsewhere lograft's.
+fn refusal(logkit_route: bool, err: ApiError) -> Response {
+    if !logkit_route {
+        return err.into_response();
+    }
+    let (status, _) = err.code();
+    let mut response = (
+        status,
+        axum::Json(serde_json::json!({"code": format!("L{}", status.as_u16()), "message": err.to_string()})),
+    )
+        .into_response();
+    if status == axum::http::StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            axum::http::header::WWW_AUTHENTICATE,
+            axum::http::HeaderValue::from_static("Bearer"),
+        );
+    }
+    response
 }
 
 /// The header a client sends to make a retried write safe (as Stripe's and the IETF draft's).

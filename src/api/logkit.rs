@@ -131,7 +131,9 @@ fn stats(errors: u64, success: u64, speed: u64, trend: &str) -> Value {
 
 /// A runner's status in logkit's shape: the same fields and JSON types as logkit 1.5.6
 /// (`readspeed` is an int: logkit's own clients decode it as one). A stopped runner is
-/// reported as logkit reports one: zeros and empty strings beside its name.
+/// reported as logkit reports one: zeros and empty strings beside its name. lograft adds
+/// `state` (running, blocked, refused, ...) and `error` (why it is not running), which
+/// logkit's clients ignore.
 fn logkit_status(config: &RunnerConfig, status: &RunnerStatus, tag: &str, url: &str) -> Value {
     let running = matches!(
         status.state.as_str(),
@@ -146,6 +148,7 @@ fn logkit_status(config: &RunnerConfig, status: &RunnerStatus, tag: &str, url: &
             "senderStats": {}, "transformStats": {}, "readspeed_kb": 0, "readspeed": 0,
             "readspeedtrend_kb": "", "readspeedtrend": "", "runningStatus": "stopped",
             "tag": tag, "url": url, "history_errors": history,
+            "state": status.state, "error": status.error,
         });
     }
     // Averages since the runner (re)started.
@@ -189,22 +192,14 @@ fn logkit_status(config: &RunnerConfig, status: &RunnerStatus, tag: &str, url: &
         "tag": tag,
         "url": url,
         "history_errors": history,
+        "state": status.state,
+        "error": status.error,
     })
 }
 
-/// A stored config as logkit reads one back: logkit's defaults filled in, `runner_name` in
-/// the reader, parser and senders, `is_stopped` on a stopped runner; lograft's own
-/// bookkeeping (`stopped`, `reset_epoch`) left out; secrets masked.
-pub(super) fn logkit_view(config: &RunnerConfig) -> Value {
-    let mut value = serde_json::to_value(config).unwrap_or(Value::Null);
-    mask_secrets(&mut value);
-    let Some(object) = value.as_object_mut() else {
-        return value;
-    };
-    object.remove("stopped");
-    object.remove("reset_epoch");
-    let name = Value::String(config.name.clone());
-    let defaults = [
+/// What logkit fills in when it reads a config back (its defaults).
+fn logkit_defaults() -> [(&'static str, Value); 12] {
+    [
         ("errors_list_cap", json!(0)),
         ("createtime", json!("")),
         ("extra_info", json!(false)),
@@ -220,8 +215,54 @@ pub(super) fn logkit_view(config: &RunnerConfig) -> Value {
             json!({"router_key_name": "", "router_match_type": "", "router_default_sender": 0, "router_routes": {}}),
         ),
         ("web_folder", json!(true)),
-    ];
-    for (key, default) in defaults {
+    ]
+}
+
+/// A config read back and written again (logkit's UI and scripts do) stores what was written,
+/// not the read-back's bookkeeping: logkit's defaults and `runner_name`s are dropped, the
+/// desired state is the API's.
+fn strip_read_back(object: &mut Map<String, Value>, name: &str) {
+    for (key, default) in logkit_defaults() {
+        if object.get(key) == Some(&default) {
+            object.remove(key);
+        }
+    }
+    object.remove("createtime");
+    object.remove("is_stopped");
+    if let Some(reader) = object.get_mut("reader").and_then(Value::as_object_mut) {
+        reader.remove("runner_name");
+        if reader.get("name").and_then(Value::as_str) == Some(name) {
+            reader.remove("name");
+        }
+    }
+    if let Some(parser) = object.get_mut("parser").and_then(Value::as_object_mut) {
+        parser.remove("runner_name");
+    }
+    for sender in object
+        .get_mut("senders")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(sender) = sender.as_object_mut() {
+            sender.remove("runner_name");
+        }
+    }
+}
+
+/// A stored config as logkit reads one back: logkit's defaults filled in, `runner_name` in
+/// the reader, parser and senders, `is_stopped` on a stopped runner; lograft's own
+/// bookkeeping (`stopped`, `reset_epoch`) left out; secrets masked.
+pub(super) fn logkit_view(config: &RunnerConfig) -> Value {
+    let mut value = serde_json::to_value(config).unwrap_or(Value::Null);
+    mask_secrets(&mut value);
+    let Some(object) = value.as_object_mut() else {
+        return value;
+    };
+    object.remove("stopped");
+    object.remove("reset_epoch");
+    let name = Value::String(config.name.clone());
+    for (key, default) in logkit_defaults() {
         object.entry(key).or_insert(default);
     }
     if config.stopped {
@@ -371,8 +412,7 @@ pub async fn config(State(state): State<AppState>, Path(name): Path<String>) -> 
     })
 }
 
-/// A runner config body as logkit takes it: the name from the path, and at least one sender
-/// (logkit refuses a runner without).
+/// A runner config body as logkit takes it: the name from the path; `senders: []` refused.
 pub(super) fn logkit_body(body: &str, name: &str) -> Result<Value, String> {
     let mut value: Value =
         serde_json::from_str(body).map_err(|err| format!("invalid runner config: {err}"))?;
@@ -380,9 +420,12 @@ pub(super) fn logkit_body(body: &str, name: &str) -> Result<Value, String> {
         .as_object_mut()
         .ok_or_else(|| "invalid runner config: expected a JSON object".to_string())?;
     object.insert("name".into(), Value::String(name.to_string()));
+    strip_read_back(object, name);
+    // Without `senders`, lograft's default (the local index); an empty list is refused, as
+    // logkit refuses it.
     let no_senders = object
         .get("senders")
-        .is_none_or(|s| s.as_array().is_some_and(Vec::is_empty) || s.is_null());
+        .is_some_and(|s| s.as_array().is_some_and(Vec::is_empty) || s.is_null());
     if no_senders {
         return Err(format!(
             "forkRunner {name} error NewRunner({name}) failed: senders can not be nil"
@@ -653,6 +696,56 @@ fn parse_sample(
         points.push(Value::Object(point));
     }
     Ok(points)
+}
+
+/// `POST /api/v1/parse`: lograft's own preview for the runner editor's "try it": each line as
+/// the runner would index it (`ts`, `level`, `message`, `fields`), a line the parser cannot
+/// parse kept raw and marked `parse_error`, as on ingest. Same limits as [`parse`].
+pub async fn preview(State(state): State<AppState>, body: String) -> Response {
+    let max_line_bytes = (state.config.collect.max_line_bytes as usize).min(PREVIEW_LINE_BYTES);
+    let deadline = Instant::now() + state.config.api.request_timeout;
+    let result = super::cpu_bound(move || preview_records(&body, max_line_bytes, deadline)).await;
+    match result.and_then(|r| r) {
+        Ok(records) => Json(json!({"records": records})).into_response(),
+        Err(err) => err.into_response(),
+    }
+}
+
+fn preview_records(
+    body: &str,
+    max_line_bytes: usize,
+    deadline: Instant,
+) -> Result<Vec<Value>, ApiError> {
+    let mut value: Value = serde_json::from_str(body)
+        .map_err(|err| ApiError::BadRequest(format!("invalid request body: {err}")))?;
+    let sample = value
+        .as_object_mut()
+        .and_then(|o| o.remove("sampleLog"))
+        .and_then(|v| v.as_str().map(str::to_string))
+        .ok_or_else(|| ApiError::BadRequest("sampleLog is required".into()))?;
+    let config = parser_config(value).map_err(ApiError::BadRequest)?;
+    let parser = Parser::new(&config).map_err(ApiError::BadRequest)?;
+    let mut records = Vec::new();
+    for line in sample.lines().filter(|line| !line.is_empty()) {
+        if Instant::now() > deadline {
+            return Err(ApiError::BadRequest(
+                "parsing the sample took longer than api.request_timeout; send fewer or shorter lines"
+                    .into(),
+            ));
+        }
+        let (line, truncated) = cut_line(line.as_bytes(), max_line_bytes);
+        let context = LineContext {
+            runner: "sample",
+            path: "",
+            offset: 0,
+            truncated,
+            stream: "",
+        };
+        let record = parser.parse(line, &context);
+        records.push(json!({"ts": crate::search::format_micros(record.ts), "level": record.level, "message": record.message,
+               "fields": record.fields, "parse_error": record.parse_error, "truncated": record.truncated}));
+    }
+    Ok(records)
 }
 
 /// A body for a check: a JSON object, or logkit's error code with the parse error.

@@ -16,6 +16,9 @@
 //! slave's URL; a registration is accepted only for a URL inside `compat.logkit.anonymous_from`,
 //! so registering cannot make lograft send requests anywhere else.
 //!
+//! lograft adds `name` (the lograft node's name) to the entries of lograft nodes in `slaves`,
+//! `status` and `configs`; logkit's clients ignore fields they do not know.
+//!
 //! Differences on purpose: `DELETE /logkit/cluster/slaves` forgets registered logkit slaves and
 //! removes lost lograft nodes, but keeps live lograft nodes (removing one for good is
 //! `lograft cluster remove`).
@@ -334,7 +337,13 @@ pub async fn slaves(State(state): State<AppState>, Query(filter): Query<Filter>)
     answer((|| {
         let list: Vec<Value> = matching(&state, &filter, "L2001")?
             .iter()
-            .map(|s| json!({"url": s.url, "tag": s.tag, "status": s.status, "last_touch": s.last_touch}))
+            .map(|s| {
+                let mut entry = json!({"url": s.url, "tag": s.tag, "status": s.status, "last_touch": s.last_touch});
+                if let Kind::Member(name) = &s.kind {
+                    entry["name"] = json!(name);
+                }
+                entry
+            })
             .collect();
         Ok(ok(Value::Array(list)))
     })())
@@ -443,10 +452,11 @@ async fn ask_each(
             Ok(value) => (value, String::new()),
             Err(error) => (Value::Null, error),
         };
-        (
-            slave.url.clone(),
-            json!({key: value, "tag": slave.tag, "error": error}),
-        )
+        let mut entry = json!({key: value, "tag": slave.tag, "error": error});
+        if let Kind::Member(name) = &slave.kind {
+            entry["name"] = json!(name);
+        }
+        (slave.url.clone(), entry)
     });
     let map: Map<String, Value> = futures_util::future::join_all(asks)
         .await

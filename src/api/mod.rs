@@ -194,6 +194,7 @@ pub fn route_table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         row(Method::POST,   "/logkit/configs/{name}/start",    R(Operator), post(logkit::start)),
         row(Method::POST,   "/logkit/configs/{name}/stop",     R(Operator), post(logkit::stop)),
         row(Method::POST,   "/logkit/configs/{name}/reset",    R(Operator), post(logkit::reset)),
+        row(Method::POST,   "/api/v1/parse",                   R(Reader),   post(logkit::preview)),
         row(Method::POST,   "/logkit/parser/parse",            R(Reader),   post(logkit::parse)),
         row(Method::POST,   "/logkit/parser/check",            R(Reader),   post(logkit::parser_check)),
         row(Method::POST,   "/logkit/reader/check",            R(Reader),   post(logkit::reader_check)),

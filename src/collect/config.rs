@@ -709,7 +709,7 @@ mod tests {
         let allowlist = allow(&["/**"]);
         let cases = [
             (
-                r#"{"name":"a b","reader":{"mode":"file","log_path":"/x"}}"#,
+                r#"{"name":"a/b","reader":{"mode":"file","log_path":"/x"}}"#,
                 "runner name",
             ),
             (
@@ -721,8 +721,16 @@ mod tests {
                 "unknown variant `socket`",
             ),
             (
-                r#"{"name":"a","reader":{"mode":"file","log_path":"/x","multiline_magic":"^x"}}"#,
-                "unknown field `multiline_magic`",
+                r#"{"name":"a","reader":{"mode":"file","log_path":"/x"},"senders":[{"sender_type":"file"}]}"#,
+                "file_send_path",
+            ),
+            (
+                r#"{"name":"a","reader":{"mode":"file","log_path":"/x"},"senders":[{"sender_type":"file","file_send_path":"/x.out"}]}"#,
+                "collect.write_paths",
+            ),
+            (
+                r#"{"name":"a","reader":{"mode":"http"},"senders":[{"sender_type":"discard"}]}"#,
+                "for file readers",
             ),
             (
                 r#"{"name":"a","reader":{"mode":"file","log_path":"/x"},"senders":[{"sender_type":"kafka"}]}"#,

@@ -137,14 +137,22 @@ fn three_nodes_runners_by_tag_refusals_and_search_from_any_node() {
         "/logkit/cluster/configs/web-in?tag=web",
         &http_runner,
     );
-    assert_eq!(status, 409, "{value}");
-    assert_eq!(value["code"], "L409", "{value}");
+    // As logkit: the change failed on a slave, 503 with that slave's error.
+    assert_eq!(status, 503, "{value}");
+    assert_eq!(value["code"], "L2006", "{value}");
     let (status, value) = c.send(
         "POST",
         "/logkit/cluster/configs/x?tag=nosuchtag",
         &http_runner,
     );
-    assert_eq!(status, 404, "{value}");
+    assert_eq!(
+        (status, value["message"].as_str()),
+        (
+            400,
+            Some("the slaves(tag = 'nosuchtag', url = '') is not found")
+        ),
+        "{value}"
+    );
 
     assert_eq!(
         names(&logkit(a, "GET", "/logkit/cluster/runners?tag=web", "")),
@@ -186,11 +194,13 @@ fn three_nodes_runners_by_tag_refusals_and_search_from_any_node() {
         "running",
         "{status}"
     );
-    let config = logkit(a, "GET", "/logkit/cluster/config/db-file?tag=db", "");
+    let config = logkit(a, "GET", "/logkit/cluster/configs/db-file?tag=db", "");
     assert_eq!(config["data"]["name"], "db-file");
     let configs = logkit(a, "GET", "/logkit/cluster/configs?tag=db", "");
     assert!(
-        configs["data"][c.url("")]["configs"]["db-file"].is_object(),
+        configs["data"][c.url("")]["configs"]
+            .as_object()
+            .is_some_and(|m| m.keys().any(|k| k.ends_with("/.logkitconfs/db-file.conf"))),
         "{configs}"
     );
 

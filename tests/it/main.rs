@@ -17,6 +17,7 @@ mod errors;
 mod hostile;
 mod ingest;
 mod logkit;
+mod logkit_fleet;
 mod logkit_transcript;
 mod partition;
 mod query;

@@ -85,7 +85,7 @@ export class NodeTarget {
   }
 
   config(name) {
-    return logkit(this.path(`/logkit/cluster/config/${encode(name)}`, `/logkit/configs/${encode(name)}`));
+    return logkit(this.path(`/logkit/cluster/configs/${encode(name)}`, `/logkit/configs/${encode(name)}`));
   }
 
   /** Create (POST) or replace (PUT) a runner config. */
@@ -101,8 +101,8 @@ export class NodeTarget {
   }
 }
 
-/** Try a parser config on sample lines (POST /logkit/parser/parse). */
+/** Try a parser config on sample lines as a runner would index them (POST /api/v1/parse). */
 export async function tryParser(parser, sample) {
-  const data = await logkit('/logkit/parser/parse', { method: 'POST', body: { ...parser, sampleLog: sample } });
-  return (data && data.SamplePoints) || [];
+  const data = await api('/api/v1/parse', { method: 'POST', body: { ...parser, sampleLog: sample } });
+  return (data && data.records) || [];
 }
