@@ -83,6 +83,12 @@ pub struct RawLogkit {
     /// Networks (CIDR, e.g. `"10.0.0.0/8"`) whose requests may use `anonymous_role`, and the
     /// only addresses a logkit slave may register from and with.
     pub anonymous_from: Option<Vec<String>>,
+    /// A logkit master to register with, as a logkit slave does (e.g.
+    /// `"http://10.0.0.5:3000"`): this node then registers every 15 s with its URL and tag, and
+    /// answers the master's calls on its logkit API (the master sends no token: put its
+    /// address in `anonymous_from` with `anonymous_role = "operator"`). For a fleet moving from
+    /// logkit to lograft one node at a time.
+    pub master_url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -327,6 +333,7 @@ pub struct LogkitConfig {
     pub role: LogkitRole,
     pub anonymous_role: Option<crate::auth::Role>,
     pub anonymous_from: Vec<Cidr>,
+    pub master_url: Option<String>,
 }
 
 /// See [`RawLogkit::role`].
@@ -838,6 +845,20 @@ impl RawConfig {
                 .map(|text| text.parse())
                 .collect::<Result<_, String>>()
                 .map_err(|reason| err("compat.logkit.anonymous_from", reason))?,
+            master_url: match self.compat.logkit.master_url {
+                None => None,
+                Some(url) => {
+                    let parsed = reqwest::Url::parse(&url)
+                        .map_err(|e| err("compat.logkit.master_url", format!("{url:?}: {e}")))?;
+                    if !matches!(parsed.scheme(), "http" | "https") {
+                        return Err(err(
+                            "compat.logkit.master_url",
+                            format!("{url:?} must be an http:// or https:// URL"),
+                        ));
+                    }
+                    Some(url.trim_end_matches('/').to_string())
+                }
+            },
         };
         if logkit.anonymous_role.is_some() && logkit.anonymous_from.is_empty() {
             return Err(err(

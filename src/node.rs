@@ -81,6 +81,7 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         index.repair_to(checkpoint.seq)?;
     }
     let peer_client = crate::tls::peer_client(config.tls.as_ref().and_then(|t| t.ca.as_deref()))?;
+    let logkit_client = peer_client.clone();
     // A node's runner configs leave with it, and stay with it when it joins another cluster.
     let control = crate::backends::start_control_plane(
         &config,
@@ -201,6 +202,14 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         one_started: config.deploy.one_started,
     });
     let deploy_task = tokio::spawn(deployer.clone().watch_executions(shutdown_tx.subscribe()));
+    let logkit_task = config.logkit.master_url.clone().map(|master| {
+        tokio::spawn(crate::api::register_with_logkit_master(
+            master,
+            membership.clone(),
+            logkit_client.clone(),
+            shutdown_tx.subscribe(),
+        ))
+    });
     let state = AppState {
         config: config.clone(),
         disk,
@@ -228,6 +237,9 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     let _ = supervisor_task.await;
     let _ = heartbeat_task.await;
     let _ = deploy_task.await;
+    if let Some(task) = logkit_task {
+        let _ = task.await;
+    }
     membership.shutdown().await;
     indexer_control.stop();
     queue.close();

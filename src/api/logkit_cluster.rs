@@ -939,3 +939,57 @@ pub async fn own_tag(
     };
     answer(result.await)
 }
+
+/// How often a logkit slave registers with its master (logkit's own interval).
+const REGISTER_EVERY: Duration = Duration::from_secs(15);
+
+/// `[compat.logkit] master_url`: register with a logkit master as a logkit slave does, at
+/// start and every 15 s, with this node's URL and tag, until shutdown. A failed registration
+/// is logged and tried again at the next turn.
+pub async fn register_with_logkit_master(
+    master: String,
+    membership: std::sync::Arc<dyn crate::cluster::Membership>,
+    client: reqwest::Client,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut failing = false;
+    loop {
+        let tag = membership
+            .nodes()
+            .ok()
+            .and_then(|nodes| nodes.into_iter().find(|n| n.name == membership.name()))
+            .map(|n| n.tag)
+            .unwrap_or_default();
+        let body = json!({"url": membership.url(), "tag": tag});
+        let outcome = client
+            .post(format!("{master}/logkit/cluster/register"))
+            .json(&body)
+            .timeout(SLAVE_TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| crate::search::remote::describe(&e))
+            .and_then(|r| {
+                if r.status().is_success() {
+                    Ok(())
+                } else {
+                    Err(format!("HTTP {}", r.status()))
+                }
+            });
+        match outcome {
+            Ok(()) if failing => {
+                tracing::info!(master = %master, "registered with the logkit master again");
+                failing = false;
+            }
+            Ok(()) => {}
+            Err(error) if !failing => {
+                tracing::warn!(master = %master, error = %error, "registering with the logkit master failed; trying again every 15 s");
+                failing = true;
+            }
+            Err(_) => {}
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(REGISTER_EVERY) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}

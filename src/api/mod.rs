@@ -38,6 +38,7 @@ use tracing::error;
 
 pub use access::{Access, CLUSTER_SECRET_HEADER, SESSION_COOKIE};
 pub use audit::{AUDIT_RUNNER, Auditor};
+pub use logkit_cluster::register_with_logkit_master;
 pub use server::{ConnectionLimits, serve};
 
 use crate::auth::{Auth, AuthError, Role};

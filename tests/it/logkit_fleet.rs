@@ -350,3 +350,71 @@ fn token_less_logkit_clients_act_only_from_trusted_networks_and_only_on_logkit_r
         .unwrap();
     assert_eq!(response.status().as_u16(), 401);
 }
+
+/// A lograft node joins a logkit cluster as a slave (`[compat.logkit] master_url`): it
+/// registers with the logkit master as logkit slaves do, and answers the master's token-less
+/// calls from the master's address.
+#[test]
+fn a_lograft_node_registers_with_a_logkit_master_and_answers_its_calls() {
+    // The master: records registrations, answers L200 as logkit's master does (C51).
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let master_url = format!("http://{}", listener.local_addr().unwrap());
+    let registrations: Arc<Mutex<Vec<Value>>> = Arc::default();
+    {
+        let registrations = registrations.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let (method, path, body) = read_request(&mut stream);
+                if method == "POST" && path == "/logkit/cluster/register" {
+                    registrations
+                        .lock()
+                        .unwrap()
+                        .push(serde_json::from_str(&body).unwrap_or(Value::Null));
+                }
+                let text = r#"{"code":"L200"}"#;
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+                    text.len()
+                );
+            }
+        });
+    }
+    let mut node = Node::member(
+        "lk-slave",
+        "web",
+        None,
+        &format!("{}master_url = \"{master_url}\"\n", trusting("slave")),
+    );
+    node.start();
+    wait_until("a registration", || {
+        let seen = registrations.lock().unwrap().clone();
+        let expected = json!({"url": node.url(""), "tag": "web"});
+        (!seen.contains(&expected)).then(|| format!("{seen:?}"))
+    });
+    // The master's calls carry no token.
+    let path = node.logs().join("m.log");
+    let runner = json!({"reader": {"mode": "file", "log_path": path}, "parser": {"type": "raw"},
+                        "senders": [{"name": "s", "sender_type": "discard"}]});
+    let response = node
+        .anonymous(reqwest::Method::POST, "/logkit/configs/from-master")
+        .body(runner.to_string())
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    wait_until("the runner in the slave's status", || {
+        let response = node
+            .anonymous(reqwest::Method::GET, "/logkit/status")
+            .send()
+            .ok()?;
+        let status: Value = response.json().ok()?;
+        (status["data"]["from-master"]["runningStatus"] != "running").then(|| status.to_string())
+    });
+    let response = node
+        .anonymous(reqwest::Method::GET, "/logkit/cluster/ismaster")
+        .send()
+        .unwrap();
+    let answer: Value = response.json().unwrap();
+    assert_eq!(answer, json!({"code": "L200", "data": false}));
+}

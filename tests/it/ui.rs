@@ -367,7 +367,7 @@ fn cluster_page_runner_editor_and_node_status() {
     assert_eq!(names(&c), serde_json::json!([]));
     let config = logkit_data(
         &a,
-        &format!("/logkit/cluster/config/uiweb?url={}", a.url("")),
+        &format!("/logkit/cluster/configs/uiweb?url={}", a.url("")),
     );
     assert_eq!(config["reader"]["mode"], "http", "{config}");
     assert_eq!(config["parser"]["type"], "json", "{config}");
