@@ -19,8 +19,8 @@ use serde_json::{Value, json};
 use crate::harness::Node;
 
 /// A logkit slave as the transcript records one: runners by name, started or stopped.
-struct FakeSlave {
-    url: String,
+pub(crate) struct FakeSlave {
+    pub url: String,
     /// (method, path, body) of every request received.
     seen: Arc<Mutex<Vec<(String, String, String)>>>,
     /// Whether it keeps registering (a slave that died stops).
@@ -28,7 +28,7 @@ struct FakeSlave {
 }
 
 impl FakeSlave {
-    fn start(master: String, tag: &str) -> FakeSlave {
+    pub fn start(master: String, tag: &str) -> FakeSlave {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let seen = Arc::new(Mutex::new(Vec::new()));

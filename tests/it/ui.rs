@@ -392,6 +392,43 @@ fn cluster_page_runner_editor_and_node_status() {
     assert_eq!(status("ui-a"), Some("ok".into()), "{slaves}");
 }
 
+/// A logkit slave registered with the cluster is on the Cluster page, marked as logkit, with
+/// its runners asked of it through logkit's API: see tests/ui/logkit.mjs.
+#[test]
+fn cluster_page_shows_a_registered_logkit_slave_and_its_runners() {
+    let mut node = Node::new(
+        "",
+        "[compat.logkit]\nanonymous_role = \"operator\"\nanonymous_from = [\"127.0.0.0/8\"]\n",
+    );
+    node.start();
+    let password = std::fs::read_to_string(node.data().join("initial-admin-password"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let slave = crate::logkit_fleet::FakeSlave::start(node.url(""), "legacy");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let runner = serde_json::json!({"reader": {"mode": "file", "log_path": "/var/log/legacy.log"},
+        "senders": [{"name": "s", "sender_type": "discard"}]});
+    loop {
+        let (status, body) = node.send(
+            "POST",
+            &format!("/logkit/cluster/configs/legacy-runner?url={}", slave.url),
+            &runner.to_string(),
+        );
+        if status == 200 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{body}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    run_script(
+        &node,
+        &password,
+        "logkit.mjs",
+        &[("LOGKIT_SLAVE_URL", slave.url.clone())],
+    );
+}
+
 /// The Deploy page (seed 002) walked in Chromium: see tests/ui/deploy.mjs.
 #[test]
 fn deploy_page_create_plan_deploy_start_stop_delete() {

@@ -141,7 +141,13 @@ export class ClusterPage {
       { dataset: { node: node.id || '' } },
       // The word too, not only the light's colour: bad and lost differ by more than a hue.
       h('td', { class: 'status-cell' }, h('span', { class: `light light-${status}`, 'aria-hidden': 'true' }), ` ${status}`),
-      h('td', null, visibleText(node.id), node.self ? h('span', { class: 'badge' }, 'this node') : null),
+      h(
+        'td',
+        null,
+        visibleText(node.id),
+        node.self ? h('span', { class: 'badge' }, 'this node') : null,
+        node.agent === 'logkit' ? h('span', { class: 'badge badge-logkit', title: 'a logkit slave registered with this cluster' }, 'logkit') : null,
+      ),
       h('td', { class: 'mono' }, visibleText(node.url)),
       h('td', null, h('span', { class: `role role-${visibleText(node.role)}` }, visibleText(node.role || '–'))),
       h('td', { class: 'tag-cell' }, tagInput, saveTag),

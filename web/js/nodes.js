@@ -12,12 +12,13 @@ import { api, logkit, queryString } from './api.js';
 export async function loadNodes() {
   try {
     const body = await api('/api/v1/cluster/nodes');
+    const nodes = Array.isArray(body.nodes) ? body.nodes : [];
     return {
       mode: 'cluster',
       leader: body.leader ?? null,
       consistent: body.consistent !== false,
       readError: body.read_error || '',
-      nodes: Array.isArray(body.nodes) ? body.nodes : [],
+      nodes: nodes.concat(await logkitSlaves(nodes)),
     };
   } catch (err) {
     if (err.status !== 404) throw err;
@@ -44,6 +45,36 @@ export async function loadNodes() {
       },
     ],
   };
+}
+
+/**
+ * logkit slaves registered with this cluster (a fleet moving to lograft), as rows of the node
+ * table: role `logkit`, managed through logkit's API on their URL. Lograft nodes are in the
+ * list already.
+ */
+async function logkitSlaves(nodes) {
+  let slaves;
+  try {
+    slaves = await logkit('/logkit/cluster/slaves');
+  } catch (err) {
+    if (err.unauthorized) throw err;
+    return [];
+  }
+  const known = new Set(nodes.map((node) => node.url));
+  return (Array.isArray(slaves) ? slaves : [])
+    .filter((slave) => !slave.name && !known.has(slave.url))
+    .map((slave) => ({
+      id: slave.url,
+      url: slave.url,
+      tag: slave.tag || '',
+      version: 'logkit',
+      status: slave.status,
+      role: 'logkit',
+      last_heartbeat: slave.last_touch || null,
+      runners: null,
+      ingest_rate: null,
+      agent: 'logkit',
+    }));
 }
 
 const encode = encodeURIComponent;
