@@ -1158,6 +1158,58 @@ mod tests {
     }
 
     #[test]
+    fn compat_logkit_settings_are_checked_and_name_the_key() {
+        let config = parse(
+            "[compat.logkit]\nrole = \"slave\"\nanonymous_role = \"operator\"\nanonymous_from = [\"10.0.0.0/8\", \"::1\"]\nmaster_url = \"http://10.0.0.5:3000/\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.logkit.role, LogkitRole::Slave);
+        assert_eq!(
+            config.cluster.labels.get("logkit_role").map(String::as_str),
+            Some("slave")
+        );
+        assert_eq!(
+            config.logkit.master_url.as_deref(),
+            Some("http://10.0.0.5:3000")
+        );
+        let trusted = &config.logkit.anonymous_from;
+        assert!(trusted[0].contains("10.200.3.4".parse().unwrap()));
+        assert!(!trusted[0].contains("11.0.0.1".parse().unwrap()));
+        assert!(
+            trusted[0].contains("::ffff:10.0.0.1".parse().unwrap()),
+            "v4-mapped"
+        );
+        assert!(trusted[1].contains("::1".parse().unwrap()));
+        assert!(
+            parse("").unwrap().cluster.labels.is_empty(),
+            "role both publishes nothing"
+        );
+        for (text, says) in [
+            ("role = \"boss\"", "compat.logkit.role"),
+            (
+                "anonymous_role = \"admin\"\nanonymous_from = [\"10.0.0.0/8\"]",
+                "never gets admin",
+            ),
+            (
+                "anonymous_role = \"operator\"",
+                "needs compat.logkit.anonymous_from",
+            ),
+            ("anonymous_from = [\"10.0.0.0/33\"]", "prefix length"),
+            ("anonymous_from = [\"ten\"]", "compat.logkit.anonymous_from"),
+            ("master_url = \"ftp://x\"", "compat.logkit.master_url"),
+        ] {
+            let err = parse(&format!("[compat.logkit]\n{text}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(says), "{text}: {err}");
+        }
+        let err = parse("[collect]\nwrite_paths = [\"out/*\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("collect.write_paths"), "{err}");
+    }
+
+    #[test]
     fn unknown_key_names_file_and_key() {
         let err = parse("[queue]\nmax_bites = 5\n").unwrap_err().to_string();
         assert!(err.starts_with("node.toml:"), "{err}");

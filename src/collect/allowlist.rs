@@ -404,6 +404,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn writes_go_only_inside_write_paths_and_never_where_runners_read() {
+        let list = Allowlist::new(vec!["/var/log/**".into()])
+            .unwrap()
+            .protect(Path::new("/var/lib/lograft"))
+            .with_writes(vec!["/var/**".into()])
+            .unwrap();
+        assert!(list.allows_write(Path::new("/var/out/a.json")).is_ok());
+        let refused = |path: &str| list.allows_write(Path::new(path)).unwrap_err();
+        assert!(refused("/var/log/forged.log").contains("collect.allowed_paths"));
+        assert!(refused("/var/lib/lograft/queue/x").contains("data dir"));
+        assert!(refused("/etc/out.json").contains("collect.write_paths"));
+        assert!(refused("/var/keys/server.key").contains("deny list"));
+        let nowhere = Allowlist::new(vec!["/var/log/**".into()]).unwrap();
+        assert!(
+            nowhere.allows_write(Path::new("/tmp/x")).is_err(),
+            "empty write_paths: nowhere"
+        );
+        assert!(
+            Allowlist::shape_only()
+                .allows_write(Path::new("/tmp/x"))
+                .is_ok()
+        );
+    }
+
+    #[test]
     fn literal_prefix() {
         assert_eq!(
             split_literal_prefix("/var/log/*.log"),
