@@ -635,11 +635,21 @@ fn parser_config(value: Value) -> Result<crate::collect::config::ParserConfig, S
     serde_json::from_value(value).map_err(|err| format!("invalid parser config: {err}"))
 }
 
-fn parse_sample(
+/// A preview's parser and its lines, each with its record.
+type Parsed = (
+    crate::collect::config::ParserConfig,
+    Vec<(Vec<u8>, crate::record::Record)>,
+);
+
+/// The parser a preview body names, and each sample line parsed by it (the whole sample as one
+/// line when `whole_for_raw` and the parser is `raw`, as logkit's preview does). Lines are cut
+/// at `max_line_bytes`; parsing stops at `deadline`.
+fn parse_lines(
     body: &str,
     max_line_bytes: usize,
     deadline: Instant,
-) -> Result<Vec<Value>, String> {
+    whole_for_raw: bool,
+) -> Result<Parsed, String> {
     let mut value: Value =
         serde_json::from_str(body).map_err(|err| format!("invalid request body: {err}"))?;
     let sample = value
@@ -649,15 +659,14 @@ fn parse_sample(
         .ok_or_else(|| "sampleLog is required (the text to parse)".to_string())?;
     let config = parser_config(value).map_err(|e| format!("parser error {e}"))?;
     let parser = Parser::new(&config)?;
-    let raw = config.parser_type == crate::collect::config::ParserType::Raw;
-    // The raw parser takes the whole sample as one record, as logkit's does.
-    let lines: Vec<&str> = if raw {
+    let whole = whole_for_raw && config.parser_type == crate::collect::config::ParserType::Raw;
+    let lines: Vec<&str> = if whole {
         vec![sample.as_str()]
     } else {
         sample.lines().filter(|line| !line.is_empty()).collect()
     };
-    let mut points = Vec::new();
-    for (number, line) in lines.into_iter().enumerate() {
+    let mut parsed = Vec::new();
+    for line in lines {
         if Instant::now() > deadline {
             return Err(
                 "parsing the sample took longer than api.request_timeout; send fewer or shorter lines"
@@ -673,27 +682,39 @@ fn parse_sample(
             stream: "",
         };
         let record = parser.parse(line, &context);
+        parsed.push((line.to_vec(), record));
+    }
+    Ok((config, parsed))
+}
+
+/// logkit's `SamplePoints`: flat records; a line that does not parse is an error.
+fn parse_sample(
+    body: &str,
+    max_line_bytes: usize,
+    deadline: Instant,
+) -> Result<Vec<Value>, String> {
+    let (config, parsed) = parse_lines(body, max_line_bytes, deadline, true)?;
+    let mut points = Vec::new();
+    for (number, (line, record)) in parsed.into_iter().enumerate() {
         if record.parse_error {
             return Err(format!(
                 "line {} of the sample is not {:?}: {}",
                 number + 1,
                 config.parser_type,
-                clip(&String::from_utf8_lossy(line))
+                clip(&String::from_utf8_lossy(&line))
             ));
         }
-        if raw {
-            points.push(json!({
-                "raw": String::from_utf8_lossy(line),
+        let point = match config.parser_type {
+            crate::collect::config::ParserType::Raw => json!({
+                "raw": String::from_utf8_lossy(&line),
                 "timestamp": crate::search::format_micros(record.ts),
-            }));
-            continue;
-        }
-        // The fields as parsed, with what lograft lifted out of them put back.
-        let mut point = crate::collect::sender::point(&record);
-        if config.parser_type == crate::collect::config::ParserType::Json {
-            point = serde_json::from_slice(line).unwrap_or(point);
-        }
-        points.push(Value::Object(point));
+            }),
+            // The object as written, with what lograft lifted out of it put back.
+            crate::collect::config::ParserType::Json => serde_json::from_slice(&line)
+                .unwrap_or_else(|_| Value::Object(crate::collect::sender::point(&record))),
+            _ => Value::Object(crate::collect::sender::point(&record)),
+        };
+        points.push(point);
     }
     Ok(points)
 }
@@ -716,36 +737,16 @@ fn preview_records(
     max_line_bytes: usize,
     deadline: Instant,
 ) -> Result<Vec<Value>, ApiError> {
-    let mut value: Value = serde_json::from_str(body)
-        .map_err(|err| ApiError::BadRequest(format!("invalid request body: {err}")))?;
-    let sample = value
-        .as_object_mut()
-        .and_then(|o| o.remove("sampleLog"))
-        .and_then(|v| v.as_str().map(str::to_string))
-        .ok_or_else(|| ApiError::BadRequest("sampleLog is required".into()))?;
-    let config = parser_config(value).map_err(ApiError::BadRequest)?;
-    let parser = Parser::new(&config).map_err(ApiError::BadRequest)?;
-    let mut records = Vec::new();
-    for line in sample.lines().filter(|line| !line.is_empty()) {
-        if Instant::now() > deadline {
-            return Err(ApiError::BadRequest(
-                "parsing the sample took longer than api.request_timeout; send fewer or shorter lines"
-                    .into(),
-            ));
-        }
-        let (line, truncated) = cut_line(line.as_bytes(), max_line_bytes);
-        let context = LineContext {
-            runner: "sample",
-            path: "",
-            offset: 0,
-            truncated,
-            stream: "",
-        };
-        let record = parser.parse(line, &context);
-        records.push(json!({"ts": crate::search::format_micros(record.ts), "level": record.level, "message": record.message,
-               "fields": record.fields, "parse_error": record.parse_error, "truncated": record.truncated}));
-    }
-    Ok(records)
+    let (_, parsed) =
+        parse_lines(body, max_line_bytes, deadline, false).map_err(ApiError::BadRequest)?;
+    Ok(parsed
+        .into_iter()
+        .map(|(_, record)| {
+            json!({"ts": crate::search::format_micros(record.ts), "level": record.level,
+                   "message": record.message, "fields": record.fields,
+                   "parse_error": record.parse_error, "truncated": record.truncated})
+        })
+        .collect())
 }
 
 /// A body for a check: a JSON object, or logkit's error code with the parse error.

@@ -568,17 +568,32 @@ async fn validate(body: String, name: String, code: &'static str) -> Result<Valu
     Ok(value)
 }
 
-async fn audit(state: &AppState, principal: &Principal, action: &str, name: &str, filter: &Filter) {
+/// The end of a cluster-wide change: audited, then `L200`, or 503 with the errors of the
+/// logkit slaves it failed on (the lograft nodes' part is written by then).
+async fn finish(
+    state: &AppState,
+    principal: &Principal,
+    action: &str,
+    name: &str,
+    filter: &Filter,
+    code: &'static str,
+    failures: Vec<String>,
+) -> Result<Response, Lk> {
+    let outcome = if failures.is_empty() { "ok" } else { "partial" };
     state
         .audit
         .record(
             &principal.name,
             &format!("cluster.runner.{action}"),
             &format!("{name} ({})", filter.describe()),
-            "ok",
+            outcome,
             None,
         )
         .await;
+    if !failures.is_empty() {
+        return Err(failed_on(code, failures));
+    }
+    Ok(done())
 }
 
 fn split(slaves: Vec<Slave>) -> (Vec<String>, Vec<String>) {
@@ -658,11 +673,10 @@ pub async fn create(
             Some(&value.to_string()),
         )
         .await;
-        audit(&state, &principal, "create", &name, &filter).await;
-        if !failures.is_empty() {
-            return Err(failed_on("L2006", failures));
-        }
-        Ok(done())
+        finish(
+            &state, &principal, "create", &name, &filter, "L2006", failures,
+        )
+        .await
     };
     answer(result.await)
 }
@@ -747,11 +761,10 @@ pub async fn replace(
             Some(&value.to_string()),
         )
         .await;
-        audit(&state, &principal, "replace", &name, &filter).await;
-        if !failures.is_empty() {
-            return Err(failed_on("L2011", failures));
-        }
-        Ok(done())
+        finish(
+            &state, &principal, "replace", &name, &filter, "L2011", failures,
+        )
+        .await
     };
     answer(result.await)
 }
@@ -800,11 +813,10 @@ pub async fn delete(
             None,
         )
         .await;
-        audit(&state, &principal, "delete", &name, &filter).await;
-        if !failures.is_empty() {
-            return Err(failed_on("L2007", failures));
-        }
-        Ok(done())
+        finish(
+            &state, &principal, "delete", &name, &filter, "L2007", failures,
+        )
+        .await
     };
     answer(result.await)
 }
@@ -847,11 +859,7 @@ pub async fn set_state(
             None,
         )
         .await;
-        audit(&state, &principal, &action, &name, &filter).await;
-        if !failures.is_empty() {
-            return Err(failed_on(code, failures));
-        }
-        Ok(done())
+        finish(&state, &principal, &action, &name, &filter, code, failures).await
     };
     answer(result.await)
 }
