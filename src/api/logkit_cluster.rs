@@ -42,6 +42,9 @@ use crate::config::LogkitRole;
 /// Where registered logkit slaves are kept: `compat/logkit/slaves/<url>`.
 const REGISTRY: &str = "compat/logkit/slaves/";
 
+/// Registered logkit slaves at most (each is a Raft entry, written at every registration).
+const MAX_REGISTERED: usize = 1000;
+
 /// How long a call to a slave may take.
 const SLAVE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -259,7 +262,13 @@ struct RegisterBody {
 /// `compat.logkit.anonymous_from`.
 fn registrable(state: &AppState, url: &str) -> Result<(), String> {
     let parsed = reqwest::Url::parse(url).map_err(|e| format!("url {url:?}: {e}"))?;
-    if !matches!(parsed.scheme(), "http" | "https") || parsed.path().len() > 1 {
+    if !matches!(parsed.scheme(), "http" | "https")
+        || parsed.path().len() > 1
+        || parsed.query().is_some()
+        || parsed.fragment().is_some()
+        || !parsed.username().is_empty()
+        || parsed.password().is_some()
+    {
         return Err(format!(
             "url {url:?} must be a logkit slave's address, http://<ip>:<port>"
         ));
@@ -313,6 +322,20 @@ pub async fn register(
             return Ok(done());
         }
         registrable(&state, &url).map_err(|m| Lk::bad("L2004", m))?;
+        let key = format!("{REGISTRY}{url}");
+        let known = state
+            .store
+            .list(REGISTRY)
+            .map_err(|e| Lk::from_api("L2004", e.into()))?;
+        if known.len() >= MAX_REGISTERED && !known.iter().any(|e| e.key == key) {
+            return Err(Lk::bad(
+                "L2004",
+                format!(
+                    "{MAX_REGISTERED} logkit slaves are registered already: forget lost ones \
+                     with DELETE /logkit/cluster/slaves?url=..."
+                ),
+            ));
+        }
         let record = Registered {
             url: url.clone(),
             tag,
@@ -320,11 +343,7 @@ pub async fn register(
         };
         state
             .store
-            .put(
-                &format!("{REGISTRY}{url}"),
-                serde_json::to_string(&record).expect("json"),
-                None,
-            )
+            .put(&key, serde_json::to_string(&record).expect("json"), None)
             .await
             .map_err(|e| Lk::from_api("L2004", e.into()))?;
         Ok(done())

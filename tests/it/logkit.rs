@@ -404,6 +404,30 @@ fn logkit_bad_inputs_get_logkit_codes_and_name_the_problem() {
             "L2004",
             "compat.logkit.anonymous_from",
         ),
+        (
+            "POST",
+            "/logkit/cluster/register",
+            r#"{"url":"http://10.9.9.9:3000/admin?x=1","tag":"x"}"#,
+            400,
+            "L2004",
+            "a logkit slave's address",
+        ),
+        (
+            "POST",
+            "/logkit/cluster/register",
+            r#"{"url":"http://example.com:3000","tag":"x"}"#,
+            400,
+            "L2004",
+            "IP address",
+        ),
+        (
+            "POST",
+            "/logkit/cluster/register",
+            "{not json",
+            400,
+            "L2004",
+            "invalid register body",
+        ),
     ];
     for (method, route, body, status, code, says) in cases {
         let (got, answer) = node.send(method, route, body);
