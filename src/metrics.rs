@@ -27,6 +27,13 @@ pub const QUEUE_REOPENS: &str = "lograft_queue_reopens_total";
 pub const INDEX_DOCS: &str = "lograft_index_docs_total";
 pub const INDEX_COMMITS: &str = "lograft_index_commits_total";
 pub const INDEX_COMMIT_SECONDS: &str = "lograft_index_commit_seconds";
+/// Segment merges the index ran, by `outcome` (`merged`, `failed`: a failed merge leaves the
+/// segments as they were, to be merged later).
+pub const INDEX_MERGES: &str = "lograft_index_merges_total";
+/// Segment merges running now, and the most that ever ran at once since the node started
+/// (`index::merge`: at most `MAX_MERGES`).
+pub const INDEX_MERGES_RUNNING: &str = "lograft_index_merges_running";
+pub const INDEX_MERGES_PEAK: &str = "lograft_index_merges_peak";
 pub const INDEX_PARTITIONS: &str = "lograft_index_partitions";
 pub const INDEX_BYTES: &str = "lograft_index_bytes";
 pub const INDEX_PARTITIONS_DROPPED: &str = "lograft_index_partitions_dropped_total";

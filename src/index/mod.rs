@@ -32,6 +32,7 @@
 
 pub mod elasticsearch;
 mod indexer;
+pub mod merge;
 mod retention;
 pub mod sink;
 mod tantivy_sink;

@@ -39,6 +39,8 @@ pub struct TantivySink {
     partition_seq: HashMap<NaiveDate, u64>,
     /// Sequence of the last record added to a writer.
     added_seq: u64,
+    /// Segment merges, node-wide (see `index::merge`).
+    merges: super::merge::Merges,
 }
 
 fn engine(operation: impl Into<String>) -> impl FnOnce(tantivy::TantivyError) -> SinkError {
@@ -74,6 +76,7 @@ impl TantivySink {
             touched: BTreeSet::new(),
             partition_seq: HashMap::new(),
             added_seq: committed_seq,
+            merges: super::merge::Merges::default(),
         })
     }
 
@@ -103,10 +106,18 @@ impl TantivySink {
                 .store
                 .partition(day)
                 .map_err(other(format!("opening partition {day}")))?;
-            let writer = partition
+            // One merge thread, and no merges of tantivy's choosing: the sink schedules them
+            // (`index::merge`).
+            let options = tantivy::indexer::IndexWriterOptions::builder()
+                .num_worker_threads(self.writer_threads)
+                .memory_budget_per_thread(self.writer_memory / self.writer_threads)
+                .num_merge_threads(1)
+                .build();
+            let writer: IndexWriter = partition
                 .index
-                .writer_with_num_threads(self.writer_threads, self.writer_memory)
+                .writer_with_options(options)
                 .map_err(engine(format!("opening a writer on partition {day}")))?;
+            writer.set_merge_policy(Box::new(tantivy::indexer::NoMergePolicy));
             self.writers.insert(day, writer);
         }
         Ok(self.writers.get_mut(&day).expect("just inserted"))
@@ -142,6 +153,19 @@ impl TantivySink {
             .reload()
             .map_err(engine(format!("reloading partition {day}")))?;
         Ok(())
+    }
+
+    /// After a commit: the merges partition `day` calls for, within the node's merge slots.
+    fn schedule_merges(&self, day: NaiveDate, writer: &mut IndexWriter) {
+        let Some(partition) = self.store.existing_partition(day) else {
+            return;
+        };
+        match partition.index.searchable_segment_metas() {
+            Ok(segments) => {
+                self.merges.schedule(writer, &segments);
+            }
+            Err(err) => warn!(partition = %day, error = %err, "reading segments to merge"),
+        }
     }
 
     fn document(&self, seq: u64, record: Record, flags: Flags) -> TantivyDocument {
@@ -218,6 +242,9 @@ impl Sink for TantivySink {
                 .remove(&day)
                 .expect("touched partitions have a writer");
             let committed = self.commit_partition(day, &mut writer, checkpoint.seq);
+            if committed.is_ok() {
+                self.schedule_merges(day, &mut writer);
+            }
             self.writers.insert(day, writer);
             committed?;
         }

@@ -19,6 +19,7 @@ mod ingest;
 mod logkit;
 mod logkit_fleet;
 mod logkit_transcript;
+mod merge;
 mod partition;
 mod query;
 mod recovery;
