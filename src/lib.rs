@@ -6,9 +6,11 @@
 //! files ──tail──▶ runner ──parse──▶ queue (sled) ──▶ indexer ──▶ tantivy day partitions ──▶ search
 //! ```
 //!
-//! * [`collect`]: runners, the file tailer, parsers, the allowlist, the supervisor.
+//! * [`collect`]: runners, the file tailer, parsers, senders (local, discard, file), the
+//!   allowlist (what runners may read, and write), the supervisor.
 //! * [`queue`]: the durable queue, atomic with file checkpoints (`Queue` seam; sled).
-//! * [`index`]: the indexer thread, the `Sink` seam and its tantivy day partitions, retention.
+//! * [`index`]: the indexer thread, the `Sink` seam and its tantivy day partitions, merges
+//!   (scheduled node-wide, at most two at once), retention.
 //! * [`search`]: the query language, the search `Backend` seam (this node, another node), and
 //!   cluster-wide search planned over it.
 //! * [`cluster`]: the `ConfigStore` and `Membership` seams, on Raft (openraft) with sled.
@@ -17,7 +19,8 @@
 //!   state machine, executed one at a time under a lease in the config store.
 //! * [`repair`]: `lograft repair`, what a stopped node's data dir holds that it would refuse.
 //! * [`auth`]: users, sessions, API tokens, roles.
-//! * [`api`]: the HTTP routes (thin: they call the layers above). [`node`] wires everything
+//! * [`api`]: the HTTP routes (thin: they call the layers above), lograft's own and logkit's
+//!   (`api::logkit*`: per-node, cluster, plugin descriptions). [`node`] wires everything
 //!   together for `lograft serve`.
 //!
 //! Layers only depend downwards: nothing imports from `api`; constants two layers share live
