@@ -454,6 +454,12 @@ def run_ingest_phase(phase: str, node: Node, data: Path, manifest: dict, args) -
             name = r.get("name")
             if name in targets and name not in samples["read_done_s"] and r.get("lines_read", 0) >= targets[name]:
                 samples["read_done_s"][name] = round(time.monotonic() - t0, 2)
+        # Lines indexed over time, for the rate per tenth of the run (does it hold as the
+        # index grows?).
+        indexer = st.get("indexer") or {}
+        indexed = indexer.get("docs_indexed", indexer.get("indexed"))
+        if isinstance(indexed, (int, float)):
+            samples.setdefault("indexed", []).append((time.monotonic() - t0, indexed))
 
     cpu0 = node.cpu()
     t0 = time.monotonic()
@@ -475,7 +481,12 @@ def run_ingest_phase(phase: str, node: Node, data: Path, manifest: dict, args) -
     status, st, _ = node.get("/api/v1/status")
     if status == 200:
         samples["status_last"] = st
+    tenths = rate_per_tenth(samples.get("indexed", []), lines)
+    _, metrics_text, _ = node.get("/metrics")
+    merges_peak = metric_value(metrics_text, "lograft_index_merges_peak")
+    merges_done = metric_value(metrics_text, "lograft_index_merges_total")
     result = {
+        "rate_per_tenth": tenths, "merges_peak": merges_peak, "merges": merges_done,
         "phase": phase, "runners": names, "lines": lines, "raw_bytes": raw_bytes,
         "wall_s": round(wall, 2), "lines_per_s": round(lines / wall, 1),
         "per_runner_searchable_s": {k: round(v, 2) for k, v in done.items()},
@@ -496,7 +507,41 @@ def run_ingest_phase(phase: str, node: Node, data: Path, manifest: dict, args) -
         f"({rss_settled_kb / 1024:.0f} MiB {args.settle:.0f} s later), "
         f"index {index_bytes_settled / MiB:.0f} MiB ({index_bytes_settled / raw_bytes:.2f} x raw), "
         f"data dir {data_bytes_settled / MiB:.0f} MiB")
+    if tenths:
+        first, last = tenths[0], tenths[-1]
+        log(f"[{phase}] lines/s per tenth of the run: {', '.join(f'{r:,.0f}' for r in tenths)}"
+            f" (last ÷ first {last / first:.2f}); merges: {merges_done:.0f}, at most {merges_peak:.0f} at once")
     return result
+
+
+def rate_per_tenth(samples: list[tuple[float, float]], lines: int) -> list[float]:
+    """Lines per second over each tenth of the lines, from (seconds, lines indexed) samples."""
+    if len(samples) < 2 or lines < 10:
+        return []
+    base = samples[0][1]
+    rates, previous_t, step = [], samples[0][0], lines / 10
+    for k in range(1, 11):
+        target = base + step * k
+        hit = next((t for t, n in samples if n >= target), None)
+        if hit is None:
+            break
+        rates.append(step / max(hit - previous_t, 1e-3))
+        previous_t = hit
+    return rates
+
+
+def metric_value(text, name: str) -> float:
+    """The sum of a Prometheus metric's samples (0 when absent)."""
+    if not isinstance(text, str):
+        return 0.0
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and not line.startswith("#"):
+            try:
+                total += float(line.rsplit(" ", 1)[1])
+            except (IndexError, ValueError):
+                pass
+    return total
 
 
 # ----------------------------------------------------------------------------- latency
