@@ -24,6 +24,9 @@ use crate::queue::{Queue, QueueBatch};
 /// Records taken from the queue per read.
 const READ_CHUNK: usize = 4096;
 
+/// How often an idle indexer gives the sink time for upkeep (merges that ingest left to do).
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Shared handle to observe and steer the indexer (API, tests, shutdown).
 #[derive(Default)]
 pub struct IndexerControl {
@@ -106,6 +109,8 @@ pub struct Indexer {
     chain_open: bool,
     retention: RetentionPolicy,
     last_retention: Option<Instant>,
+    /// When the sink was last given time for upkeep ([`Sink::maintain`]).
+    last_upkeep: Option<Instant>,
     /// Where undecodable queue entries are kept (`<data_dir>/quarantine`).
     quarantine_dir: PathBuf,
     /// Below the free-space reserve nothing is indexed (the records wait in the queue).
@@ -140,6 +145,7 @@ impl Indexer {
             chain_open: false,
             retention,
             last_retention: None,
+            last_upkeep: None,
             quarantine_dir,
             disk: None,
             disk_full: false,
@@ -254,6 +260,16 @@ impl Indexer {
                 .is_none_or(|at| at.elapsed() >= self.retention.interval)
         {
             self.apply_retention()?;
+        }
+        if !did_work
+            && !self.chain_open
+            && self.pending_since.is_none()
+            && self
+                .last_upkeep
+                .is_none_or(|at| at.elapsed() >= UPKEEP_INTERVAL)
+        {
+            self.last_upkeep = Some(Instant::now());
+            self.sink.maintain();
         }
         Ok(did_work)
     }

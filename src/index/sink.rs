@@ -66,6 +66,9 @@ pub trait Sink: Send {
     /// Drop data under `policy` (what was added is committed first); returns the number of
     /// time ranges dropped.
     fn apply_retention(&mut self, policy: &RetentionPolicy) -> Result<usize, SinkError>;
+    /// Background upkeep while nothing is added (the embedded index goes on merging segments
+    /// after ingest stops). Nothing by default.
+    fn maintain(&mut self) {}
 }
 
 /// The behaviour every [`Sink`] must show, as a reusable suite: run it against a sink factory

@@ -268,6 +268,27 @@ impl Sink for TantivySink {
         Ok(checkpoint)
     }
 
+    /// Merges ingest left to do, in the partitions with an open writer (committed segments
+    /// only; within the node's merge slots). Searchers are reloaded too: a merge that ended since shows, and the segments it
+    /// replaced are let go (their disk space returns).
+    fn maintain(&mut self) {
+        let days: Vec<NaiveDate> = self.writers.keys().copied().collect();
+        for day in days {
+            if let Some(partition) = self.store.existing_partition(day)
+                && let Err(err) = partition.reader.reload()
+            {
+                warn!(partition = %day, error = %err, "reloading a partition's searcher");
+            }
+            if self.merges.running() >= super::merge::MAX_MERGES {
+                continue;
+            }
+            if let Some(mut writer) = self.writers.remove(&day) {
+                self.schedule_merges(day, &mut writer);
+                self.writers.insert(day, writer);
+            }
+        }
+    }
+
     fn apply_retention(&mut self, policy: &RetentionPolicy) -> Result<usize, SinkError> {
         // Callers commit first; close every writer so no partition is dropped under one.
         self.writers.clear();
