@@ -592,16 +592,7 @@ impl RawConfig {
             .collect
             .allowed_paths
             .unwrap_or_else(default_allowed_paths);
-        for pattern in &allowed_paths {
-            if !pattern.starts_with('/') {
-                return Err(err(
-                    "collect.allowed_paths",
-                    format!("{pattern:?} must be an absolute path or glob"),
-                ));
-            }
-            globset::Glob::new(pattern)
-                .map_err(|e| err("collect.allowed_paths", format!("{pattern:?}: {e}")))?;
-        }
+        check_globs(&allowed_paths).map_err(|reason| err("collect.allowed_paths", reason))?;
         let max_line_bytes = parse_size_opt(self.collect.max_line_bytes, DEFAULT_MAX_LINE_BYTES)
             .map_err(|reason| err("collect.max_line_bytes", reason))?;
         if max_line_bytes < 64 {
@@ -614,27 +605,9 @@ impl RawConfig {
             .collect
             .default_paths
             .unwrap_or_else(default_default_paths);
-        for pattern in &default_paths {
-            if !pattern.starts_with('/') {
-                return Err(err(
-                    "collect.default_paths",
-                    format!("{pattern:?} must be an absolute path or glob"),
-                ));
-            }
-            globset::Glob::new(pattern)
-                .map_err(|e| err("collect.default_paths", format!("{pattern:?}: {e}")))?;
-        }
+        check_globs(&default_paths).map_err(|reason| err("collect.default_paths", reason))?;
         let write_paths = self.collect.write_paths.unwrap_or_default();
-        for pattern in &write_paths {
-            if !pattern.starts_with('/') {
-                return Err(err(
-                    "collect.write_paths",
-                    format!("{pattern:?} must be an absolute path or glob"),
-                ));
-            }
-            globset::Glob::new(pattern)
-                .map_err(|e| err("collect.write_paths", format!("{pattern:?}: {e}")))?;
-        }
+        check_globs(&write_paths).map_err(|reason| err("collect.write_paths", reason))?;
         let collect = CollectConfig {
             allowed_paths,
             write_paths,
@@ -899,6 +872,17 @@ impl RawConfig {
             index,
         })
     }
+}
+
+/// Globs of paths in the config: each absolute, each a valid glob.
+fn check_globs(patterns: &[String]) -> Result<(), String> {
+    for pattern in patterns {
+        if !pattern.starts_with('/') {
+            return Err(format!("{pattern:?} must be an absolute path or glob"));
+        }
+        globset::Glob::new(pattern).map_err(|e| format!("{pattern:?}: {e}"))?;
+    }
+    Ok(())
 }
 
 /// `node_name`: 1-63 of `[A-Za-z0-9._-]` (it names records, the cluster member and the local

@@ -480,10 +480,7 @@ pub async fn replace(
         let mut config = parse_runner(&state, new.to_string())
             .await
             .map_err(|e| Lk::from_api("L1007", e))?;
-        // A full replace keeps the desired state and reset epoch unless the body sets them.
-        config.stopped = new.get("stopped").is_some_and(|v| v == true)
-            || (new.get("stopped").is_none() && old.stopped);
-        config.reset_epoch = config.reset_epoch.max(old.reset_epoch);
+        config.carry_state_from(&old, &new);
         let json = serde_json::to_string(&config).expect("config serializes");
         state
             .store

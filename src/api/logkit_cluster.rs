@@ -766,9 +766,7 @@ pub async fn replace(
             keep_masked_secrets(&mut new, &serde_json::to_value(&old).unwrap_or_default());
             let mut config: RunnerConfig =
                 serde_json::from_value(new.clone()).map_err(|e| Lk::bad("L2011", e.to_string()))?;
-            config.stopped = new.get("stopped").is_some_and(|v| v == true)
-                || (new.get("stopped").is_none() && old.stopped);
-            config.reset_epoch = config.reset_epoch.max(old.reset_epoch);
+            config.carry_state_from(&old, &new);
             Ok(config)
         })
         .await?;

@@ -360,6 +360,16 @@ impl RunnerConfig {
         }
     }
 
+    /// A full replace keeps the desired state (`stopped`) and the reset epoch of the config it
+    /// replaces, unless the new body (`written`) sets `stopped` itself.
+    pub fn carry_state_from(&mut self, old: &RunnerConfig, written: &serde_json::Value) {
+        self.stopped = match written.get("stopped") {
+            Some(value) => value == true,
+            None => old.stopped,
+        };
+        self.reset_epoch = self.reset_epoch.max(old.reset_epoch);
+    }
+
     /// The keys of this config that lograft keeps but does not act on, as dotted paths
     /// (`batch_len`, `reader.expire`, `senders[0].ft_strategy`), for the runner's status.
     pub fn ignored_keys(&self) -> Vec<String> {
