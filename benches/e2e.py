@@ -515,19 +515,23 @@ def run_ingest_phase(phase: str, node: Node, data: Path, manifest: dict, args) -
 
 
 def rate_per_tenth(samples: list[tuple[float, float]], lines: int) -> list[float]:
-    """Lines per second over each tenth of the lines, from (seconds, lines indexed) samples."""
-    if len(samples) < 2 or lines < 10:
+    """Lines per second over each tenth of the lines, from (seconds, lines indexed) samples
+    taken about once a second. The moment a tenth was crossed is interpolated between the two
+    samples around it, so a tenth shorter than the sampling period still gets a fair rate."""
+    if not samples or lines < 10:
         return []
-    base = samples[0][1]
-    rates, previous_t, step = [], samples[0][0], lines / 10
+    points = [(0.0, 0.0)] + sorted(samples)
+    crossed = [0.0]
+    step = lines / 10
     for k in range(1, 11):
-        target = base + step * k
-        hit = next((t for t, n in samples if n >= target), None)
-        if hit is None:
+        target = step * k
+        for (t0, n0), (t1, n1) in zip(points, points[1:]):
+            if n0 < target <= n1:
+                crossed.append(t0 + (t1 - t0) * (target - n0) / (n1 - n0))
+                break
+        else:
             break
-        rates.append(step / max(hit - previous_t, 1e-3))
-        previous_t = hit
-    return rates
+    return [step / max(b - a, 1e-3) for a, b in zip(crossed, crossed[1:])]
 
 
 def metric_value(text, name: str) -> float:
@@ -1329,8 +1333,10 @@ def report(res: dict) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--gen", default=str(REPO.parent / "shared" / "bench" / "gen_logs.py"),
-                    help="workload generator (default: ../shared/bench/gen_logs.py from the repo root)")
+    shared_gen = REPO.parent / "shared" / "bench" / "gen_logs.py"
+    ap.add_argument("--gen", default=str(shared_gen if shared_gen.exists() else REPO / "benches" / "gen_logs.py"),
+                    help="workload generator (default: ../shared/bench/gen_logs.py from the repo root, else "
+                         "its copy benches/gen_logs.py)")
     ap.add_argument("--workdir", default="/tmp/lograft-bench", help="cache of data, tools, runs and results")
     ap.add_argument("--nginx", type=int, default=2_000_000)
     ap.add_argument("--app", type=int, default=1_000_000)
@@ -1365,6 +1371,9 @@ def main() -> int:
                     help="measured repetitions per query, after 1 warm-up (p50/p90 are nearest-rank)")
     ap.add_argument("--skip-tantivy-queries", action="store_true",
                     help="no `tantivy serve` query baseline (the tantivy-cli indexing baseline still runs)")
+    ap.add_argument("--check-counts", action="store_true",
+                    help="exit 3 when a count differs from the ground truth (CI's short run); times are "
+                         "never checked")
     ap.add_argument("--skip-sphinx", action="store_true",
                     help="no Sphinx searchd query baseline (it is skipped anyway when searchd/indexer "
                          "are not installed: apt-get install -y sphinxsearch)")
@@ -1466,6 +1475,20 @@ def main() -> int:
                 res["node_log_problems"].setdefault(node.run_dir.name, node.log_problems())
         if install is not None and install.poll() is None:
             install.terminate()
+    if args.check_counts and exit_code == 0:
+        wrong = [f"query {q['name']!r} [{q['workload']}]: {q.get('total')} (expected {q.get('expect')}, {q['check']})"
+                 for q in res.get("queries", []) if q.get("check") not in ("n/a",) and not str(q.get("check")).startswith("OK")]
+        wrong += [f"tantivy-cli {m}: {v.get('answer')} ({v.get('check')})"
+                  for m, v in (res.get("tantivy_queries") or {}).get("queries", {}).items()
+                  if isinstance(v, dict) and str(v.get("check", "OK")).startswith("MISMATCH")]
+        if "both" in args.phases and not res.get("queries"):
+            wrong.append("no query ran")
+        if wrong:
+            for line in wrong:
+                log(f"COUNT MISMATCH: {line}")
+            exit_code = 3
+        else:
+            log("every count matches the ground truth")
     res["meta"]["elapsed_s"] = round(time.time() - started, 1)
     out_json = workdir / f"results-{stamp}.json"
     out_json.write_text(json.dumps(res, indent=2, default=str))

@@ -11,7 +11,36 @@ fn record(message: &str) -> Record {
     Record::test_line(1, message)
 }
 
-fn records_after(queue: &dyn Queue, acked: u64) -> Vec<(u64, String)> {
+/// A record of every shape the codec distinguishes: runners and paths that repeat or change
+/// from one record to the next, levels, fields, flags, event times back and forth.
+fn varied(step: usize, i: usize, random: u64) -> Record {
+    let pick = |shift: u32, n: u64| ((random >> shift) % n) as usize;
+    let mut record = Record::test_line(
+        1_700_000_000_000_000 + (random % 1_000_000) as i64 - 500_000,
+        &format!(
+            "m{step}-{i} {}",
+            ["GET /", "é 日本", "", "a\nb"][pick(8, 4)]
+        ),
+    );
+    record.runner = ["r", "web", "app"][pick(12, 3)].into();
+    record.path = ["", "/var/log/a.log", "/var/log/b.log"][pick(16, 3)].into();
+    record.stream = if record.path.is_empty() {
+        String::new()
+    } else {
+        format!("{}/1:{}", record.runner, pick(20, 2))
+    };
+    record.offset = random >> 24;
+    record.level = ["", "error", "warn"][pick(30, 3)].into();
+    if pick(34, 3) == 0 {
+        record.fields =
+            serde_json::json!({"status": pick(36, 600), "user": {"id": format!("u{step}")}});
+    }
+    record.truncated = pick(40, 7) == 0;
+    record.parse_error = pick(44, 5) == 0;
+    record
+}
+
+fn records_after(queue: &dyn Queue, acked: u64) -> Vec<(u64, Record)> {
     queue
         .read_after(acked, usize::MAX)
         .unwrap()
@@ -21,7 +50,7 @@ fn records_after(queue: &dyn Queue, acked: u64) -> Vec<(u64, String)> {
             b.records
                 .into_iter()
                 .enumerate()
-                .map(move |(i, r)| (first + i as u64, r.message))
+                .map(move |(i, r)| (first + i as u64, r))
         })
         .collect()
 }
@@ -68,7 +97,7 @@ fn runners_and_reset_epochs_survive_a_reopen_and_go_when_forgotten(
 fn matches_a_model_through_reopen(open: &mut dyn FnMut(u64) -> Box<dyn Queue>) {
     let mut queue = open(1 << 30);
     let mut acked = queue.stats().acked_seq;
-    let mut model: Vec<(u64, String)> = records_after(queue.as_ref(), acked);
+    let mut model: Vec<(u64, Record)> = records_after(queue.as_ref(), acked);
     let mut last_seq = queue.last_seq();
     let mut state = 0x2545_f491_4f6c_dd1du64;
     let mut next_random = move || {
@@ -82,11 +111,11 @@ fn matches_a_model_through_reopen(open: &mut dyn FnMut(u64) -> Box<dyn Queue>) {
         match next_random() % 10 {
             0..=5 => {
                 let n = (next_random() % 5) as usize;
-                let messages: Vec<String> = (0..n).map(|i| format!("m{step}-{i}")).collect();
+                let records: Vec<Record> = (0..n).map(|i| varied(step, i, next_random())).collect();
                 let checkpoint = format!("{{\"step\":{step}}}");
                 let (first, last) = queue
                     .append(
-                        messages.iter().map(|m| record(m)).collect(),
+                        records.clone(),
                         vec![("r/1".into(), Some(checkpoint.clone()))],
                     )
                     .unwrap();
@@ -94,8 +123,8 @@ fn matches_a_model_through_reopen(open: &mut dyn FnMut(u64) -> Box<dyn Queue>) {
                 assert!(first > last_seq, "sequences are never reused");
                 last_seq = last;
                 last_checkpoint = Some(checkpoint);
-                for (i, m) in messages.into_iter().enumerate() {
-                    model.push((first + i as u64, m));
+                for (i, r) in records.into_iter().enumerate() {
+                    model.push((first + i as u64, r));
                 }
             }
             6..=7 => {

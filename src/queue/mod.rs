@@ -23,8 +23,9 @@
 //!
 //! ```text
 //! queue/                      sled database
-//!   b<first_seq: u64 BE>   -> header + JSON QueueBatch: ~8 KiB of records; one append is a
-//!                             chain of these (`more`), the last carries the checkpoint updates
+//!   b<first_seq: u64 BE>   -> header + binary QueueBatch (`codec`; JSON in queues written
+//!                             before it): ~8 KiB of records; one append is a chain of these
+//!                             (`more`), the last carries the checkpoint updates
 //!   c<runner>/<stream key> -> checkpoint JSON of one file stream (current, not yet indexed)
 //!   r<runner>              -> marker: the runner has run before (read_from applies once)
 //!   m/acked                -> highest acked sequence (u64 BE)
@@ -38,6 +39,7 @@
 //! node then restores runner checkpoints from the index's checkpoint (see `index`), so runners
 //! re-read from the last indexed offsets: nothing lost, nothing indexed twice.
 
+pub mod codec;
 #[cfg(test)]
 pub mod conformance;
 pub mod kafka;

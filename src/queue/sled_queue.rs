@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use tracing::{error, info, warn};
 
+use super::codec::{self, Prepared};
 use super::{
     CheckpointKey, CheckpointStore, DamagedEntry, Queue, QueueBatch, QueueError, QueueStats,
 };
@@ -18,44 +19,12 @@ const CHECKPOINT_PREFIX: u8 = b'c';
 const RUNNER_PREFIX: u8 = b'r';
 const EPOCH_PREFIX: u8 = b'e';
 const ACKED_KEY: &[u8] = b"m/acked";
-/// Value header: record count (u32 BE) + 4 reserved bytes, then the JSON batch.
-const HEADER_LEN: usize = 8;
 /// Target size of one stored value. sled rewrites whole leaves (up to 17 values) and moves
 /// pages over `segment_size / 4` into blob files that it never reclaims, so values stay small.
 const CHUNK_BYTES: usize = 8 * 1024;
 const SEGMENT_SIZE: usize = 1024 * 1024;
 /// Free space needed before a queue whose storage failed is opened again.
 const HEAL_MIN_FREE_BYTES: u64 = 16 * SEGMENT_SIZE as u64;
-
-/// `header + {"first_seq":..,"more":..,"records":[..],"checkpoints":..}` from pre-encoded parts.
-fn encode_chunk(
-    first_seq: u64,
-    records: &[Vec<u8>],
-    checkpoints_json: &[u8],
-    more: bool,
-) -> Vec<u8> {
-    let size: usize = records.iter().map(|r| r.len() + 1).sum();
-    let mut value = Vec::with_capacity(HEADER_LEN + size + checkpoints_json.len() + 64);
-    value.extend_from_slice(&(records.len() as u32).to_be_bytes());
-    value.extend_from_slice(&[0u8; 4]);
-    value.extend_from_slice(
-        format!(
-            "{{\"first_seq\":{first_seq},\"more\":{more},\"appended_at\":{},\"records\":[",
-            crate::record::now_micros()
-        )
-        .as_bytes(),
-    );
-    for (i, record) in records.iter().enumerate() {
-        if i > 0 {
-            value.push(b',');
-        }
-        value.extend_from_slice(record);
-    }
-    value.extend_from_slice(b"],\"checkpoints\":");
-    value.extend_from_slice(checkpoints_json);
-    value.push(b'}');
-    value
-}
 
 pub struct SledQueue {
     /// `None` only while it is being opened again ([`SledQueue::heal`]).
@@ -111,13 +80,12 @@ fn epoch_key(runner: &str) -> Vec<u8> {
 }
 
 fn decode_header(key: &[u8], value: &[u8]) -> Result<u64, QueueError> {
-    if value.len() < HEADER_LEN {
-        return Err(QueueError::Corrupt {
+    codec::header(value)
+        .map(|(count, _format)| count)
+        .map_err(|reason| QueueError::Corrupt {
             key: format!("{key:?}"),
-            reason: "value shorter than its header".into(),
-        });
-    }
-    Ok(u32::from_be_bytes(value[0..4].try_into().expect("4 bytes")) as u64)
+            reason,
+        })
 }
 
 /// The batch stored under `key`; an entry that does not decode comes back marked damaged,
@@ -128,23 +96,15 @@ fn decode_batch(key: &[u8], value: &[u8]) -> QueueBatch {
         .and_then(|bytes| bytes.try_into().ok())
         .map(u64::from_be_bytes)
         .unwrap_or(0);
-    let decoded = decode_header(key, value).and_then(|count| {
-        serde_json::from_slice::<QueueBatch>(&value[HEADER_LEN..])
-            .map_err(|err| QueueError::Corrupt {
-                key: format!("{key:?}"),
-                reason: err.to_string(),
-            })
-            .map(|batch| (count, batch))
-    });
-    match decoded {
-        Ok((_, batch)) => batch,
-        Err(err) => {
+    match codec::decode(value) {
+        Ok(batch) => batch,
+        Err(reason) => {
             let records = decode_header(key, value).unwrap_or(0);
             QueueBatch {
                 first_seq,
                 damaged: Some(DamagedEntry {
                     key: format!("b{first_seq}"),
-                    reason: err.to_string(),
+                    reason: format!("queue entry {key:?} is corrupt: {reason}"),
                     bytes: value.to_vec(),
                     records,
                 }),
@@ -410,16 +370,9 @@ impl Queue for SledQueue {
         for record in &mut records {
             record.bound_depth();
         }
-        // Encode outside the lock: only sequence assignment and the write are serialised.
-        let encoded: Vec<Vec<u8>> = records
-            .iter()
-            .map(serde_json::to_vec)
-            .collect::<Result<_, _>>()
-            .map_err(|err| QueueError::Corrupt {
-                key: "new batch".into(),
-                reason: format!("cannot encode a record: {err}"),
-            })?;
-        let checkpoints_json = serde_json::to_vec(&checkpoints).expect("checkpoints encode");
+        // Encode outside the lock where it costs: each record's fields become JSON once.
+        let prepared: Vec<Prepared<'_>> = records.iter().map(Prepared::prepare).collect();
+        let appended_at = crate::record::now_micros();
         let last_seq;
         let mut encoded_len = 0u64;
         {
@@ -430,21 +383,22 @@ impl Queue for SledQueue {
             // atomic sled batch; only the last one carries the checkpoints.
             let mut chunk_first = first_seq;
             let mut start = 0usize;
-            while start < encoded.len() || (start == 0 && encoded.is_empty()) {
+            while start < prepared.len() || (start == 0 && prepared.is_empty()) {
                 let mut end = start;
                 let mut size = 0usize;
-                while end < encoded.len()
-                    && (end == start || size + encoded[end].len() <= CHUNK_BYTES)
+                while end < prepared.len()
+                    && (end == start || size + prepared[end].size() <= CHUNK_BYTES)
                 {
-                    size += encoded[end].len() + 1;
+                    size += prepared[end].size();
                     end += 1;
                 }
-                let last_chunk = end >= encoded.len();
-                let value = encode_chunk(
+                let last_chunk = end >= prepared.len();
+                let value = codec::encode_chunk(
                     chunk_first,
-                    &encoded[start..end],
-                    if last_chunk { &checkpoints_json } else { b"[]" },
+                    &prepared[start..end],
+                    if last_chunk { &checkpoints } else { &[] },
                     !last_chunk,
+                    appended_at,
                 );
                 encoded_len += value.len() as u64;
                 write.insert(&batch_key(chunk_first), value);
@@ -761,6 +715,98 @@ mod tests {
                     .unwrap()
                     .count()
                     == 0
+        );
+    }
+
+    /// A queue written by a version before the binary codec (JSON entries, as that version's
+    /// `encode_chunk` wrote them, with its checkpoint and acked keys) opens, drains in order,
+    /// and takes new binary appends after its last sequence.
+    #[test]
+    fn a_queue_written_in_the_json_format_opens_and_drains() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("queue");
+        {
+            let db = SledQueue::open_db(&path).unwrap();
+            let json_chunk = |first_seq: u64, records: &[Record], checkpoints: &str, more| {
+                let mut value = (records.len() as u32).to_be_bytes().to_vec();
+                value.extend_from_slice(&[0u8; 4]);
+                value.extend_from_slice(
+                    format!(
+                        "{{\"first_seq\":{first_seq},\"more\":{more},\"appended_at\":5,\"records\":["
+                    )
+                    .as_bytes(),
+                );
+                let encoded: Vec<String> = records
+                    .iter()
+                    .map(|r| serde_json::to_string(r).unwrap())
+                    .collect();
+                value.extend_from_slice(encoded.join(",").as_bytes());
+                value.extend_from_slice(b"],\"checkpoints\":");
+                value.extend_from_slice(checkpoints.as_bytes());
+                value.push(b'}');
+                value
+            };
+            let mut fielded = record("with fields");
+            fielded.fields = serde_json::json!({"status": 503});
+            fielded.path = "/var/log/a.log".into();
+            fielded.level = "error".into();
+            // Sequence 1 was indexed and acked (its entry deleted).
+            db.insert(
+                batch_key(2),
+                json_chunk(2, &[record("two"), record("three")], "[]", true),
+            )
+            .unwrap();
+            db.insert(
+                batch_key(4),
+                json_chunk(
+                    4,
+                    &[fielded.clone()],
+                    r#"[["r/1:2","{\"offset\":99}"]]"#,
+                    false,
+                ),
+            )
+            .unwrap();
+            db.insert(checkpoint_key("r/1:2"), b"{\"offset\":99}".as_slice())
+                .unwrap();
+            db.insert(ACKED_KEY, 1u64.to_be_bytes().as_slice()).unwrap();
+            db.flush().unwrap();
+        }
+        let queue = SledQueue::open(&path, 1 << 30, 0).unwrap();
+        assert_eq!(queue.last_seq(), 4);
+        assert_eq!(queue.stats().depth, 3);
+        let batches = queue.read_after(1, usize::MAX).unwrap();
+        let messages: Vec<&str> = batches
+            .iter()
+            .flat_map(|b| b.records.iter().map(|r| r.message.as_str()))
+            .collect();
+        assert_eq!(messages, ["two", "three", "with fields"]);
+        assert!(batches[0].more && !batches[1].more);
+        assert_eq!(
+            batches[1].records[0].fields,
+            serde_json::json!({"status": 503})
+        );
+        assert_eq!(batches[1].records[0].level, "error");
+        assert_eq!(
+            batches[1].checkpoints,
+            vec![("r/1:2".to_string(), Some("{\"offset\":99}".to_string()))]
+        );
+        assert!(batches.iter().all(|b| b.damaged.is_none()));
+        let (first, _) = queue.append(vec![record("binary")], vec![]).unwrap();
+        assert_eq!(first, 5);
+        let value = queue.db().unwrap().get(batch_key(5)).unwrap().unwrap();
+        assert_eq!(value[4], codec::FORMAT_BINARY, "new entries are binary");
+        let after: Vec<String> = queue
+            .read_after(4, usize::MAX)
+            .unwrap()
+            .into_iter()
+            .flat_map(|b| b.records.into_iter().map(|r| r.message))
+            .collect();
+        assert_eq!(after, ["binary"]);
+        queue.ack(4).unwrap();
+        assert_eq!(queue.stats().depth, 1);
+        assert_eq!(
+            queue.checkpoints().of_runner("r").unwrap(),
+            vec![("1:2".to_string(), "{\"offset\":99}".to_string())]
         );
     }
 

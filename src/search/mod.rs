@@ -26,6 +26,7 @@ pub mod remote;
 pub mod sketch;
 pub mod tail_hub;
 mod time;
+pub mod time_range;
 
 pub use exec::{context, histogram, indexed_after, search, search_keyed};
 pub use query::{QueryBuilder, check_query_size};

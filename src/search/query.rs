@@ -3,9 +3,9 @@
 
 use std::ops::Bound;
 
+use tantivy::Term;
 use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, RangeQuery};
 use tantivy::tokenizer::TokenizerManager;
-use tantivy::{DateTime, Term};
 
 use super::*;
 use crate::index::{Fields, schema};
@@ -69,17 +69,9 @@ impl QueryBuilder {
         Ok(complete_negations(query))
     }
 
-    fn time_range(&self, from: i64, to: i64) -> Box<dyn Query> {
-        Box::new(RangeQuery::new(
-            Bound::Included(Term::from_field_date(
-                self.fields.ts,
-                DateTime::from_timestamp_micros(from),
-            )),
-            Bound::Excluded(Term::from_field_date(
-                self.fields.ts,
-                DateTime::from_timestamp_micros(to),
-            )),
-        ))
+    /// `[from, to)` from the segments' time bounds (`time_range`).
+    pub(super) fn time_range(&self, from: i64, to: i64) -> Box<dyn Query> {
+        Box::new(super::time_range::TimeRange::new("ts", from, to))
     }
 
     /// `query` restricted to `[from, to)`. A match-all query becomes the bare time range, which
@@ -92,13 +84,9 @@ impl QueryBuilder {
         hide_audit: bool,
     ) -> Box<dyn Query> {
         if hide_audit {
-            let audit: Box<dyn Query> = Box::new(tantivy::query::TermQuery::new(
-                Term::from_field_text(self.fields.runner, crate::record::AUDIT_RUNNER),
-                tantivy::schema::IndexRecordOption::Basic,
-            ));
             return Box::new(BooleanQuery::new(vec![
                 (Occur::Must, self.in_range(query, from, to, false)),
-                (Occur::MustNot, audit),
+                (Occur::MustNot, self.audit_lines()),
             ]));
         }
         if unboxed(query.as_ref()).downcast_ref::<AllQuery>().is_some() {
@@ -108,6 +96,19 @@ impl QueryBuilder {
             (Occur::Must, query),
             (Occur::Must, self.time_range(from, to)),
         ]))
+    }
+
+    /// The audit trail's lines (runner `_audit`).
+    pub(super) fn audit_lines(&self) -> Box<dyn Query> {
+        Box::new(tantivy::query::TermQuery::new(
+            Term::from_field_text(self.fields.runner, crate::record::AUDIT_RUNNER),
+            tantivy::schema::IndexRecordOption::Basic,
+        ))
+    }
+
+    /// Whether `query` matches every document (`*`, or an empty query).
+    pub(super) fn is_match_all(query: &dyn Query) -> bool {
+        unboxed(query).downcast_ref::<AllQuery>().is_some()
     }
 
     pub(super) fn before_cursor(&self, sort: u64) -> Box<dyn Query> {
@@ -351,10 +352,13 @@ mod tests {
         let builder = QueryBuilder::default();
         let query = format!("{:?}", builder.parse("searchtest AND NOT alpha").unwrap());
         assert!(query.contains("AllQuery"), "{query}");
-        // A match-all query restricted to a range is the bare range (fast-field only).
+        // A match-all query restricted to a range is the bare range (time bounds only).
         let ranged = builder.in_range(builder.parse("*").unwrap(), 0, 10, false);
         assert!(
-            ranged.as_ref().downcast_ref::<RangeQuery>().is_some(),
+            ranged
+                .as_ref()
+                .downcast_ref::<super::super::time_range::TimeRange>()
+                .is_some(),
             "{ranged:?}"
         );
     }
