@@ -331,6 +331,11 @@ writer_memory = "{args.writer_memory}"
     def rss_kb(self) -> int:
         return proc_status_kb(self.pid, "VmRSS")
 
+    def rss_anon_kb(self) -> int:
+        """Resident memory that is the process's own (heap, stacks), without the mapped index files
+        the page cache can take back."""
+        return proc_status_kb(self.pid, "RssAnon")
+
     def get(self, path: str, params: dict | None = None, timeout: float = 60.0):
         url = self.base + path
         if params:
@@ -433,12 +438,13 @@ def run_ingest_phase(phase: str, node: Node, data: Path, manifest: dict, args) -
     raw_bytes = sum(files[name][0].stat().st_size for name in names)
     lines = sum(targets.values())
 
-    samples = {"rss_max_kb": 0, "queue_depth_max": 0, "queue_bytes_max": 0, "status_last": None,
+    samples = {"rss_max_kb": 0, "rss_anon_max_kb": 0, "rss_anon_per_tenth_kb": [], "queue_depth_max": 0, "queue_bytes_max": 0, "status_last": None,
                "read_done_s": {}}
     last_status = [0.0]
 
     def sampler():
         samples["rss_max_kb"] = max(samples["rss_max_kb"], node.rss_kb())
+        samples["rss_anon_max_kb"] = max(samples["rss_anon_max_kb"], node.rss_anon_kb())
         if time.monotonic() - last_status[0] < 1.0:
             return
         last_status[0] = time.monotonic()
@@ -459,7 +465,7 @@ def run_ingest_phase(phase: str, node: Node, data: Path, manifest: dict, args) -
         indexer = st.get("indexer") or {}
         indexed = indexer.get("docs_indexed", indexer.get("indexed"))
         if isinstance(indexed, (int, float)):
-            samples.setdefault("indexed", []).append((time.monotonic() - t0, indexed))
+            samples.setdefault("indexed", []).append((time.monotonic() - t0, indexed, node.rss_anon_kb()))
 
     cpu0 = node.cpu()
     t0 = time.monotonic()
@@ -482,6 +488,7 @@ def run_ingest_phase(phase: str, node: Node, data: Path, manifest: dict, args) -
     if status == 200:
         samples["status_last"] = st
     tenths = rate_per_tenth(samples.get("indexed", []), lines)
+    anon_tenths = anon_per_tenth(samples.get("indexed", []), lines)
     _, metrics_text, _ = node.get("/metrics")
     merges_peak = metric_value(metrics_text, "lograft_index_merges_peak")
     merges_done = metric_value(metrics_text, "lograft_index_merges_total")
@@ -492,7 +499,9 @@ def run_ingest_phase(phase: str, node: Node, data: Path, manifest: dict, args) -
         "per_runner_searchable_s": {k: round(v, 2) for k, v in done.items()},
         "per_runner_read_done_s": samples["read_done_s"],
         "cpu_s": round(cpu, 2), "cpu_s_per_mline": round(cpu / lines * 1e6, 2),
-        "peak_rss_mib": round(hwm_kb / 1024, 1), "rss_after_settle_mib": round(rss_settled_kb / 1024, 1),
+        "peak_rss_mib": round(hwm_kb / 1024, 1), "peak_rss_anon_mib": round(samples["rss_anon_max_kb"] / 1024, 1),
+        "rss_anon_per_tenth_mib": anon_tenths,
+        "rss_after_settle_mib": round(rss_settled_kb / 1024, 1),
         "index_bytes": index_bytes, "index_bytes_settled": index_bytes_settled,
         "index_ratio": round(index_bytes_settled / raw_bytes, 3),
         "data_dir_bytes": data_bytes, "data_dir_bytes_settled": data_bytes_settled,
@@ -511,6 +520,9 @@ def run_ingest_phase(phase: str, node: Node, data: Path, manifest: dict, args) -
         first, last = tenths[0], tenths[-1]
         log(f"[{phase}] lines/s per tenth of the run: {', '.join(f'{r:,.0f}' for r in tenths)}"
             f" (last ÷ first {last / first:.2f}); merges: {merges_done:.0f}, at most {merges_peak:.0f} at once")
+    if anon_tenths:
+        log(f"[{phase}] anonymous RSS (MiB, max per tenth): {', '.join(f'{m:.0f}' for m in anon_tenths)}; "
+            f"peak {samples['rss_anon_max_kb'] / 1024:.0f} MiB")
     return result
 
 
@@ -520,7 +532,7 @@ def rate_per_tenth(samples: list[tuple[float, float]], lines: int) -> list[float
     samples around it, so a tenth shorter than the sampling period still gets a fair rate."""
     if not samples or lines < 10:
         return []
-    points = [(0.0, 0.0)] + sorted(samples)
+    points = [(0.0, 0.0)] + sorted((s[0], s[1]) for s in samples)
     crossed = [0.0]
     step = lines / 10
     for k in range(1, 11):
@@ -532,6 +544,17 @@ def rate_per_tenth(samples: list[tuple[float, float]], lines: int) -> list[float
         else:
             break
     return [step / max(b - a, 1e-3) for a, b in zip(crossed, crossed[1:])]
+
+
+def anon_per_tenth(samples: list[tuple], lines: int) -> list[float]:
+    """The largest anonymous RSS (MiB) seen in each tenth of the lines: flat, or growing?"""
+    out: list[float] = []
+    for k in range(10):
+        lo, hi = lines * k / 10, lines * (k + 1) / 10
+        inside = [s[2] for s in samples if len(s) > 2 and lo < s[1] <= hi]
+        if inside:
+            out.append(round(max(inside) / 1024, 1))
+    return out
 
 
 def metric_value(text, name: str) -> float:
@@ -1209,11 +1232,14 @@ def report(res: dict) -> str:
     for p in ing:
         rows.append([p["phase"], fmt(p["lines"]), fmt(p["raw_bytes"] / MiB, 0), fmt(p["wall_s"]),
                      fmt(p["lines_per_s"], 0), fmt(p["cpu_s"]), fmt(p["cpu_s_per_mline"]),
-                     fmt(p["peak_rss_mib"], 0), fmt(p["index_bytes_settled"] / MiB, 0), fmt(p["index_ratio"], 3),
-                     fmt(p["data_dir_bytes_settled"] / MiB, 0)])
+                     fmt(p["peak_rss_mib"], 0), fmt(p.get("peak_rss_anon_mib"), 0),
+                     fmt(p["index_bytes_settled"] / MiB, 0), fmt(p["index_ratio"], 3),
+                     fmt(p["data_dir_bytes_settled"] / MiB, 0),
+                     fmt(p["rate_per_tenth"][-1] / p["rate_per_tenth"][0], 2) if len(p.get("rate_per_tenth") or []) == 10 else "-"])
     out.append("### Ingest (runner created -> every line searchable)\n")
     out.append(md_table(["workload", "lines", "input MiB", "wall s", "lines/s", "CPU s", "CPU s / M lines",
-                         "peak RSS MiB", "index MiB", "index / raw", "data dir MiB"], rows))
+                         "peak RSS MiB", "peak anon RSS MiB", "index MiB", "index / raw", "data dir MiB",
+                         "rate last ÷ first tenth"], rows))
     if any(p.get("per_runner_searchable_s") for p in ing if p["phase"] == "both"):
         for p in ing:
             if p["phase"] == "both":

@@ -36,18 +36,11 @@ pub fn search_keyed(
         None => None,
     };
     let user_query = builder.parse(params.q.as_deref().unwrap_or(""))?;
-    // Everything in a time range is counted from the segments' time bounds, without visiting
-    // a document: the range's count, less the audit lines in it when they are hidden.
-    let counted = QueryBuilder::is_match_all(user_query.as_ref()).then(|| {
-        let audit: Box<dyn Query> = Box::new(BooleanQuery::new(vec![
-            (Occur::Must, builder.time_range(from, to)),
-            (Occur::Must, builder.audit_lines()),
-        ]));
-        (
-            builder.time_range(from, to),
-            params.hide_audit.then_some(audit),
-        )
-    });
+    // Counted apart from the page when that costs no document visit (a segment inside the
+    // range counts a term by its frequency, everything by its size); otherwise in the same
+    // pass as the page.
+    let count_apart = QueryBuilder::is_match_all(user_query.as_ref())
+        || QueryBuilder::is_term(user_query.as_ref());
     let base = builder.in_range(user_query, from, to, params.hide_audit);
     let page_query: Box<dyn Query> = match cursor {
         Some(sort) => Box::new(BooleanQuery::new(vec![
@@ -67,13 +60,7 @@ pub fn search_keyed(
     for (index, searcher) in searchers.iter().enumerate() {
         check_cancelled()?;
         let top = TopDocs::with_limit(limit).order_by_fast_field::<u64>("sort", Order::Desc);
-        let (count, top_docs) = if let Some((range, audit)) = &counted {
-            let mut count = searcher.search(range.as_ref(), &Count)?;
-            if let Some(audit) = audit {
-                count -= searcher.search(audit.as_ref(), &Count)?;
-            }
-            (count, searcher.search(page_query.as_ref(), &top)?)
-        } else if cursor.is_some() {
+        let (count, top_docs) = if count_apart || cursor.is_some() {
             let count = searcher.search(base.as_ref(), &Count)?;
             (count, searcher.search(page_query.as_ref(), &top)?)
         } else {

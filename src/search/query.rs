@@ -69,11 +69,6 @@ impl QueryBuilder {
         Ok(complete_negations(query))
     }
 
-    /// `[from, to)` from the segments' time bounds (`time_range`).
-    pub(super) fn time_range(&self, from: i64, to: i64) -> Box<dyn Query> {
-        Box::new(super::time_range::TimeRange::new("ts", from, to))
-    }
-
     /// `query` restricted to `[from, to)`. A match-all query becomes the bare time range, which
     /// tantivy answers from the `ts` fast field alone.
     pub(crate) fn in_range(
@@ -83,19 +78,15 @@ impl QueryBuilder {
         to: i64,
         hide_audit: bool,
     ) -> Box<dyn Query> {
-        if hide_audit {
-            return Box::new(BooleanQuery::new(vec![
-                (Occur::Must, self.in_range(query, from, to, false)),
-                (Occur::MustNot, self.audit_lines()),
-            ]));
+        let range = super::time_range::TimeRange::new("ts", from, to);
+        if !hide_audit && Self::is_match_all(query.as_ref()) {
+            return Box::new(range);
         }
-        if unboxed(query.as_ref()).downcast_ref::<AllQuery>().is_some() {
-            return self.time_range(from, to);
-        }
-        Box::new(BooleanQuery::new(vec![
-            (Occur::Must, query),
-            (Occur::Must, self.time_range(from, to)),
-        ]))
+        Box::new(super::time_range::InRange::new(
+            query,
+            range,
+            hide_audit.then(|| self.audit_lines()),
+        ))
     }
 
     /// The audit trail's lines (runner `_audit`).
@@ -109,6 +100,13 @@ impl QueryBuilder {
     /// Whether `query` matches every document (`*`, or an empty query).
     pub(super) fn is_match_all(query: &dyn Query) -> bool {
         unboxed(query).downcast_ref::<AllQuery>().is_some()
+    }
+
+    /// Whether `query` is one term (its count in a segment is the term's frequency).
+    pub(super) fn is_term(query: &dyn Query) -> bool {
+        unboxed(query)
+            .downcast_ref::<tantivy::query::TermQuery>()
+            .is_some()
     }
 
     pub(super) fn before_cursor(&self, sort: u64) -> Box<dyn Query> {

@@ -21,7 +21,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use tantivy::columnar::Column;
 use tantivy::index::SegmentId;
-use tantivy::query::{EnableScoring, Explanation, Query, Scorer, Weight};
+use tantivy::query::{
+    AllQuery, EmptyScorer, EnableScoring, Exclude, Explanation, Query, Scorer, Weight,
+    intersect_scorers,
+};
 use tantivy::{DocId, DocSet, Score, SegmentReader, TERMINATED, TantivyError};
 
 /// Documents per block of the per-segment time bounds.
@@ -211,6 +214,143 @@ impl Weight for TimeRangeWeight {
     }
 }
 
+/// `inner` restricted to a time range, less the documents of `except` (the audit trail when
+/// it is hidden). In a segment that lies inside the range, `inner` runs alone, so its own
+/// shortcuts hold: a term's count is its document frequency, match-all's the segment's size.
+#[derive(Debug)]
+pub struct InRange {
+    inner: Box<dyn Query>,
+    range: TimeRange,
+    except: Option<Box<dyn Query>>,
+}
+
+impl Clone for InRange {
+    fn clone(&self) -> InRange {
+        InRange {
+            inner: self.inner.box_clone(),
+            range: self.range.clone(),
+            except: self.except.as_ref().map(|except| except.box_clone()),
+        }
+    }
+}
+
+impl InRange {
+    pub fn new(inner: Box<dyn Query>, range: TimeRange, except: Option<Box<dyn Query>>) -> InRange {
+        InRange {
+            inner,
+            range,
+            except,
+        }
+    }
+}
+
+fn is_all(query: &dyn Query) -> bool {
+    let mut query = query;
+    while let Some(inner) = query.downcast_ref::<Box<dyn Query>>() {
+        query = inner.as_ref();
+    }
+    query.downcast_ref::<AllQuery>().is_some()
+}
+
+impl Query for InRange {
+    fn weight(&self, scoring: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
+        let except = match &self.except {
+            Some(except) => Some(except.weight(match scoring.searcher() {
+                Some(searcher) => EnableScoring::disabled_from_searcher(searcher),
+                None => EnableScoring::disabled_from_schema(scoring.schema()),
+            })?),
+            None => None,
+        };
+        Ok(Box::new(InRangeWeight {
+            inner: self.inner.weight(scoring)?,
+            inner_is_all: is_all(self.inner.as_ref()),
+            range: TimeRangeWeight {
+                range: self.range.clone(),
+            },
+            except,
+        }))
+    }
+
+    fn query_terms<'a>(&'a self, visitor: &mut dyn FnMut(&'a tantivy::Term, bool)) {
+        self.inner.query_terms(visitor);
+    }
+}
+
+struct InRangeWeight {
+    inner: Box<dyn Weight>,
+    inner_is_all: bool,
+    range: TimeRangeWeight,
+    except: Option<Box<dyn Weight>>,
+}
+
+impl InRangeWeight {
+    /// `inner` in the range, before `except`; `None` when nothing in the segment is in range.
+    fn in_range(
+        &self,
+        reader: &SegmentReader,
+        boost: Score,
+    ) -> tantivy::Result<Option<Box<dyn Scorer>>> {
+        Ok(match self.range.matches(reader)? {
+            Matches::None => None,
+            Matches::All => Some(self.inner.scorer(reader, boost)?),
+            Matches::Runs(runs) => Some(intersect_scorers(
+                vec![
+                    self.inner.scorer(reader, boost)?,
+                    Box::new(RunScorer::new(runs, 1.0)),
+                ],
+                reader.num_docs(),
+            )),
+        })
+    }
+}
+
+impl Weight for InRangeWeight {
+    fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
+        let Some(base) = self.in_range(reader, boost)? else {
+            return Ok(Box::new(EmptyScorer));
+        };
+        Ok(match &self.except {
+            Some(except) => Box::new(Exclude::new(base, except.scorer(reader, 1.0)?)),
+            None => base,
+        })
+    }
+
+    fn count(&self, reader: &SegmentReader) -> tantivy::Result<u32> {
+        if let Some(alive) = reader.alive_bitset() {
+            return Ok(self.scorer(reader, 1.0)?.count(alive));
+        }
+        let whole = match self.range.matches(reader)? {
+            Matches::None => return Ok(0),
+            Matches::All if self.inner_is_all => reader.num_docs(),
+            Matches::All => self.inner.count(reader)?,
+            Matches::Runs(_) => {
+                return Ok(self.scorer(reader, 1.0)?.count_including_deleted());
+            }
+        };
+        // Whole segment in range: what `except` takes away is counted on its own (it is small:
+        // the audit trail), by walking both together.
+        let excluded = match &self.except {
+            Some(except) => intersect_scorers(
+                vec![self.inner.scorer(reader, 1.0)?, except.scorer(reader, 1.0)?],
+                reader.num_docs(),
+            )
+            .count_including_deleted(),
+            None => 0,
+        };
+        Ok(whole - excluded)
+    }
+
+    fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
+        let mut scorer = self.scorer(reader, 1.0)?;
+        if scorer.seek(doc) != doc {
+            return Err(TantivyError::InvalidArgument(format!(
+                "document {doc} does not match"
+            )));
+        }
+        self.inner.explain(reader, doc)
+    }
+}
+
 /// The documents of sorted, disjoint `[start, end)` runs.
 struct RunScorer {
     runs: Vec<(DocId, DocId)>,
@@ -281,8 +421,10 @@ mod tests {
     use super::*;
     use std::ops::Bound;
     use tantivy::collector::Count;
-    use tantivy::query::RangeQuery;
-    use tantivy::schema::{DateOptions, DateTimePrecision, FAST, Schema};
+    use tantivy::query::{BooleanQuery, Occur, RangeQuery, TermQuery};
+    use tantivy::schema::{
+        DateOptions, DateTimePrecision, FAST, IndexRecordOption, STRING, Schema,
+    };
     use tantivy::{DateTime, Index, IndexWriter, TantivyDocument, Term};
 
     /// Against tantivy's own range query, on segments in time order, shuffled, with deletes,
@@ -296,6 +438,7 @@ mod tests {
                 .set_indexed()
                 .set_precision(DateTimePrecision::Milliseconds),
         );
+        let word = builder.add_text_field("word", STRING);
         let index = Index::create_in_ram(builder.build());
         let mut writer: IndexWriter = index.writer_with_num_threads(1, 20_000_000).unwrap();
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
@@ -315,6 +458,7 @@ mod tests {
                 };
                 let mut doc = TantivyDocument::new();
                 doc.add_date(ts, DateTime::from_timestamp_millis(millis as i64));
+                doc.add_text(word, ["a", "b", "a", "audit"][(random() % 4) as usize]);
                 writer.add_document(doc).unwrap();
             }
             writer.commit().unwrap();
@@ -377,6 +521,43 @@ mod tests {
                     truth.len(),
                     "count of [{from}, {to})"
                 );
+                // A term in the range, with and without the audit lines taken out, and
+                // everything but the audit lines.
+                let term = |text: &str| -> Box<dyn Query> {
+                    Box::new(TermQuery::new(
+                        Term::from_field_text(word, text),
+                        IndexRecordOption::Basic,
+                    ))
+                };
+                for (inner, except) in [
+                    (term("a"), None),
+                    (term("a"), Some(term("audit"))),
+                    (
+                        Box::new(tantivy::query::AllQuery) as Box<dyn Query>,
+                        Some(term("audit")),
+                    ),
+                    (term("audit"), Some(term("audit"))),
+                ] {
+                    let mut clauses = vec![
+                        (Occur::Must, inner.box_clone()),
+                        (Occur::Must, Box::new(theirs.clone()) as Box<dyn Query>),
+                    ];
+                    if let Some(except) = &except {
+                        clauses.push((Occur::MustNot, except.box_clone()));
+                    }
+                    let expected = docs(&BooleanQuery::new(clauses));
+                    let restricted = InRange::new(inner, ours.clone(), except);
+                    assert_eq!(
+                        docs(&restricted),
+                        expected,
+                        "{restricted:?} in [{from}, {to})"
+                    );
+                    assert_eq!(
+                        searcher.search(&restricted, &Count).unwrap(),
+                        expected.len(),
+                        "count of {restricted:?} in [{from}, {to})"
+                    );
+                }
             }
         }
     }
