@@ -36,11 +36,6 @@ pub fn search_keyed(
         None => None,
     };
     let user_query = builder.parse(params.q.as_deref().unwrap_or(""))?;
-    // Counted apart from the page when that costs no document visit (a segment inside the
-    // range counts a term by its frequency, everything by its size); otherwise in the same
-    // pass as the page.
-    let count_apart = QueryBuilder::is_match_all(user_query.as_ref())
-        || QueryBuilder::is_term(user_query.as_ref());
     let base = builder.in_range(user_query, from, to, params.hide_audit);
     let page_query: Box<dyn Query> = match cursor {
         Some(sort) => Box::new(BooleanQuery::new(vec![
@@ -59,18 +54,19 @@ pub fn search_keyed(
     let searchers: Vec<Searcher> = partitions.iter().map(|p| p.reader.searcher()).collect();
     for (index, searcher) in searchers.iter().enumerate() {
         check_cancelled()?;
-        let top = TopDocs::with_limit(limit).order_by_fast_field::<u64>("sort", Order::Desc);
-        let (count, top_docs) = if count_apart || cursor.is_some() {
-            let count = searcher.search(base.as_ref(), &Count)?;
-            (count, searcher.search(page_query.as_ref(), &top)?)
-        } else {
-            searcher.search(page_query.as_ref(), &(Count, top))?
-        };
+        // Two passes, each with its shortcuts: the count (a term in a segment inside the range
+        // is counted by its frequency, everything by the segment's size) and the page (blocks
+        // that cannot hold a newer match are skipped, `newest`).
+        let count = searcher.search(base.as_ref(), &Count)?;
+        let top_docs = searcher.search(
+            page_query.as_ref(),
+            &super::newest::Newest::with_limit(limit),
+        )?;
         total += count as u64;
         candidates.extend(
             top_docs
                 .into_iter()
-                .map(|(sort, address)| (sort.unwrap_or(0), index, address)),
+                .map(|(sort, address)| (sort, index, address)),
         );
     }
     candidates.sort_by_key(|c| std::cmp::Reverse(c.0));

@@ -21,6 +21,7 @@ pub mod cluster;
 mod exec;
 pub mod local;
 pub mod merge;
+mod newest;
 mod query;
 pub mod remote;
 pub mod sketch;

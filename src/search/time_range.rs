@@ -19,7 +19,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use tantivy::columnar::Column;
 use tantivy::index::SegmentId;
 use tantivy::query::{
     AllQuery, EmptyScorer, EnableScoring, Exclude, Explanation, Query, Scorer, Weight,
@@ -59,23 +58,34 @@ impl Query for TimeRange {
     }
 }
 
-/// Min and max time of every block of a segment, by segment id.
-#[derive(Default)]
-struct BlockBounds {
-    segments: Mutex<HashMap<SegmentId, Arc<Vec<(i64, i64)>>>>,
+/// Min and max value of every block of [`BLOCK_DOCS`] documents of a segment, by segment
+/// id (segments never change): time bounds here, sort-key bounds for newest-first pages
+/// (`newest`).
+pub(super) struct BlockBounds<T> {
+    segments: Mutex<HashMap<SegmentId, Arc<Vec<(T, T)>>>>,
 }
 
-fn block_bounds() -> &'static BlockBounds {
-    static BOUNDS: OnceLock<BlockBounds> = OnceLock::new();
+impl<T> Default for BlockBounds<T> {
+    fn default() -> Self {
+        BlockBounds {
+            segments: Mutex::default(),
+        }
+    }
+}
+
+fn time_bounds() -> &'static BlockBounds<i64> {
+    static BOUNDS: OnceLock<BlockBounds<i64>> = OnceLock::new();
     BOUNDS.get_or_init(BlockBounds::default)
 }
 
-impl BlockBounds {
-    fn of(
+impl<T: Copy + Ord + Bounded> BlockBounds<T> {
+    /// The bounds of `reader`'s blocks; `values(doc, push)` pushes a document's values. A block
+    /// without a value has `(T::MAX, T::MIN)`.
+    pub(super) fn of(
         &self,
         reader: &SegmentReader,
-        column: &Column<tantivy::DateTime>,
-    ) -> Arc<Vec<(i64, i64)>> {
+        values: impl Fn(DocId, &mut dyn FnMut(T)),
+    ) -> Arc<Vec<(T, T)>> {
         let id = reader.segment_id();
         if let Some(bounds) = self.segments.lock().expect("bounds lock").get(&id) {
             return bounds.clone();
@@ -85,14 +95,13 @@ impl BlockBounds {
         let mut start = 0;
         while start < max_doc {
             let end = (start + BLOCK_DOCS).min(max_doc);
-            let mut low = i64::MAX;
-            let mut high = i64::MIN;
+            let mut low = T::MAX;
+            let mut high = T::MIN;
             for doc in start..end {
-                for value in column.values_for_doc(doc) {
-                    let micros = value.into_timestamp_micros();
-                    low = low.min(micros);
-                    high = high.max(micros);
-                }
+                values(doc, &mut |value| {
+                    low = low.min(value);
+                    high = high.max(value);
+                });
             }
             bounds.push((low, high));
             start = end;
@@ -105,6 +114,22 @@ impl BlockBounds {
         segments.insert(id, bounds.clone());
         bounds
     }
+}
+
+/// The extremes of a bounds value type.
+pub(super) trait Bounded {
+    const MIN: Self;
+    const MAX: Self;
+}
+
+impl Bounded for i64 {
+    const MIN: i64 = i64::MIN;
+    const MAX: i64 = i64::MAX;
+}
+
+impl Bounded for u64 {
+    const MIN: u64 = u64::MIN;
+    const MAX: u64 = u64::MAX;
 }
 
 /// Which documents of a segment match.
@@ -145,7 +170,11 @@ impl TimeRangeWeight {
         if full && self.inside(low) && self.inside(high) {
             return Ok(Matches::All);
         }
-        let bounds = block_bounds().of(reader, &column);
+        let bounds = time_bounds().of(reader, |doc, push| {
+            for value in column.values_for_doc(doc) {
+                push(value.into_timestamp_micros());
+            }
+        });
         let mut runs: Vec<(DocId, DocId)> = Vec::new();
         let mut push = |start: DocId, end: DocId| match runs.last_mut() {
             Some(last) if last.1 == start => last.1 = end,
