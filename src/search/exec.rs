@@ -36,6 +36,8 @@ pub fn search_keyed(
         None => None,
     };
     let user_query = builder.parse(params.q.as_deref().unwrap_or(""))?;
+    let count_apart = QueryBuilder::is_match_all(user_query.as_ref())
+        || QueryBuilder::is_term(user_query.as_ref());
     let base = builder.in_range(user_query, from, to, params.hide_audit);
     let page_query: Box<dyn Query> = match cursor {
         Some(sort) => Box::new(BooleanQuery::new(vec![
@@ -54,15 +56,17 @@ pub fn search_keyed(
     let searchers: Vec<Searcher> = partitions.iter().map(|p| p.reader.searcher()).collect();
     for (index, searcher) in searchers.iter().enumerate() {
         check_cancelled()?;
-        // Two passes, each with its shortcuts: the count (a term in a segment inside the range
-        // is counted by its frequency, everything by the segment's size) and the page (blocks
-        // that cannot hold a newer match are skipped, `newest`).
-        let count = searcher.search(base.as_ref(), &Count)?;
-        let top_docs = searcher.search(
-            page_query.as_ref(),
-            &super::newest::Newest::with_limit(limit),
-        )?;
-        total += count as u64;
+        // A term or everything is counted without a walk (`InRange`) and paged on its own,
+        // skipping blocks that cannot hold a newer match (`newest`); any other query is walked
+        // once, for its count and its page. A cursor pages another query than the count.
+        let newest = super::newest::Newest::with_limit(limit);
+        let (count, top_docs) = if count_apart || cursor.is_some() {
+            let count = searcher.search(base.as_ref(), &Count)? as u64;
+            (count, searcher.search(page_query.as_ref(), &newest)?.1)
+        } else {
+            searcher.search(page_query.as_ref(), &newest.counting())?
+        };
+        total += count;
         candidates.extend(
             top_docs
                 .into_iter()

@@ -5,11 +5,13 @@
 //! its blocks of [`BLOCK_DOCS`](super::time_range::BLOCK_DOCS) documents have rising sort-key
 //! bounds. For each segment:
 //!
-//! 1. the block with the highest bound, and every block after it, is read first: for a
-//!    query with many matches that already fills the page and sets a threshold, the lowest
-//!    key on it;
-//! 2. the rest of the segment is walked from the start, jumping over every block whose
-//!    highest key is below the threshold (the threshold rises as better matches are found).
+//! 1. the blocks with the highest bounds are read first, each on its own (at most
+//!    [`FIRST_BLOCKS`], and only when the query's match estimate says a few blocks should
+//!    fill the page): for a query with many matches that fills the page and sets a threshold,
+//!    the lowest key on it;
+//! 2. the rest of the segment is walked from the start, jumping over the blocks already read
+//!    and every block whose highest key is not above the threshold (the threshold rises as
+//!    better matches are found).
 //!
 //! Exact whatever the order of the documents (a block is skipped only when none of its keys
 //! can enter the page; a key equal to the lowest on a full page does not enter it, as
@@ -29,6 +31,9 @@ use tantivy::{DocAddress, DocId, DocSet, Score, SegmentOrdinal, SegmentReader, T
 
 use super::time_range::{BLOCK_DOCS, BlockBounds};
 
+/// Blocks read first, at most (step 1 of the module doc).
+const FIRST_BLOCKS: usize = 8;
+
 /// The field newest-first pages order by.
 const SORT_FIELD: &str = "sort";
 
@@ -37,16 +42,30 @@ fn sort_bounds() -> &'static BlockBounds<u64> {
     BOUNDS.get_or_init(BlockBounds::default)
 }
 
-/// The `limit` matches with the highest sort keys, highest first.
+/// The `limit` matches with the highest sort keys, highest first; with [`Newest::counting`],
+/// also the number of matches, in the same walk.
 pub struct Newest {
     limit: usize,
+    count: bool,
 }
+
+/// How many matched (0 unless counting), and the page.
+pub type NewestFruit = (u64, Vec<(u64, DocAddress)>);
 
 impl Newest {
     pub fn with_limit(limit: usize) -> Newest {
         Newest {
             limit: limit.max(1),
+            count: false,
         }
+    }
+
+    /// Count every match too. For queries whose count has no shortcut (a phrase, a boolean
+    /// query): they are walked once, for both; the keys are still read only where they may
+    /// enter the page. A term or match-all is better counted by `Count` and paged without.
+    pub fn counting(mut self) -> Newest {
+        self.count = true;
+        self
     }
 }
 
@@ -106,24 +125,26 @@ pub struct NewestSegment {
     column: Column<u64>,
     page: Page,
     segment_ord: SegmentOrdinal,
+    count: u64,
 }
 
 impl SegmentCollector for NewestSegment {
-    type Fruit = Vec<(u64, DocAddress)>;
+    type Fruit = NewestFruit;
 
     fn collect(&mut self, doc: DocId, _score: Score) {
+        self.count += 1;
         if let Some(key) = self.column.first(doc) {
             self.page.offer(key, doc);
         }
     }
 
     fn harvest(self) -> Self::Fruit {
-        self.page.into_sorted(self.segment_ord)
+        (self.count, self.page.into_sorted(self.segment_ord))
     }
 }
 
 impl Collector for Newest {
-    type Fruit = Vec<(u64, DocAddress)>;
+    type Fruit = NewestFruit;
     type Child = NewestSegment;
 
     fn for_segment(
@@ -135,6 +156,7 @@ impl Collector for Newest {
             column: sort_column(reader)?,
             page: Page::new(self.limit),
             segment_ord,
+            count: 0,
         })
     }
 
@@ -142,14 +164,13 @@ impl Collector for Newest {
         false
     }
 
-    fn merge_fruits(
-        &self,
-        segments: Vec<Vec<(u64, DocAddress)>>,
-    ) -> tantivy::Result<Vec<(u64, DocAddress)>> {
-        let mut hits: Vec<(u64, DocAddress)> = segments.into_iter().flatten().collect();
+    fn merge_fruits(&self, segments: Vec<NewestFruit>) -> tantivy::Result<NewestFruit> {
+        let count = segments.iter().map(|(count, _)| count).sum();
+        let mut hits: Vec<(u64, DocAddress)> =
+            segments.into_iter().flat_map(|(_, hits)| hits).collect();
         hits.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         hits.truncate(self.limit);
-        Ok(hits)
+        Ok((count, hits))
     }
 
     fn collect_segment(
@@ -157,13 +178,15 @@ impl Collector for Newest {
         weight: &dyn Weight,
         segment_ord: SegmentOrdinal,
         reader: &SegmentReader,
-    ) -> tantivy::Result<Vec<(u64, DocAddress)>> {
-        let column = sort_column(reader)?;
+    ) -> tantivy::Result<NewestFruit> {
         let max_doc = reader.max_doc();
-        if max_doc == 0 {
-            return Ok(Vec::new());
+        let mut scorer = weight.scorer(reader, 1.0)?;
+        if max_doc == 0 || scorer.doc() == TERMINATED {
+            // Most segments hold no match of a rare term: nothing more is opened.
+            return Ok((0, Vec::new()));
         }
-        let bounds = sort_bounds().of(reader, |doc, push| {
+        let column = sort_column(reader)?;
+        let bounds = sort_bounds().of(reader, SORT_FIELD, |doc, push| {
             for value in column.values_for_doc(doc) {
                 push(value);
             }
@@ -177,47 +200,70 @@ impl Collector for Newest {
                 page.offer(key, doc);
             }
         };
-        // 1. From the block with the highest key to the end.
-        let top_block = bounds
-            .iter()
-            .enumerate()
-            .max_by_key(|(i, (low, high))| (low <= high, *high, *i))
-            .map_or(0, |(i, _)| i);
-        let tail_start = top_block as DocId * BLOCK_DOCS;
-        let mut scorer = weight.scorer(reader, 1.0)?;
-        let mut doc = scorer.doc();
-        if doc < tail_start {
-            doc = scorer.seek(tail_start);
-        }
-        while doc != TERMINATED {
-            take(&mut page, doc);
-            doc = scorer.advance();
-        }
-        if tail_start == 0 {
-            return Ok(page.into_sorted(segment_ord));
-        }
-        // 2. The rest, skipping the blocks that cannot enter the page.
-        let mut scorer = weight.scorer(reader, 1.0)?;
-        let mut doc = scorer.doc();
-        while doc < tail_start {
-            let block = (doc / BLOCK_DOCS) as usize;
-            if let Some(low) = page.threshold()
-                && bounds[block].1 <= low
-            {
-                let next = bounds[block + 1..top_block]
-                    .iter()
-                    .position(|&(_, high)| high > low)
-                    .map_or(top_block, |i| block + 1 + i);
-                if next >= top_block {
+        let blocks = bounds.len();
+        let block_end = |block: usize| ((block as DocId + 1) * BLOCK_DOCS).min(max_doc);
+        // Whether a block may hold a document that enters the page now.
+        let may_enter = |page: &Page, block: usize| {
+            let (low, high) = bounds[block];
+            low <= high && page.threshold().is_none_or(|threshold| high > threshold)
+        };
+        let mut visited = vec![false; blocks];
+        // 1. The blocks with the highest keys, each on its own, while they may enter the page
+        //    and the query is dense enough that a few of them should fill it.
+        let needed =
+            (self.limit as u64 * blocks as u64).div_ceil(u64::from(scorer.size_hint()).max(1));
+        if needed <= FIRST_BLOCKS as u64 {
+            for _ in 0..FIRST_BLOCKS {
+                let Some(block) = (0..blocks)
+                    .filter(|&block| !visited[block] && may_enter(&page, block))
+                    .max_by_key(|&block| (bounds[block].1, block))
+                else {
                     break;
+                };
+                visited[block] = true;
+                let start = block as DocId * BLOCK_DOCS;
+                let mut doc = scorer.doc();
+                if doc > start {
+                    // This scorer went past the block: a new one starts before it.
+                    scorer = weight.scorer(reader, 1.0)?;
+                    doc = scorer.doc();
                 }
-                doc = scorer.seek(next as DocId * BLOCK_DOCS);
+                if doc < start {
+                    doc = scorer.seek(start);
+                }
+                while doc < block_end(block) {
+                    take(&mut page, doc);
+                    doc = scorer.advance();
+                }
+            }
+            scorer = weight.scorer(reader, 1.0)?;
+        }
+        // 2. Everything else from the start, jumping over the blocks already read and those
+        //    that cannot enter the page; when counting, every match is visited (and counted)
+        //    but keys are read only where they may enter.
+        let mut count = 0u64;
+        let mut doc = scorer.doc();
+        while doc != TERMINATED {
+            let block = (doc / BLOCK_DOCS) as usize;
+            if self.count {
+                count += u64::from(alive.is_none_or(|bits| bits.is_alive(doc)));
+                if !visited[block] && may_enter(&page, block) {
+                    take(&mut page, doc);
+                }
+                doc = scorer.advance();
+                continue;
+            }
+            if visited[block] || !may_enter(&page, block) {
+                match (block + 1..blocks).find(|&next| !visited[next] && may_enter(&page, next)) {
+                    Some(next) => doc = scorer.seek(next as DocId * BLOCK_DOCS),
+                    None => break,
+                }
                 continue;
             }
             take(&mut page, doc);
             doc = scorer.advance();
         }
-        Ok(page.into_sorted(segment_ord))
+        Ok((count, page.into_sorted(segment_ord)))
     }
 }
 
@@ -246,12 +292,16 @@ mod tests {
             state
         };
         let mut key = 0u64;
-        for segment in 0..4u64 {
+        // Segments: in order; shuffled; in order with a few out of place; in order (with a
+        // late match); two interleaved runs in order one after the other, as a merge of two
+        // writer threads' segments leaves them.
+        for segment in 0..5u64 {
             for i in 0..6000u64 {
                 key += 1;
                 let value = match segment {
                     1 => random() % 1_000_000,
                     2 if i % 997 == 0 => random() % 1_000_000,
+                    4 => 100_000 + (i % 3000) * 6 + i / 3000 * 3,
                     _ => key * 3,
                 };
                 let mut doc = TantivyDocument::new();
@@ -296,14 +346,27 @@ mod tests {
                     .into_iter()
                     .map(|(key, address)| (key.unwrap(), address))
                     .collect();
-                let ours = searcher
-                    .search(query.as_ref(), &Newest::with_limit(limit))
-                    .unwrap();
                 let keys =
                     |hits: &[(u64, DocAddress)]| hits.iter().map(|h| h.0).collect::<Vec<_>>();
+                let (_, ours) = searcher
+                    .search(query.as_ref(), &Newest::with_limit(limit))
+                    .unwrap();
                 assert_eq!(keys(&ours), keys(&theirs), "{query:?}, limit {limit}");
+                // Counting in the same walk: the same page, and every match counted.
+                let (counted, counted_page) = searcher
+                    .search(query.as_ref(), &Newest::with_limit(limit).counting())
+                    .unwrap();
+                let count = searcher
+                    .search(query.as_ref(), &tantivy::collector::Count)
+                    .unwrap();
+                assert_eq!(counted, count as u64, "{query:?}, limit {limit}, count");
+                assert_eq!(
+                    keys(&counted_page),
+                    keys(&theirs),
+                    "{query:?}, limit {limit}, counting"
+                );
                 // Inside a tuple (every key read), the same page.
-                let (_, tupled) = searcher
+                let (_, (_, tupled)) = searcher
                     .search(
                         query.as_ref(),
                         &(tantivy::collector::Count, Newest::with_limit(limit)),

@@ -102,6 +102,13 @@ impl QueryBuilder {
         unboxed(query).downcast_ref::<AllQuery>().is_some()
     }
 
+    /// Whether `query` is one term (its count in a segment is the term's frequency).
+    pub(super) fn is_term(query: &dyn Query) -> bool {
+        unboxed(query)
+            .downcast_ref::<tantivy::query::TermQuery>()
+            .is_some()
+    }
+
     pub(super) fn before_cursor(&self, sort: u64) -> Box<dyn Query> {
         Box::new(RangeQuery::new(
             Bound::Unbounded,

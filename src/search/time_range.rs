@@ -35,18 +35,14 @@ const CACHED_SEGMENTS: usize = 4096;
 /// `field` (a date fast field) in `[from, to)`, micros since the epoch.
 #[derive(Clone, Debug)]
 pub struct TimeRange {
-    field: String,
+    field: &'static str,
     from: i64,
     to: i64,
 }
 
 impl TimeRange {
-    pub fn new(field: &str, from: i64, to: i64) -> TimeRange {
-        TimeRange {
-            field: field.to_string(),
-            from,
-            to,
-        }
+    pub fn new(field: &'static str, from: i64, to: i64) -> TimeRange {
+        TimeRange { field, from, to }
     }
 }
 
@@ -62,7 +58,7 @@ impl Query for TimeRange {
 /// id (segments never change): time bounds here, sort-key bounds for newest-first pages
 /// (`newest`).
 pub(super) struct BlockBounds<T> {
-    segments: Mutex<HashMap<SegmentId, Arc<Vec<(T, T)>>>>,
+    segments: Mutex<HashMap<(SegmentId, &'static str), Arc<Vec<(T, T)>>>>,
 }
 
 impl<T> Default for BlockBounds<T> {
@@ -84,9 +80,10 @@ impl<T: Copy + Ord + Bounded> BlockBounds<T> {
     pub(super) fn of(
         &self,
         reader: &SegmentReader,
+        field: &'static str,
         values: impl Fn(DocId, &mut dyn FnMut(T)),
     ) -> Arc<Vec<(T, T)>> {
-        let id = reader.segment_id();
+        let id = (reader.segment_id(), field);
         if let Some(bounds) = self.segments.lock().expect("bounds lock").get(&id) {
             return bounds.clone();
         }
@@ -114,6 +111,51 @@ impl<T: Copy + Ord + Bounded> BlockBounds<T> {
         segments.insert(id, bounds.clone());
         bounds
     }
+}
+
+/// A segment's time bounds as a whole: whether it has the field, its lowest and highest
+/// value, and whether every document has one.
+#[derive(Clone, Copy)]
+struct Summary {
+    present: bool,
+    low: i64,
+    high: i64,
+    full: bool,
+}
+
+/// [`Summary`] of a segment, read once (opening a column costs more than the rest of a
+/// search of a rare term).
+fn summary(reader: &SegmentReader, field: &'static str) -> tantivy::Result<Summary> {
+    static SUMMARIES: OnceLock<Mutex<HashMap<(SegmentId, &'static str), Summary>>> =
+        OnceLock::new();
+    let summaries = SUMMARIES.get_or_init(Mutex::default);
+    let key = (reader.segment_id(), field);
+    if let Some(summary) = summaries.lock().expect("summaries lock").get(&key) {
+        return Ok(*summary);
+    }
+    let summary = match reader
+        .fast_fields()
+        .column_opt::<tantivy::DateTime>(field)?
+    {
+        Some(column) => Summary {
+            present: true,
+            low: column.min_value().into_timestamp_micros(),
+            high: column.max_value().into_timestamp_micros(),
+            full: column.index.get_cardinality() == tantivy::columnar::Cardinality::Full,
+        },
+        None => Summary {
+            present: false,
+            low: 0,
+            high: 0,
+            full: false,
+        },
+    };
+    let mut summaries = summaries.lock().expect("summaries lock");
+    if summaries.len() >= CACHED_SEGMENTS {
+        summaries.clear();
+    }
+    summaries.insert(key, summary);
+    Ok(summary)
 }
 
 /// The extremes of a bounds value type.
@@ -150,27 +192,26 @@ impl TimeRangeWeight {
     }
 
     fn matches(&self, reader: &SegmentReader) -> tantivy::Result<Matches> {
-        let Some(column) = reader
-            .fast_fields()
-            .column_opt::<tantivy::DateTime>(&self.range.field)?
-        else {
-            return Ok(Matches::None);
-        };
-        if self.range.from >= self.range.to || reader.max_doc() == 0 {
+        let Summary {
+            present,
+            low,
+            high,
+            full,
+        } = summary(reader, self.range.field)?;
+        if !present || self.range.from >= self.range.to || reader.max_doc() == 0 {
             return Ok(Matches::None);
         }
-        let (low, high) = (
-            column.min_value().into_timestamp_micros(),
-            column.max_value().into_timestamp_micros(),
-        );
         if high < self.range.from || low >= self.range.to {
             return Ok(Matches::None);
         }
-        let full = column.index.get_cardinality() == tantivy::columnar::Cardinality::Full;
         if full && self.inside(low) && self.inside(high) {
             return Ok(Matches::All);
         }
-        let bounds = time_bounds().of(reader, |doc, push| {
+        let column = reader
+            .fast_fields()
+            .column_opt::<tantivy::DateTime>(self.range.field)?
+            .expect("the summary saw the column");
+        let bounds = time_bounds().of(reader, self.range.field, |doc, push| {
             for value in column.values_for_doc(doc) {
                 push(value.into_timestamp_micros());
             }
@@ -322,6 +363,8 @@ impl InRangeWeight {
         Ok(match self.range.matches(reader)? {
             Matches::None => None,
             Matches::All => Some(self.inner.scorer(reader, boost)?),
+            // Everything in the runs: the runs alone, not walked beside a match-all.
+            Matches::Runs(runs) if self.inner_is_all => Some(Box::new(RunScorer::new(runs, boost))),
             Matches::Runs(runs) => Some(intersect_scorers(
                 vec![
                     self.inner.scorer(reader, boost)?,
@@ -338,8 +381,15 @@ impl Weight for InRangeWeight {
         let Some(base) = self.in_range(reader, boost)? else {
             return Ok(Box::new(EmptyScorer));
         };
-        Ok(match &self.except {
-            Some(except) => Box::new(Exclude::new(base, except.scorer(reader, 1.0)?)),
+        let except = match &self.except {
+            Some(except) => Some(except.scorer(reader, 1.0)?),
+            None => None,
+        };
+        Ok(match except {
+            // Nothing to take away here (the audit trail is rarely in a segment): `inner`'s
+            // own scorer, with its fast paths.
+            Some(except) if except.doc() == TERMINATED => base,
+            Some(except) => Box::new(Exclude::new(base, except)),
             None => base,
         })
     }
@@ -359,6 +409,7 @@ impl Weight for InRangeWeight {
         // Whole segment in range: what `except` takes away is counted on its own (it is small:
         // the audit trail), by walking both together.
         let excluded = match &self.except {
+            Some(except) if except.count(reader)? == 0 => 0,
             Some(except) => intersect_scorers(
                 vec![self.inner.scorer(reader, 1.0)?, except.scorer(reader, 1.0)?],
                 reader.num_docs(),
