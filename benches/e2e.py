@@ -526,6 +526,27 @@ def run_ingest_phase(phase: str, node: Node, data: Path, manifest: dict, args) -
     return result
 
 
+def wait_merges_settled(node: "Node", timeout: float) -> float | None:
+    """Seconds until no segment merge has run for 3 s in a row (the node merges what ingest
+    left while idle), so queries are measured on a settled index, not beside two merges;
+    None when it did not settle within `timeout`."""
+    t0 = time.monotonic()
+    quiet_since = None
+    while time.monotonic() - t0 < timeout:
+        _, text, _ = node.get("/metrics")
+        if metric_value(text, "lograft_index_merges_running") == 0:
+            quiet_since = quiet_since or time.monotonic()
+            if time.monotonic() - quiet_since >= 3:
+                waited = round(quiet_since - t0, 1)
+                log(f"merges settled after {waited} s")
+                return waited
+        else:
+            quiet_since = None
+        time.sleep(0.5)
+    log(f"merges still running after {timeout:.0f} s; measuring queries anyway")
+    return None
+
+
 def rate_per_tenth(samples: list[tuple[float, float]], lines: int) -> list[float]:
     """Lines per second over each tenth of the lines, from (seconds, lines indexed) samples
     taken about once a second. The moment a tenth was crossed is interpolated between the two
@@ -1273,6 +1294,11 @@ def report(res: dict) -> str:
     qs = res.get("queries")
     if qs:
         out.append(f"\n### Queries (p50 / p90 of {m['query_runs']} runs after 1 warm-up)\n")
+        if "merges_settled_s" in res:
+            settled = res["merges_settled_s"]
+            out.append("measured once the node's merges had finished "
+                       + (f"({settled} s after the latency test)\n" if settled is not None
+                          else "(they had not, within --merge-settle-timeout)\n"))
         rows = []
         for q in qs:
             rows.append([q.get("issue") or "", q["name"], q["workload"], ("-" if q.get("kind") == "na" else "`" + (q["q"] or "(empty)").replace("|", "\\|") + "`"),
@@ -1397,6 +1423,8 @@ def main() -> int:
                     help="measured repetitions per query, after 1 warm-up (p50/p90 are nearest-rank)")
     ap.add_argument("--skip-tantivy-queries", action="store_true",
                     help="no `tantivy serve` query baseline (the tantivy-cli indexing baseline still runs)")
+    ap.add_argument("--merge-settle-timeout", type=float, default=900,
+                    help="seconds to wait, before the queries, for the node's merges to finish")
     ap.add_argument("--check-counts", action="store_true",
                     help="exit 3 when a count differs from the ground truth (CI's short run); times are "
                          "never checked")
@@ -1453,6 +1481,7 @@ def main() -> int:
             res["ingest"].append(result)
             if phase == "both":
                 res["latency"] = run_latency(node, logs_dir, args)
+                res["merges_settled_s"] = wait_merges_settled(node, args.merge_settle_timeout)
                 res["queries"] = run_queries(node, manifest, extra, res["latency"]["probes"] + 1, args)
                 res["metrics_excerpt"] = [
                     line for line in str(node.get("/metrics")[1]).splitlines()

@@ -101,7 +101,13 @@ pub struct Indexer {
     checkpoints: BTreeMap<String, String>,
     /// Highest sequence read from the queue and given to the sink.
     read_seq: u64,
+    /// When the oldest record not yet committed entered the queue (not when the indexer read
+    /// it): `commit_interval` counts from there.
     pending_since: Option<Instant>,
+    /// What recent commits took (a moving average, at most half the interval): a commit
+    /// starts that much early, so a record is searchable within `commit_interval` of its
+    /// arrival rather than that plus the commit.
+    commit_cost: Duration,
     /// Records added since the last commit.
     pending_docs: u64,
     /// The last batch read said `more`: its chain continues, and a commit now would record
@@ -141,6 +147,7 @@ impl Indexer {
             checkpoints: checkpoint.checkpoints.into_iter().collect(),
             read_seq: checkpoint.seq,
             pending_since: None,
+            commit_cost: Duration::ZERO,
             pending_docs: 0,
             chain_open: false,
             retention,
@@ -250,7 +257,7 @@ impl Indexer {
         }
         let commit_due = self
             .pending_since
-            .is_some_and(|since| since.elapsed() >= self.commit_interval);
+            .is_some_and(|since| since.elapsed() + self.commit_cost >= self.commit_interval);
         if commit_due && !self.chain_open {
             self.commit()?;
         }
@@ -332,7 +339,17 @@ impl Indexer {
         }
         self.read_seq = last_seq;
         self.chain_open = more;
-        self.pending_since.get_or_insert_with(Instant::now);
+        // The batch waited in the queue for `age` already (never counted as more than the
+        // interval: a clock step must not make every batch due at once).
+        let age = (crate::record::now_micros() - ingest)
+            .clamp(0, self.commit_interval.as_micros() as i64);
+        let arrived = Instant::now()
+            .checked_sub(Duration::from_micros(age as u64))
+            .unwrap_or_else(Instant::now);
+        self.pending_since = Some(
+            self.pending_since
+                .map_or(arrived, |since| since.min(arrived)),
+        );
         Ok(())
     }
 
@@ -394,6 +411,7 @@ impl Indexer {
         // Ack after the checkpoint: a crash before this line only re-reads batches we skip.
         self.queue.ack(seq)?;
         let elapsed = started.elapsed();
+        self.commit_cost = ((self.commit_cost * 3 + elapsed) / 4).min(self.commit_interval / 2);
         metrics::counter!(crate::metrics::INDEX_COMMITS).increment(1);
         metrics::counter!(crate::metrics::INDEX_DOCS).increment(docs);
         metrics::histogram!(crate::metrics::INDEX_COMMIT_SECONDS).record(elapsed.as_secs_f64());

@@ -2,9 +2,11 @@
 //!
 //! # Guarantees
 //!
-//! * **Searchable within a commit interval.** The indexer commits at least every
-//!   `index.commit_interval` (1 s) while new records arrive; a record becomes visible to search
-//!   when the commit that contains it has been reloaded by the partition's reader.
+//! * **Searchable within a commit interval.** The indexer commits so that a record is
+//!   searchable within `index.commit_interval` (1 s) of entering the queue: the interval
+//!   counts from the oldest uncommitted record's arrival, and a commit starts early by what
+//!   recent commits took. A record becomes visible to search when the commit that contains it
+//!   has been reloaded by the partition's reader.
 //! * **Exactly once.** Every document carries the queue sequence number of its record (`seq`).
 //!   A commit cycle commits each partition it touched with the payload `{"seq": N}`, then writes
 //!   the index checkpoint `checkpoint.json` (sequence `N` plus every runner's file checkpoints as

@@ -112,8 +112,8 @@ pub fn partitions_to_drop(
     doomed
 }
 
-/// Apply the policy to the store; returns the days dropped.
-pub fn apply(store: &IndexStore, policy: RetentionPolicy) -> Vec<NaiveDate> {
+/// The days `policy` drops now (and the index size, published as a gauge on the way).
+pub fn plan(store: &IndexStore, policy: RetentionPolicy) -> Vec<NaiveDate> {
     let sizes: Vec<PartitionInfo> = store
         .all()
         .iter()
@@ -125,8 +125,12 @@ pub fn apply(store: &IndexStore, policy: RetentionPolicy) -> Vec<NaiveDate> {
         .collect();
     let total: u64 = sizes.iter().map(|p| p.bytes).sum();
     metrics::gauge!(crate::metrics::INDEX_BYTES).set(total as f64);
-    let doomed = partitions_to_drop(&sizes, policy, Utc::now().date_naive());
-    for day in &doomed {
+    partitions_to_drop(&sizes, policy, Utc::now().date_naive())
+}
+
+/// Drop `days` (from [`plan`]); the caller has closed their writers.
+pub fn drop_days(store: &IndexStore, days: &[NaiveDate], policy: RetentionPolicy) {
+    for day in days {
         match store.drop_partition(*day) {
             Ok(()) => {
                 info!(partition = %day, ?policy, "retention dropped partition");
@@ -137,7 +141,6 @@ pub fn apply(store: &IndexStore, policy: RetentionPolicy) -> Vec<NaiveDate> {
             }
         }
     }
-    doomed
 }
 
 #[cfg(test)]

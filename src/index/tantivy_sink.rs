@@ -290,10 +290,14 @@ impl Sink for TantivySink {
     }
 
     fn apply_retention(&mut self, policy: &RetentionPolicy) -> Result<usize, SinkError> {
-        // Callers commit first; close every writer so no partition is dropped under one.
-        self.writers.clear();
-        self.touched.clear();
-        let dropped = retention::apply(&self.store, *policy);
+        // Callers commit first. Only the writers of the partitions dropped are closed: closing
+        // a writer kills the merges it runs, and retention runs every minute.
+        let dropped = retention::plan(&self.store, *policy);
+        for day in &dropped {
+            self.writers.remove(day);
+            self.touched.remove(day);
+        }
+        retention::drop_days(&self.store, &dropped, *policy);
         for day in &dropped {
             self.partition_seq.remove(day);
         }
