@@ -108,6 +108,10 @@ pub struct Indexer {
     /// starts that much early, so a record is searchable within `commit_interval` of its
     /// arrival rather than that plus the commit.
     commit_cost: Duration,
+    /// When the last commit ended: the interval never counts from before it, so a backlog
+    /// (records that waited in the queue longer than the interval) does not make every read
+    /// a commit.
+    last_commit: Option<Instant>,
     /// Records added since the last commit.
     pending_docs: u64,
     /// The last batch read said `more`: its chain continues, and a commit now would record
@@ -148,6 +152,7 @@ impl Indexer {
             read_seq: checkpoint.seq,
             pending_since: None,
             commit_cost: Duration::ZERO,
+            last_commit: None,
             pending_docs: 0,
             chain_open: false,
             retention,
@@ -346,6 +351,7 @@ impl Indexer {
         let arrived = Instant::now()
             .checked_sub(Duration::from_micros(age as u64))
             .unwrap_or_else(Instant::now);
+        let arrived = self.last_commit.map_or(arrived, |last| arrived.max(last));
         self.pending_since = Some(
             self.pending_since
                 .map_or(arrived, |since| since.min(arrived)),
@@ -412,6 +418,7 @@ impl Indexer {
         self.queue.ack(seq)?;
         let elapsed = started.elapsed();
         self.commit_cost = ((self.commit_cost * 3 + elapsed) / 4).min(self.commit_interval / 2);
+        self.last_commit = Some(Instant::now());
         metrics::counter!(crate::metrics::INDEX_COMMITS).increment(1);
         metrics::counter!(crate::metrics::INDEX_DOCS).increment(docs);
         metrics::histogram!(crate::metrics::INDEX_COMMIT_SECONDS).record(elapsed.as_secs_f64());

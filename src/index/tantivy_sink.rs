@@ -352,4 +352,47 @@ mod tests {
             TantivySink::new(store, 64_000_000, 1000).unwrap()
         });
     }
+
+    /// Retention runs every minute: it must leave the writers of the partitions it keeps open
+    /// (closing a writer kills the merges it runs), and close those it drops.
+    #[test]
+    fn retention_closes_only_the_writers_of_dropped_partitions() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = IndexStore::open(&dir.path().join("index"), "n").unwrap();
+        let mut sink = TantivySink::new(store.clone(), 64_000_000, 1000).unwrap();
+        let day_micros = 86_400_000_000i64;
+        let now = crate::record::now_micros();
+        let recent = now - day_micros;
+        let old = now - 400 * day_micros;
+        for (seq, ts) in [(1, recent), (2, old), (3, recent)] {
+            let added = sink
+                .add(seq, Record::test_line(ts, "line"), Flags::default())
+                .unwrap();
+            assert_eq!(added, Added::Added);
+        }
+        sink.commit(&IndexCheckpoint {
+            seq: 3,
+            checkpoints: Vec::new(),
+        })
+        .unwrap();
+        assert_eq!(sink.writers.len(), 2);
+        let keep_all = RetentionPolicy::default();
+        assert_eq!(sink.apply_retention(&keep_all).unwrap(), 0);
+        assert_eq!(
+            sink.writers.len(),
+            2,
+            "nothing dropped, every writer stays open"
+        );
+        let month = RetentionPolicy {
+            max_age_days: 30,
+            ..RetentionPolicy::default()
+        };
+        assert_eq!(sink.apply_retention(&month).unwrap(), 1);
+        assert_eq!(
+            sink.writers.keys().copied().collect::<Vec<_>>(),
+            vec![day_of(recent)],
+            "only the dropped partition's writer is closed"
+        );
+        assert_eq!(store.all().len(), 1);
+    }
 }
