@@ -474,6 +474,8 @@ def run_ingest_phase(phase: str, node: Node, data: Path, manifest: dict, args) -
     log(f"[{phase}] runners {names} created; waiting until {lines:,} lines are searchable")
     done = wait_searchable(node, targets, t0, args, sampler)
     wall = time.monotonic() - t0
+    last_status[0] = 0.0
+    sampler()  # one sample at the end, so the last tenth has its crossing
     cpu = node.cpu() - cpu0
     hwm_kb = node.hwm_kb()
     index_bytes = dir_bytes(node.data_dir / "index")
