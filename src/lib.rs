@@ -45,5 +45,7 @@ pub mod queue;
 pub mod record;
 pub mod repair;
 pub mod search;
+#[cfg(test)]
+mod testutil;
 pub mod tls;
 pub mod wire;

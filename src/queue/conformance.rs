@@ -99,13 +99,7 @@ fn matches_a_model_through_reopen(open: &mut dyn FnMut(u64) -> Box<dyn Queue>) {
     let mut acked = queue.stats().acked_seq;
     let mut model: Vec<(u64, Record)> = records_after(queue.as_ref(), acked);
     let mut last_seq = queue.last_seq();
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let mut next_random = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut next_random = crate::testutil::xorshift(0x2545_f491_4f6c_dd1du64);
     let mut last_checkpoint = None;
     for step in 0..300 {
         match next_random() % 10 {

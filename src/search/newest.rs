@@ -284,13 +284,7 @@ mod tests {
         let word = builder.add_text_field("word", STRING);
         let index = Index::create_in_ram(builder.build());
         let mut writer: IndexWriter = index.writer_with_num_threads(1, 20_000_000).unwrap();
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut random = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut random = crate::testutil::xorshift(0x2545_f491_4f6c_dd1du64);
         let mut key = 0u64;
         // Segments: in order; shuffled; in order with a few out of place; in order (with a
         // late match); two interleaved runs in order one after the other, as a merge of two

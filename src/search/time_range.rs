@@ -521,13 +521,7 @@ mod tests {
         let word = builder.add_text_field("word", STRING);
         let index = Index::create_in_ram(builder.build());
         let mut writer: IndexWriter = index.writer_with_num_threads(1, 20_000_000).unwrap();
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut random = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut random = crate::testutil::xorshift(0x9e37_79b9_7f4a_7c15u64);
         // Segment 1: in order (one value per millisecond); segment 2: shuffled; segment 3:
         // in order, some deleted.
         for segment in 0..3u64 {
