@@ -531,7 +531,8 @@ def run_ingest_phase(phase: str, node: Node, data: Path, manifest: dict, args) -
 def wait_merges_settled(node: "Node", timeout: float) -> float | None:
     """Seconds until no segment merge has run for 3 s in a row (the node merges what ingest
     left while idle), so queries are measured on a settled index, not beside two merges;
-    None when it did not settle within `timeout`."""
+    None when it did not settle within `timeout`. The gauge appears with the first merge: a
+    node that never merged has none, and counts as settled."""
     t0 = time.monotonic()
     quiet_since = None
     while time.monotonic() - t0 < timeout:
