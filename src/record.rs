@@ -51,8 +51,8 @@ pub fn now_micros() -> i64 {
 
 /// Deepest nesting kept in [`Record::fields`]. Anything deeper is kept as its JSON text (a
 /// string), so every accepted record stays far below the recursion limit of the queue's codec
-/// (serde_json stops at 128 levels, and a queue entry wraps records in three more): a record
-/// that went in always comes out.
+/// (the binary codec stores `fields` as JSON, which serde_json reads to 128 levels; entries of
+/// the older JSON format wrap records in three more): a record that went in always comes out.
 pub const MAX_FIELD_DEPTH: usize = 32;
 
 impl Record {

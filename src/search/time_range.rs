@@ -21,8 +21,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use tantivy::index::SegmentId;
 use tantivy::query::{
-    AllQuery, EmptyScorer, EnableScoring, Exclude, Explanation, Query, Scorer, Weight,
-    intersect_scorers,
+    EmptyScorer, EnableScoring, Exclude, Explanation, Query, Scorer, Weight, intersect_scorers,
 };
 use tantivy::{DocId, DocSet, Score, SegmentReader, TERMINATED, TantivyError};
 
@@ -314,14 +313,6 @@ impl InRange {
     }
 }
 
-fn is_all(query: &dyn Query) -> bool {
-    let mut query = query;
-    while let Some(inner) = query.downcast_ref::<Box<dyn Query>>() {
-        query = inner.as_ref();
-    }
-    query.downcast_ref::<AllQuery>().is_some()
-}
-
 impl Query for InRange {
     fn weight(&self, scoring: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
         let except = match &self.except {
@@ -333,7 +324,7 @@ impl Query for InRange {
         };
         Ok(Box::new(InRangeWeight {
             inner: self.inner.weight(scoring)?,
-            inner_is_all: is_all(self.inner.as_ref()),
+            inner_is_all: super::QueryBuilder::is_match_all(self.inner.as_ref()),
             range: TimeRangeWeight {
                 range: self.range.clone(),
             },
