@@ -12,7 +12,7 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// How long (ms) mimalloc keeps freed memory before it gives it back to the OS. Its default,
 /// 1000 ms, kept ~70 MiB more resident during ingest on the standard workload, where tantivy
 /// frees its per-commit buffers every second; 100 ms gives them back at a few % of CPU.
-const PURGE_DELAY_MS: i64 = 100;
+const PURGE_DELAY_MS: std::ffi::c_long = 100;
 
 /// Memory settings for a small machine, before anything else runs.
 ///
@@ -30,7 +30,7 @@ fn tune_memory() {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         // SAFETY: called first in main, before any other thread exists (mimalloc's options
         // are not synchronised).
-        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS as _) };
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) };
     }
 }
 
@@ -59,10 +59,10 @@ mod tests {
             if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
                 assert_eq!(libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY), 1000);
             }
-            libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS as _);
+            libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS);
             assert_eq!(
                 libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY),
-                PURGE_DELAY_MS as _
+                PURGE_DELAY_MS
             );
         }
     }
