@@ -1,7 +1,7 @@
 //! Parsers: turn a line into a [`Record`]. A line that fails to parse is kept as raw text,
 //! flagged `parse_error` and counted; it is never dropped.
 
-mod text;
+pub mod text;
 
 use chrono::{FixedOffset, TimeZone};
 use regex::Regex;
@@ -39,7 +39,8 @@ enum Kind {
     Json,
     Logfmt,
     Regex(Regex),
-    Access(Regex),
+    /// The regex always compiles (it validates the format); the matcher runs where it can.
+    Access(Regex, Option<text::AccessMatcher>),
     Syslog,
     Csv {
         splitter: char,
@@ -105,7 +106,7 @@ pub fn cut_line(line: &[u8], max_line_bytes: usize) -> (&[u8], bool) {
 }
 
 /// Timestamp layout of nginx's and Apache's `$time_local` / `%t`.
-const ACCESS_TIME_LAYOUT: &str = "%d/%b/%Y:%H:%M:%S %z";
+pub const ACCESS_TIME_LAYOUT: &str = "%d/%b/%Y:%H:%M:%S %z";
 
 fn parse_zone(text: &str) -> Result<FixedOffset, String> {
     let text = text.trim();
@@ -159,12 +160,13 @@ impl Parser {
                 }
                 Kind::Regex(regex)
             }
-            ParserType::Nginx | ParserType::Apache => Kind::Access(text::nginx_regex(
-                config
+            ParserType::Nginx | ParserType::Apache => {
+                let format = config
                     .nginx_log_format
                     .as_deref()
-                    .unwrap_or(text::NGINX_COMBINED),
-            )?),
+                    .unwrap_or(text::NGINX_COMBINED);
+                Kind::Access(text::nginx_regex(format)?, text::AccessMatcher::new(format))
+            }
             ParserType::Syslog => Kind::Syslog,
             ParserType::Csv => {
                 let schema = text::csv_schema(
@@ -252,7 +254,11 @@ impl Parser {
             }
             Kind::Logfmt => text::logfmt(&text).map(|fields| (fields, None)),
             Kind::Regex(regex) => named_groups(regex, &text).map(|fields| (fields, None)),
-            Kind::Access(regex) => named_groups(regex, &text).map(|mut fields| {
+            Kind::Access(regex, matcher) => match matcher {
+                Some(matcher) => matcher.fields(&text),
+                None => named_groups(regex, &text),
+            }
+            .map(|mut fields| {
                 if let Some(Value::String(request)) = fields.get("request").cloned() {
                     let mut parts = request.splitn(3, ' ');
                     for key in ["request_method", "request_uri", "server_protocol"] {
@@ -322,7 +328,11 @@ impl Parser {
     fn read_time(&self, value: &Value) -> Option<i64> {
         if let Value::String(text) = value {
             for layout in &self.layouts {
-                let micros = if layout.contains("%z") || layout.contains("%:z") {
+                let micros = if layout == ACCESS_TIME_LAYOUT
+                    && let Some(micros) = text::access_time_micros(text)
+                {
+                    Some(micros)
+                } else if layout.contains("%z") || layout.contains("%:z") {
                     chrono::DateTime::parse_from_str(text, layout)
                         .ok()
                         .map(|dt| dt.timestamp_micros())
@@ -342,7 +352,7 @@ impl Parser {
 }
 
 /// The named groups of a regex match, typed (numbers as numbers).
-fn named_groups(regex: &Regex, text: &str) -> Option<Map<String, Value>> {
+pub fn named_groups(regex: &Regex, text: &str) -> Option<Map<String, Value>> {
     let captures = regex.captures(text)?;
     Some(
         regex
@@ -693,6 +703,149 @@ mod format_tests {
         assert!(error(r#"{"type":"csv","csv_schema":"a blob"}"#).contains("unknown type"));
         assert!(
             error(r#"{"type":"logfmt","timezone":"Mars/Olympus"}"#).contains("parser.timezone")
+        );
+    }
+}
+
+#[cfg(test)]
+mod access_matcher_tests {
+    use super::*;
+    use crate::testutil::xorshift;
+
+    /// Formats the scanner takes, and ones it must leave to the regex.
+    const FORMATS: [&str; 7] = [
+        text::NGINX_COMBINED,
+        r#"$remote_addr [$time_local] $status $request_time"#,
+        r#"[$a] "$b" $a $c"#,
+        "$a",
+        "prefix $a suffix",
+        "$a|$b|$c|",
+        "",
+    ];
+
+    /// Lines made of the characters that matter: every format's literals and stop bytes, a
+    /// newline, digits (typed values), multi-byte text.
+    fn random_line(next: &mut impl FnMut() -> u64, format: &str) -> String {
+        const PIECES: [&str; 14] = [
+            " ",
+            "\"",
+            "[",
+            "]",
+            "|",
+            "-",
+            "12",
+            "3.5",
+            "GET /x HTTP/1.1",
+            "é",
+            "\n",
+            "a b",
+            "prefix ",
+            " suffix",
+        ];
+        let mut line = String::new();
+        // Half the lines start from the format with its variables filled, so they mostly
+        // match; the rest are noise.
+        if next() % 2 == 0 {
+            let mut chars = format.chars().peekable();
+            while let Some(c) = chars.next() {
+                if c == '$' {
+                    while chars
+                        .peek()
+                        .is_some_and(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    {
+                        chars.next();
+                    }
+                    for _ in 0..next() % 3 {
+                        line.push_str(PIECES[(next() % PIECES.len() as u64) as usize]);
+                    }
+                } else {
+                    line.push(c);
+                }
+            }
+        } else {
+            for _ in 0..next() % 12 {
+                line.push_str(PIECES[(next() % PIECES.len() as u64) as usize]);
+            }
+        }
+        line
+    }
+
+    #[test]
+    fn the_scanner_finds_what_the_regex_finds() {
+        let mut next = xorshift(0x5eed_acce55);
+        let mut matched = 0;
+        for format in FORMATS {
+            let regex = text::nginx_regex(format).unwrap();
+            let matcher = text::AccessMatcher::new(format).expect("a format the scanner takes");
+            for _ in 0..4000 {
+                let line = random_line(&mut next, format);
+                let expected = named_groups(&regex, &line);
+                matched += usize::from(expected.is_some());
+                assert_eq!(matcher.fields(&line), expected, "{format:?} on {line:?}");
+            }
+        }
+        assert!(matched > 5000, "most filled-in lines match ({matched})");
+    }
+
+    #[test]
+    fn formats_the_scanner_cannot_follow_keep_the_regex() {
+        // Two variables with nothing between them: the regex backtracks between them.
+        assert!(text::AccessMatcher::new("$a$b x").is_none());
+        // A variable stopped by a non-ASCII character.
+        assert!(text::AccessMatcher::new("$a→$b").is_none());
+        let parser = Parser::new(&ParserConfig {
+            parser_type: ParserType::Nginx,
+            nginx_log_format: Some("$a$b x".into()),
+            ..ParserConfig::default()
+        })
+        .unwrap();
+        let context = LineContext {
+            runner: "r",
+            path: "/x.log",
+            offset: 0,
+            truncated: false,
+            stream: "r/1:2",
+        };
+        let record = parser.parse(b"foo bar x", &context);
+        assert!(!record.parse_error);
+        assert_eq!(record.fields["a"], "foo bar");
+        assert_eq!(record.fields["b"], "");
+    }
+
+    #[test]
+    fn time_local_reads_as_chrono_reads_it() {
+        let mut next = xorshift(0x71e_10ca1);
+        let months = ["Jan", "Feb", "Mar", "Jun", "Sep", "Dec", "jan", "Foo"];
+        let mut fast = 0;
+        for _ in 0..20_000 {
+            let mut pick = |n: u64| next() % n;
+            let text = format!(
+                "{:02}/{}/{:04}:{:02}:{:02}:{:02} {}{:02}{:02}",
+                pick(33),
+                months[pick(months.len() as u64) as usize],
+                1965 + pick(80),
+                pick(26),
+                pick(62),
+                pick(62),
+                ["+", "-", "*"][pick(3) as usize],
+                pick(26),
+                pick(62),
+            );
+            let chrono = chrono::DateTime::parse_from_str(&text, ACCESS_TIME_LAYOUT)
+                .ok()
+                .map(|dt| dt.timestamp_micros());
+            if let Some(micros) = text::access_time_micros(&text) {
+                fast += 1;
+                assert_eq!(Some(micros), chrono, "{text}");
+            }
+        }
+        assert!(
+            fast > 3000,
+            "the fast reader takes the common form ({fast})"
+        );
+        assert_eq!(
+            text::access_time_micros("15/Jan/2026:10:00:00 +0800"),
+            Some(1_768_442_400_000_000)
         );
     }
 }
