@@ -123,10 +123,17 @@ export class SearchPage {
     if (this.controller) this.controller.abort();
   }
 
+  /**
+   * Show `state` now and put it in the URL. The query bar, the loading mark and the
+   * search change in this call, not one event later when the router sees the new hash
+   * (a reader of the URL then never sees a stale bar or count); the router's own
+   * call for that hash is skipped.
+   */
   navigate(state) {
     const hash = searchHash(state);
-    if (hash === location.hash) this.update(new URLSearchParams(hash.split('?')[1] || ''));
-    else location.hash = hash; // the router calls update()
+    this.shownHash = hash;
+    if (hash !== location.hash) location.hash = hash;
+    this.apply(new URLSearchParams(hash.split('?')[1] || ''));
   }
 
   addFilter(field, value, exclude) {
@@ -134,8 +141,14 @@ export class SearchPage {
     this.navigate({ ...this.state, q });
   }
 
-  /** Run what the URL says. */
+  /** The router: run what the URL says, unless `navigate()` has already shown it. */
   update(params) {
+    if (this.shownHash && this.shownHash === location.hash) return;
+    this.shownHash = null;
+    this.apply(params);
+  }
+
+  apply(params) {
     this.state = {
       q: params.get('q') || '',
       from: params.get('from') || DEFAULT_FROM,
