@@ -102,6 +102,7 @@ scenario('search', async ({ page }) => {
   assert(paymentsCount > 0 && paymentsCount < zoomedCount, `the filter narrows the hits (${paymentsCount} of ${zoomedCount})`);
   assert(rows.every((row) => row.message.endsWith('served by payments')), 'only payments lines remain');
   assertEqual(hashOf(page).params.get('from'), zoomed.get('from'), 'filtering keeps the zoomed range');
+  await screenshot(page, 'search-filtered');
 
   // "Filter out" a level.
   await page.click('#fields [data-field="level"]');
