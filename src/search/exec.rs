@@ -5,8 +5,9 @@ use std::ops::Bound;
 use std::time::Instant;
 
 use tantivy::collector::{Count, HistogramCollector, TopDocs};
+use tantivy::columnar::{Column, StrColumn};
 use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery};
-use tantivy::schema::Value;
+use tantivy::schema::{Field, Value};
 use tantivy::{DateTime, DocAddress, Order, Searcher, TantivyDocument, Term};
 
 use super::*;
@@ -76,14 +77,14 @@ pub fn search_keyed(
     candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
     candidates.truncate(limit);
 
+    let mut loaders: Vec<HitLoader> = partitions
+        .iter()
+        .zip(&searchers)
+        .map(|(partition, searcher)| HitLoader::new(partition, searcher, &store.fields))
+        .collect();
     let mut hits = Vec::with_capacity(candidates.len());
     for (_, index, address) in &candidates {
-        hits.push(load_hit(
-            &partitions[*index],
-            &searchers[*index],
-            &store.fields,
-            *address,
-        )?);
+        hits.push(loaders[*index].load(*address)?);
     }
     let next_cursor = (candidates.len() == limit)
         .then(|| candidates.last().map(|(sort, _, _)| sort.to_string()))
@@ -142,7 +143,7 @@ pub fn context(store: &IndexStore, params: &ContextParams) -> Result<ContextResp
         .first()
         .map(|(_, address)| *address)
         .ok_or_else(|| bad_id("no such hit"))?;
-    let hit = load_hit(&partition, &searcher, fields, address)?;
+    let hit = HitLoader::new(&partition, &searcher, fields).load(address)?;
     if hit.stream.is_empty() {
         return Err(bad_id(
             "this line did not come from a file, so it has no context",
@@ -164,11 +165,9 @@ pub fn context(store: &IndexStore, params: &ContextParams) -> Result<ContextResp
         for partition in store.all() {
             let searcher = partition.reader.searcher();
             let top = TopDocs::with_limit(count.max(1)).order_by_fast_field::<u64>("seq", order);
+            let mut loader = HitLoader::new(&partition, &searcher, fields);
             for (seq, address) in searcher.search(&query, &top)? {
-                found.push((
-                    seq.unwrap_or(0),
-                    load_hit(&partition, &searcher, fields, address)?,
-                ));
+                found.push((seq.unwrap_or(0), loader.load(address)?));
             }
         }
         Ok(found)
@@ -231,11 +230,9 @@ pub fn indexed_after(
     for partition in store.all() {
         let searcher = partition.reader.searcher();
         let top = TopDocs::with_limit(limit).order_by_fast_field::<u64>("seq", Order::Asc);
+        let mut loader = HitLoader::new(&partition, &searcher, &store.fields);
         for (seq, address) in searcher.search(&query, &top)? {
-            found.push((
-                seq.unwrap_or(0),
-                load_hit(&partition, &searcher, &store.fields, address)?,
-            ));
+            found.push((seq.unwrap_or(0), loader.load(address)?));
         }
     }
     found.sort_by_key(|(seq, _)| *seq);
@@ -243,51 +240,131 @@ pub fn indexed_after(
     Ok(found)
 }
 
-fn load_hit(
-    partition: &Partition,
-    searcher: &Searcher,
-    fields: &Fields,
-    address: DocAddress,
-) -> Result<Hit, SearchError> {
-    let doc: TantivyDocument = searcher.doc(address)?;
-    let text = |field| {
-        doc.get_first(field)
-            .and_then(|v| v.as_str())
-            .unwrap_or("")
-            .to_string()
-    };
-    let fast = searcher.segment_reader(address.segment_ord).fast_fields();
-    let ts = fast
-        .date("ts")?
-        .first(address.doc_id)
-        .map(|dt| format_micros(dt.into_timestamp_micros()))
-        .unwrap_or_default();
-    let seq = fast.u64("seq")?.first(address.doc_id).unwrap_or(0);
-    let json_fields = doc
-        .get_first(fields.fields)
-        .map(|value| {
-            serde_json::to_value(tantivy::schema::OwnedValue::from(value)).unwrap_or_default()
+/// Reads hits out of one partition's searcher. The columns of each segment are opened once,
+/// on the first hit read from it.
+///
+/// Where a line came from (`node`, `runner`, `path`, `level`, `stream`, `offset`) is kept in
+/// fast columns only: every document repeats it, and in the doc store it made a quarter of the
+/// compressed bytes. Partitions written before that change stored it; their schema says so and
+/// it is read from the doc store there.
+struct HitLoader<'a> {
+    partition: &'a Partition,
+    searcher: &'a Searcher,
+    fields: &'a Fields,
+    segments: Vec<Option<SegmentColumns>>,
+}
+
+/// The columns a hit is read from, in one segment. `None`: the field is read from the doc store
+/// (a partition that stored it), or the segment holds no value of it.
+struct SegmentColumns {
+    ts: Column<DateTime>,
+    seq: Column<u64>,
+    node: Option<StrColumn>,
+    runner: Option<StrColumn>,
+    path: Option<StrColumn>,
+    level: Option<StrColumn>,
+    stream: Option<StrColumn>,
+    offset: Option<Column<u64>>,
+}
+
+impl<'a> HitLoader<'a> {
+    fn new(partition: &'a Partition, searcher: &'a Searcher, fields: &'a Fields) -> Self {
+        HitLoader {
+            partition,
+            searcher,
+            fields,
+            segments: (0..searcher.segment_readers().len())
+                .map(|_| None)
+                .collect(),
+        }
+    }
+
+    fn columns(&mut self, segment_ord: u32) -> Result<&SegmentColumns, SearchError> {
+        let slot = &mut self.segments[segment_ord as usize];
+        if slot.is_none() {
+            let fast = self.searcher.segment_reader(segment_ord).fast_fields();
+            let schema = self.searcher.schema();
+            let stored = |field: Field| schema.get_field_entry(field).is_stored();
+            let str_column = |field: Field, name: &str| -> Result<Option<StrColumn>, SearchError> {
+                Ok(if stored(field) { None } else { fast.str(name)? })
+            };
+            let f = self.fields;
+            *slot = Some(SegmentColumns {
+                ts: fast.date("ts")?,
+                seq: fast.u64("seq")?,
+                node: str_column(f.node, "node")?,
+                runner: str_column(f.runner, "runner")?,
+                path: str_column(f.path, "path")?,
+                level: str_column(f.level, "level")?,
+                stream: str_column(f.stream, "stream")?,
+                offset: if stored(f.offset) {
+                    None
+                } else {
+                    Some(fast.u64("offset")?)
+                },
+            });
+        }
+        Ok(slot.as_ref().expect("filled above"))
+    }
+
+    fn load(&mut self, address: DocAddress) -> Result<Hit, SearchError> {
+        let doc: TantivyDocument = self.searcher.doc(address)?;
+        let fields = *self.fields;
+        let day = self.partition.day;
+        let columns = self.columns(address.segment_ord)?;
+        let row = address.doc_id;
+        let text = |field: Field, column: &Option<StrColumn>| -> Result<String, SearchError> {
+            let mut out = String::new();
+            match column {
+                Some(column) => {
+                    if let Some(ord) = column.ords().first(row) {
+                        column
+                            .ord_to_str(ord, &mut out)
+                            .map_err(tantivy::TantivyError::from)?;
+                    }
+                }
+                None => {
+                    if let Some(value) = doc.get_first(field).and_then(|v| v.as_str()) {
+                        out.push_str(value);
+                    }
+                }
+            }
+            Ok(out)
+        };
+        let ts = columns
+            .ts
+            .first(row)
+            .map(|dt| format_micros(dt.into_timestamp_micros()))
+            .unwrap_or_default();
+        let seq = columns.seq.first(row).unwrap_or(0);
+        let offset = match &columns.offset {
+            Some(column) => column.first(row),
+            None => doc.get_first(fields.offset).and_then(|v| v.as_u64()),
+        }
+        .unwrap_or(0);
+        let json_fields = doc
+            .get_first(fields.fields)
+            .map(|value| {
+                serde_json::to_value(tantivy::schema::OwnedValue::from(value)).unwrap_or_default()
+            })
+            .unwrap_or(serde_json::Value::Null);
+        Ok(Hit {
+            id: format!("{day}/{seq}"),
+            ts,
+            node: text(fields.node, &columns.node)?,
+            runner: text(fields.runner, &columns.runner)?,
+            path: text(fields.path, &columns.path)?,
+            offset,
+            level: text(fields.level, &columns.level)?,
+            message: text(fields.message, &None)?,
+            fields: json_fields,
+            stream: text(fields.stream, &columns.stream)?,
+            flags: doc
+                .get_all(fields.flags)
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
         })
-        .unwrap_or(serde_json::Value::Null);
-    Ok(Hit {
-        id: format!("{}/{seq}", partition.day),
-        ts,
-        node: text(fields.node),
-        runner: text(fields.runner),
-        path: text(fields.path),
-        offset: doc
-            .get_first(fields.offset)
-            .and_then(|v| v.as_u64())
-            .unwrap_or(0),
-        level: text(fields.level),
-        message: text(fields.message),
-        fields: json_fields,
-        stream: text(fields.stream),
-        flags: doc
-            .get_all(fields.flags)
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect(),
-    })
+    }
 }
 
 /// Counts per time bucket, from the `ts` fast field.
@@ -359,4 +436,165 @@ pub fn histogram(
             .collect(),
         took_ms: started.elapsed().as_millis() as u64,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tantivy::schema::{FieldType, Schema};
+
+    /// The schema partitions had before the source of a line moved to columns: the same fields,
+    /// with `node`, `runner`, `path`, `level`, `stream` and `offset` stored.
+    fn schema_that_stored_the_source() -> Schema {
+        let (current, fields) = crate::index::schema();
+        let source = [
+            fields.node,
+            fields.runner,
+            fields.path,
+            fields.level,
+            fields.stream,
+        ];
+        let mut builder = Schema::builder();
+        for (field, entry) in current.fields() {
+            match entry.field_type() {
+                FieldType::Str(options) if source.contains(&field) => {
+                    builder.add_text_field(entry.name(), options.clone().set_stored());
+                }
+                _ if field == fields.offset => {
+                    builder.add_u64_field(entry.name(), tantivy::schema::STORED);
+                }
+                _ => {
+                    builder.add_field(entry.clone());
+                }
+            }
+        }
+        builder.build()
+    }
+
+    fn add_lines(
+        index: &tantivy::Index,
+        fields: &Fields,
+        ts: i64,
+        seqs: std::ops::RangeInclusive<u64>,
+    ) {
+        crate::index::tokenizer::register(index);
+        let mut writer = index
+            .writer_with_num_threads::<TantivyDocument>(1, 15_000_000)
+            .unwrap();
+        for seq in seqs.clone() {
+            let ts = ts + seq as i64;
+            let mut doc = TantivyDocument::new();
+            doc.add_date(fields.ts, DateTime::from_timestamp_micros(ts));
+            doc.add_u64(fields.sort, crate::index::sort_key(ts, seq));
+            doc.add_u64(fields.seq, seq);
+            doc.add_text(fields.node, "web-1");
+            doc.add_text(fields.runner, "nginx");
+            doc.add_text(fields.path, "/var/log/nginx/access.log");
+            doc.add_u64(fields.offset, 100 * seq);
+            doc.add_text(fields.level, "error");
+            doc.add_text(fields.message, format!("line {seq}"));
+            doc.add_text(fields.stream, "nginx/2049:77");
+            writer.add_document(doc).unwrap();
+        }
+        let mut prepared = writer.prepare_commit().unwrap();
+        prepared.set_payload(&crate::index::payload_for(*seqs.end()));
+        prepared.commit().unwrap();
+    }
+
+    /// New partitions keep where a line came from in columns only; partitions written before
+    /// kept it in the doc store. Hits, context and the live tail read both the same.
+    #[test]
+    fn hits_read_the_source_from_columns_and_from_partitions_that_stored_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let old_ts = chrono::DateTime::parse_from_rfc3339("2026-01-14T10:00:00Z")
+            .unwrap()
+            .timestamp_micros();
+        let new_ts = old_ts + 86_400_000_000;
+        let (_, fields) = crate::index::schema();
+        let old_dir = dir.path().join("2026-01-14");
+        std::fs::create_dir_all(&old_dir).unwrap();
+        let old = tantivy::Index::create_in_dir(&old_dir, schema_that_stored_the_source()).unwrap();
+        add_lines(&old, &fields, old_ts, 1..=3);
+        drop(old);
+        let (store, checkpoint) = IndexStore::open(dir.path(), "web-1").unwrap();
+        assert_eq!(checkpoint.seq, 3);
+        let new = store.partition(crate::index::day_of(new_ts)).unwrap();
+        assert!(!new.index.schema().get_field_entry(fields.path).is_stored());
+        add_lines(&new.index, &fields, new_ts, 4..=6);
+        for partition in store.all() {
+            partition.reader.reload().unwrap();
+        }
+
+        let builder = QueryBuilder::default();
+        let found = search(
+            &store,
+            &builder,
+            &SearchParams {
+                q: Some("runner:nginx AND path:\"/var/log/nginx/access.log\"".into()),
+                limit: Some(10),
+                ..SearchParams::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(found.total, 6);
+        let mut seen: Vec<String> = Vec::new();
+        for hit in &found.hits {
+            let seq: u64 = hit.id.split_once('/').unwrap().1.parse().unwrap();
+            assert_eq!(
+                (
+                    hit.node.as_str(),
+                    hit.runner.as_str(),
+                    hit.path.as_str(),
+                    hit.offset,
+                    hit.level.as_str(),
+                    hit.stream.as_str(),
+                    hit.message.clone()
+                ),
+                (
+                    "web-1",
+                    "nginx",
+                    "/var/log/nginx/access.log",
+                    100 * seq,
+                    "error",
+                    "nginx/2049:77",
+                    format!("line {seq}")
+                ),
+                "{hit:?}"
+            );
+            seen.push(hit.id.clone());
+        }
+        assert_eq!(
+            seen,
+            [
+                "2026-01-15/6",
+                "2026-01-15/5",
+                "2026-01-15/4",
+                "2026-01-14/3",
+                "2026-01-14/2",
+                "2026-01-14/1"
+            ]
+        );
+
+        // Context follows the stream read from either place, across the two partitions.
+        for id in ["2026-01-14/3", "2026-01-15/4"] {
+            let around = context(
+                &store,
+                &ContextParams {
+                    id: Some(id.into()),
+                    before: Some(10),
+                    after: Some(10),
+                },
+            )
+            .unwrap();
+            let lines: Vec<&str> = around.lines.iter().map(|h| h.message.as_str()).collect();
+            assert_eq!(
+                lines,
+                ["line 1", "line 2", "line 3", "line 4", "line 5", "line 6"],
+                "{id}"
+            );
+        }
+        let tail = indexed_after(&store, &builder, "level:error", 2, 10, false).unwrap();
+        let offsets: Vec<u64> = tail.iter().map(|(_, h)| h.offset).collect();
+        assert_eq!(offsets, [300, 400, 500, 600]);
+    }
 }
