@@ -181,10 +181,10 @@ def ensure_extra_truth(out: Path) -> dict:
     nginx: the method is the only place the token GET can occur (paths, agents and
     referers have no "get"), so lines with '"GET ' are exactly the matches.
     app: the message (the only field searched by default) has GET only as method=GET.
-    Also the `level:error AND fields.service:payments` 1-hour count and the per-host counts
-    of the top-hosts query, from app.jsonl.
+    Also the `level:error AND fields.service:payments` 1-hour count, the per-host counts
+    of the top-hosts query, and a trace id (the middle line's) with its count, from app.jsonl.
     """
-    path = out / "extra_truth_v3.json"
+    path = out / "extra_truth_v4.json"
     if path.exists():
         return json.loads(path.read_text())
     extra = {"nginx GET": 0, "app GET": 0}
@@ -192,14 +192,21 @@ def ensure_extra_truth(out: Path) -> dict:
     lo, hi = RANGE_FROM.replace("Z", ""), RANGE_TO.replace("Z", "")
     dlo, dhi = DAY_FROM.replace("Z", ""), DAY_TO.replace("Z", "")
     err_pay, hosts = 0, {}
+    app_lines = sum(1 for _ in open(out / "app.jsonl", "rb", buffering=1 << 20))
+    trace = None
     with open(out / "app.jsonl", "rb", buffering=1 << 20) as f:
-        for line in f:
+        for number, line in enumerate(f):
             rec = json.loads(line)
+            if number == app_lines // 2:
+                trace = rec.get("trace_id")
             ts = rec["ts"].replace("Z", "")
             if lo <= ts < hi and rec["level"] == "ERROR" and rec.get("service") == SERVICE:
                 err_pay += 1
             if dlo <= ts < dhi and "host" in rec:
                 hosts[rec["host"]] = hosts.get(rec["host"], 0) + 1
+    with open(out / "app.jsonl", "rb", buffering=1 << 20) as f:
+        # A trace id appears only as the value of trace_id.
+        extra["app trace id"] = [trace, sum(1 for line in f if trace and f'"{trace}"'.encode() in line)]
     extra["app error payments 1h"] = err_pay
     extra["app top hosts 24h"] = sorted(([h, c] for h, c in hosts.items()), key=lambda x: (-x[1], x[0]))
     with open(out / "nginx.log", "rb", buffering=1 << 20) as f:
@@ -726,6 +733,10 @@ def query_specs(manifest: dict, extra: dict) -> list[dict]:
          "note": "n/a (no CJK in the workload)"},
         # --- the earlier per-runner set
         {"name": "rare term", "workload": "app", "q": f"runner:app {RARE_EXC}", "expect": a[f"term {RARE_EXC}"]},
+        {"name": "trace id (needle)", "workload": "app", "q": f"fields.trace_id:{extra['app trace id'][0]}",
+         "expect": extra["app trace id"][1],
+         "note": "identifiers are kept in a column, not the inverted index (index::identifiers)",
+         "base": {"tantivy": f"fields.trace_id:{extra['app trace id'][0]}"}},
         {"name": "rare phrase (needle IP)", "workload": "nginx", "q": f'runner:nginx "{NEEDLE_IP}"',
          "expect": n[f"ip {NEEDLE_IP}"]},
         {"name": "rare phrase (needle path)", "workload": "nginx", "q": f'runner:nginx "{NEEDLE_PATH}"',

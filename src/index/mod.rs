@@ -33,6 +33,7 @@
 //! while the total size exceeds `index.retention_max_bytes`.
 
 pub mod elasticsearch;
+pub mod identifiers;
 mod indexer;
 pub mod merge;
 mod retention;
@@ -89,6 +90,9 @@ pub struct Fields {
     pub flags: Field,
     /// The file stream of the line (`<runner>/<dev>:<inode>`): context lookups.
     pub stream: Field,
+    /// Identifiers among the parsed fields, stored and in columns, not indexed
+    /// ([`identifiers`]). Partitions created before it have no such field.
+    pub ids: Field,
 }
 
 /// The schema of new partitions. Changes must only append fields: `Field` ids are positions,
@@ -141,6 +145,10 @@ pub fn schema() -> (Schema, Fields) {
         fields: builder.add_json_field("fields", keyword_json),
         flags: builder.add_text_field("flags", keyword_field),
         stream: builder.add_text_field("stream", source_field),
+        ids: builder.add_json_field(
+            "ids",
+            JsonObjectOptions::default().set_stored().set_fast("raw"),
+        ),
     };
     (builder.build(), fields)
 }

@@ -168,8 +168,21 @@ impl TantivySink {
         }
     }
 
-    fn document(&self, seq: u64, record: Record, flags: Flags) -> TantivyDocument {
+    /// The document of `record`. `with_ids`: the partition has the `ids` field, so identifiers
+    /// go there ([`identifiers`](super::identifiers)); older partitions keep them in `fields`.
+    fn document(
+        &self,
+        seq: u64,
+        mut record: Record,
+        flags: Flags,
+        with_ids: bool,
+    ) -> TantivyDocument {
         let fields = &self.store.fields;
+        let ids = if with_ids {
+            super::identifiers::split(&mut record.fields)
+        } else {
+            None
+        };
         // The bytes the document will hold (each value is its bytes and a few of framing), so
         // it is written without growing: `new()` reserves 1 KiB, three times a log line, and
         // every document queued for tantivy's threads holds that.
@@ -179,7 +192,8 @@ impl TantivySink {
             + record.level.len()
             + record.message.len()
             + record.stream.len();
-        let mut doc = TantivyDocument::with_capacity(text_bytes + value_bytes(&record.fields) + 96);
+        let value_bytes = value_bytes(&record.fields) + ids.as_ref().map_or(0, value_bytes);
+        let mut doc = TantivyDocument::with_capacity(text_bytes + value_bytes + 96);
         // Parsers keep event times in range; clamp anyway, one bad record must not stop indexing.
         let ts = record.ts.clamp(0, crate::record::END_OF_TIME);
         doc.add_date(fields.ts, DateTime::from_timestamp_micros(ts));
@@ -197,6 +211,9 @@ impl TantivySink {
         doc.add_text(fields.message, &record.message);
         if record.fields.is_object() {
             doc.add_field_value(fields.fields, &OwnedValue::from(record.fields));
+        }
+        if let Some(ids) = ids {
+            doc.add_field_value(fields.ids, &OwnedValue::from(ids));
         }
         if record.truncated {
             doc.add_text(fields.flags, "truncated");
@@ -251,7 +268,9 @@ impl Sink for TantivySink {
             );
             return Ok(Added::Dropped("partition_cap"));
         }
-        let document = self.document(seq, record, flags);
+        let ids_field = self.store.fields.ids.field_id() as usize;
+        let with_ids = self.writer(day)?.index().schema().num_fields() > ids_field;
+        let document = self.document(seq, record, flags, with_ids);
         self.writer(day)?
             .add_document(document)
             .map_err(engine(format!("adding to partition {day}")))?;

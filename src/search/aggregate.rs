@@ -217,28 +217,48 @@ pub fn top_with_bound(
     let started = Instant::now();
     let field = field_path(params.field.as_deref())?;
     let size = params.size.unwrap_or(10).clamp(1, MAX_TOP);
-    let request = json!({"top": {"terms": {
-        "field": field, "size": size, "segment_size": (size * 10).max(100),
-        "show_term_doc_count_error": true,
-    }}});
+    let terms = |field: &str| {
+        json!({"terms": {
+            "field": field, "size": size, "segment_size": (size * 10).max(100),
+            "show_term_doc_count_error": true,
+        }})
+    };
+    // Identifiers among the parsed fields are kept apart (`ids`, see `index::identifiers`):
+    // their top values are listed from there too, and the two lists merged.
+    let mut request = json!({"top": terms(&field)});
+    if let Some(path) = field.strip_prefix("fields.") {
+        request["top_ids"] = terms(&format!("ids.{path}"));
+    }
     let results = aggregate(store, builder, params, request)?;
-    let values = results["top"]["buckets"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|bucket| TopValue {
-            value: bucket["key"].clone(),
-            count: bucket["doc_count"].as_u64().unwrap_or(0),
-        })
-        .collect();
-    let bound = results["top"]["doc_count_error_upper_bound"]
-        .as_u64()
-        .unwrap_or(0);
+    let mut values: Vec<TopValue> = Vec::new();
+    let mut other = 0;
+    let mut bound = 0;
+    for name in ["top", "top_ids"] {
+        let result = &results[name];
+        for bucket in result["buckets"].as_array().into_iter().flatten() {
+            let count = bucket["doc_count"].as_u64().unwrap_or(0);
+            match values.iter_mut().find(|v| v.value == bucket["key"]) {
+                Some(listed) => listed.count += count,
+                None => values.push(TopValue {
+                    value: bucket["key"].clone(),
+                    count,
+                }),
+            }
+        }
+        other += result["sum_other_doc_count"].as_u64().unwrap_or(0);
+        bound += result["doc_count_error_upper_bound"].as_u64().unwrap_or(0);
+    }
+    // Most common first, ties in the order listed (each list is already in tantivy's order).
+    values.sort_by(|a, b| b.count.cmp(&a.count));
+    if values.len() > size {
+        other += values[size..].iter().map(|v| v.count).sum::<u64>();
+        values.truncate(size);
+    }
     Ok((
         TopResponse {
             field,
             values,
-            other: results["top"]["sum_other_doc_count"].as_u64().unwrap_or(0),
+            other,
             took_ms: started.elapsed().as_millis() as u64,
         },
         bound,
@@ -280,7 +300,9 @@ pub fn count_values(
                 .into_iter()
                 .map(|term| {
                     let query: Box<dyn Query> =
-                        Box::new(TermQuery::new(term, IndexRecordOption::Basic));
+                        super::query::identifier_query(&term, &builder.fields).unwrap_or_else(
+                            || Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
+                        );
                     (Occur::Should, query)
                 })
                 .collect(),

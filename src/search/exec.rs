@@ -342,12 +342,15 @@ impl<'a> HitLoader<'a> {
             None => doc.get_first(fields.offset).and_then(|v| v.as_u64()),
         }
         .unwrap_or(0);
-        let json_fields = doc
-            .get_first(fields.fields)
-            .map(|value| {
+        let json = |field: Field| {
+            doc.get_first(field).map(|value| {
                 serde_json::to_value(tantivy::schema::OwnedValue::from(value)).unwrap_or_default()
             })
-            .unwrap_or(serde_json::Value::Null);
+        };
+        let mut json_fields = json(fields.fields).unwrap_or(serde_json::Value::Null);
+        if let Some(ids) = json(fields.ids) {
+            crate::index::identifiers::merge(&mut json_fields, ids);
+        }
         Ok(Hit {
             id: format!("{day}/{seq}"),
             ts,
@@ -596,5 +599,193 @@ mod tests {
         let tail = indexed_after(&store, &builder, "level:error", 2, 10, false).unwrap();
         let offsets: Vec<u64> = tail.iter().map(|(_, h)| h.offset).collect();
         assert_eq!(offsets, [300, 400, 500, 600]);
+    }
+
+    fn app_record(i: u64, ts: i64) -> crate::record::Record {
+        let line = crate::record::Record::test_line(ts + i as i64, &format!("request {i}"));
+        crate::record::Record {
+            runner: "app".into(),
+            level: "info".into(),
+            fields: serde_json::json!({
+                "service": if i % 2 == 0 { "payments" } else { "search" },
+                "trace_id": format!("{:032x}", 0xabcdef_u128 * 7919 * (i as u128 + 1)),
+                "span": {"id": format!("{:016x}", 1_000_000 + i), "kind": "server"},
+                "order": format!("{:019}", 4_000_000_000_000_000 + i),
+                "list": [format!("{:032x}", i + 1)],
+            }),
+            ..line
+        }
+    }
+
+    /// Identifiers among the parsed fields live in the `ids` column, not in the inverted index;
+    /// every way of asking for them answers as before: exact searches (alone, in a conjunction,
+    /// negated), hits showing them under `fields`, top values, exact counts, the field list,
+    /// and partitions created before the `ids` field.
+    #[test]
+    fn identifiers_are_searched_in_their_column_and_shown_as_parsed_fields() {
+        use crate::index::{Sink, TantivySink};
+        use crate::search::aggregate::{self, AggParams};
+        let dir = tempfile::tempdir().unwrap();
+        let day = 86_400_000_000i64;
+        let old_ts = chrono::DateTime::parse_from_rfc3339("2026-01-14T10:00:00Z")
+            .unwrap()
+            .timestamp_micros();
+        // The day before holds a partition created without the `ids` field.
+        let mut old_schema = Schema::builder();
+        let (current, fields) = crate::index::schema();
+        for (field, entry) in current.fields() {
+            if field != fields.ids {
+                old_schema.add_field(entry.clone());
+            }
+        }
+        let old_dir = dir.path().join("2026-01-14");
+        std::fs::create_dir_all(&old_dir).unwrap();
+        tantivy::Index::create_in_dir(&old_dir, old_schema.build()).unwrap();
+        let (store, _) = IndexStore::open(dir.path(), "n").unwrap();
+        let mut sink = TantivySink::new(store.clone(), 64_000_000, 100).unwrap();
+        let records: Vec<_> = (0..40u64)
+            .map(|i| app_record(i, old_ts + (i % 2) as i64 * day))
+            .collect();
+        for (i, record) in records.iter().enumerate() {
+            assert_eq!(
+                sink.add(i as u64 + 1, record.clone(), Default::default())
+                    .unwrap(),
+                crate::index::Added::Added
+            );
+        }
+        sink.commit(&crate::index::IndexCheckpoint {
+            seq: 40,
+            checkpoints: Vec::new(),
+        })
+        .unwrap();
+
+        // In the new partition the identifiers are not terms of `fields`.
+        let new = store.partition(crate::index::day_of(old_ts + day)).unwrap();
+        let searcher = new.reader.searcher();
+        let mut terms = 0;
+        for segment in searcher.segment_readers() {
+            let inverted = segment.inverted_index(fields.fields).unwrap();
+            let mut stream = inverted.terms().stream().unwrap();
+            while stream.advance() {
+                let key = String::from_utf8_lossy(stream.key()).to_string();
+                assert!(
+                    !key.contains("trace_id")
+                        && !key.contains("order")
+                        && !key.starts_with("span\u{1}id"),
+                    "{key:?}"
+                );
+                terms += 1;
+            }
+        }
+        assert!(terms > 0, "the other fields are indexed");
+
+        let builder = QueryBuilder::default();
+        let find = |q: &str| -> Vec<String> {
+            let found = search(
+                &store,
+                &builder,
+                &SearchParams {
+                    q: Some(q.into()),
+                    limit: Some(100),
+                    ..SearchParams::default()
+                },
+            )
+            .unwrap();
+            assert_eq!(found.total as usize, found.hits.len(), "{q}");
+            let mut messages: Vec<String> = found.hits.into_iter().map(|h| h.message).collect();
+            messages.sort();
+            messages
+        };
+        for i in [0u64, 1, 6, 39] {
+            let record = &records[i as usize];
+            let want = vec![record.message.clone()];
+            let trace = record.fields["trace_id"].as_str().unwrap();
+            let span = record.fields["span"]["id"].as_str().unwrap();
+            let order = record.fields["order"].as_str().unwrap();
+            let service = record.fields["service"].as_str().unwrap();
+            assert_eq!(find(&format!("fields.trace_id:{trace}")), want, "{i}");
+            assert_eq!(find(&format!("fields.trace_id:\"{trace}\"")), want, "{i}");
+            assert_eq!(find(&format!("fields.span.id:{span}")), want, "{i}");
+            assert_eq!(find(&format!("fields.order:{order}")), want, "{i}");
+            assert_eq!(
+                find(&format!(
+                    "fields.trace_id:{trace} AND fields.service:{service}"
+                )),
+                want
+            );
+            assert!(
+                find(&format!(
+                    "fields.trace_id:{trace} AND NOT fields.service:{service}"
+                ))
+                .is_empty()
+            );
+            assert_eq!(
+                find(&format!(
+                    "fields.service:{service} AND NOT fields.trace_id:{trace}"
+                ))
+                .len(),
+                19
+            );
+            // Inside an array an identifier stays a term of `fields`.
+            let listed = record.fields["list"][0].as_str().unwrap();
+            assert_eq!(find(&format!("fields.list:{listed}")), want, "{i}");
+        }
+        assert!(find("fields.trace_id:00000000000000000000000000000000").is_empty());
+
+        // Hits show them where the line had them.
+        let found = search(
+            &store,
+            &builder,
+            &SearchParams {
+                limit: Some(100),
+                ..SearchParams::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(found.hits.len(), 40);
+        for hit in &found.hits {
+            let i: usize = hit.message["request ".len()..].parse().unwrap();
+            assert_eq!(hit.fields, records[i].fields, "{i}");
+        }
+
+        // Top values and exact counts, over both partitions.
+        let params = |field: &str| AggParams {
+            field: Some(field.into()),
+            size: Some(100),
+            ..AggParams::default()
+        };
+        let (top, bound) =
+            aggregate::top_with_bound(&store, &builder, &params("fields.trace_id")).unwrap();
+        assert_eq!((top.values.len(), top.other, bound), (40, 0, 0));
+        assert!(top.values.iter().all(|v| v.count == 1));
+        let (top, _) =
+            aggregate::top_with_bound(&store, &builder, &params("fields.service")).unwrap();
+        let counts: Vec<u64> = top.values.iter().map(|v| v.count).collect();
+        assert_eq!(counts, [20, 20]);
+        let (top, _) = aggregate::top_with_bound(
+            &store,
+            &builder,
+            &AggParams {
+                size: Some(3),
+                ..params("fields.span.id")
+            },
+        )
+        .unwrap();
+        assert_eq!((top.values.len(), top.other), (3, 37));
+        let values: Vec<serde_json::Value> = (0..3)
+            .map(|i| records[i].fields["trace_id"].clone())
+            .chain([serde_json::json!("00000000000000000000000000000000")])
+            .collect();
+        assert_eq!(
+            aggregate::count_values(&store, &builder, &params("fields.trace_id"), &values).unwrap(),
+            [1, 1, 1, 0]
+        );
+        let listed = aggregate::fields(&store, &builder, &params("")).unwrap();
+        let info = listed
+            .fields
+            .iter()
+            .find(|f| f.name == "fields.trace_id")
+            .unwrap();
+        assert_eq!((info.field_type.as_str(), info.share), ("keyword", 1.0));
     }
 }

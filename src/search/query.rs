@@ -4,7 +4,7 @@
 use std::ops::Bound;
 
 use tantivy::Term;
-use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, RangeQuery};
+use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, RangeQuery, TermQuery};
 use tantivy::tokenizer::TokenizerManager;
 
 use super::*;
@@ -53,7 +53,7 @@ impl QueryBuilder {
                             "{err} (wildcards work on message, level, runner, node and path)"
                         ),
                     })?;
-                return Ok(complete_negations(query));
+                return Ok(route_identifiers(complete_negations(query), &self.fields));
             }
         }
         let query = self.parser.parse_query(q).map_err(|err| {
@@ -66,7 +66,7 @@ impl QueryBuilder {
                 reason: located.unwrap_or(err).to_string(),
             }
         })?;
-        Ok(complete_negations(query))
+        Ok(route_identifiers(complete_negations(query), &self.fields))
     }
 
     /// `query` restricted to `[from, to)`. A match-all query becomes the bare time range, which
@@ -293,6 +293,91 @@ fn complete_negations(query: Box<dyn Query>) -> Box<dyn Query> {
         clauses.push((Occur::Must, Box::new(AllQuery)));
     }
     Box::new(BooleanQuery::new(clauses))
+}
+
+/// Point every search for an identifier in parsed fields (`fields.trace_id:6187c9…`) at the
+/// column it is kept in ([`crate::index::identifiers`]).
+fn route_identifiers(query: Box<dyn Query>, fields: &Fields) -> Box<dyn Query> {
+    let inner = unboxed(query.as_ref());
+    if let Some(boolean) = inner.downcast_ref::<BooleanQuery>() {
+        return Box::new(BooleanQuery::new(
+            boolean
+                .clauses()
+                .iter()
+                .map(|(occur, sub)| (*occur, route_identifiers(sub.box_clone(), fields)))
+                .collect(),
+        ));
+    }
+    if let Some(term) = inner.downcast_ref::<TermQuery>()
+        && let Some(routed) = identifier_query(term.term(), fields)
+    {
+        return routed;
+    }
+    query
+}
+
+/// The query for `term` when it is an identifier in `fields`: [`IdentifierQuery`].
+pub(crate) fn identifier_query(term: &Term, fields: &Fields) -> Option<Box<dyn Query>> {
+    if term.field() != fields.fields
+        || term.value().json_path_type() != Some(tantivy::schema::Type::Str)
+    {
+        return None;
+    }
+    // A JSON term's value bytes: the path, its end byte (0), the value's type code, the value.
+    let bytes = term.serialized_value_bytes();
+    let end = bytes.iter().position(|b| *b == 0)?;
+    let (path, typed) = bytes.split_at(end + 1);
+    let text = std::str::from_utf8(typed.get(1..)?).ok()?;
+    if !crate::index::identifiers::is_identifier(text) {
+        return None;
+    }
+    let mut in_ids = Term::from_field_json_path(fields.ids, "", false);
+    in_ids.truncate_value_bytes(0);
+    in_ids.append_bytes(path);
+    in_ids.append_type_and_str(text);
+    Some(Box::new(IdentifierQuery {
+        in_fields: term.clone(),
+        in_ids,
+    }))
+}
+
+/// An identifier among the parsed fields: its value in the `ids` column, in partitions that
+/// have one, or its term in `fields` (older partitions; identifiers inside arrays).
+#[derive(Clone, Debug)]
+struct IdentifierQuery {
+    in_fields: Term,
+    in_ids: Term,
+}
+
+impl Query for IdentifierQuery {
+    fn weight(
+        &self,
+        scoring: tantivy::query::EnableScoring<'_>,
+    ) -> tantivy::Result<Box<dyn tantivy::query::Weight>> {
+        let in_fields = TermQuery::new(
+            self.in_fields.clone(),
+            tantivy::schema::IndexRecordOption::Basic,
+        );
+        let schema = scoring.schema();
+        let ids = self.in_ids.field();
+        if schema.num_fields() <= ids.field_id() as usize || !schema.get_field_entry(ids).is_fast()
+        {
+            return in_fields.weight(scoring);
+        }
+        let in_ids = RangeQuery::new(
+            Bound::Included(self.in_ids.clone()),
+            Bound::Included(self.in_ids.clone()),
+        );
+        BooleanQuery::new(vec![
+            (Occur::Should, Box::new(in_fields) as Box<dyn Query>),
+            (Occur::Should, Box::new(in_ids)),
+        ])
+        .weight(scoring)
+    }
+
+    fn query_terms<'a>(&'a self, visitor: &mut dyn FnMut(&'a Term, bool)) {
+        visitor(&self.in_fields, false);
+    }
 }
 
 #[cfg(test)]
