@@ -249,7 +249,7 @@ pub fn top_with_bound(
         bound += result["doc_count_error_upper_bound"].as_u64().unwrap_or(0);
     }
     // Most common first, ties in the order listed (each list is already in tantivy's order).
-    values.sort_by(|a, b| b.count.cmp(&a.count));
+    values.sort_by_key(|v| std::cmp::Reverse(v.count));
     if values.len() > size {
         other += values[size..].iter().map(|v| v.count).sum::<u64>();
         values.truncate(size);

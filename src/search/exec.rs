@@ -607,7 +607,7 @@ mod tests {
             runner: "app".into(),
             level: "info".into(),
             fields: serde_json::json!({
-                "service": if i % 2 == 0 { "payments" } else { "search" },
+                "service": if i.is_multiple_of(2) { "payments" } else { "search" },
                 "trace_id": format!("{:032x}", 0xabcdef_u128 * 7919 * (i as u128 + 1)),
                 "span": {"id": format!("{:016x}", 1_000_000 + i), "kind": "server"},
                 "order": format!("{:019}", 4_000_000_000_000_000 + i),
