@@ -475,7 +475,7 @@ def run_ingest_phase(phase: str, node: Node, data: Path, manifest: dict, args) -
         indexer = st.get("indexer") or {}
         indexed = indexer.get("docs_indexed", indexer.get("indexed"))
         if isinstance(indexed, (int, float)):
-            samples.setdefault("indexed", []).append((time.monotonic() - t0, indexed, node.rss_anon_kb()))
+            samples.setdefault("indexed", []).append((time.monotonic() - t0, indexed, node.rss_anon_kb(), node.cpu() - cpu0))
 
     cpu0 = node.cpu()
     t0 = time.monotonic()
@@ -487,6 +487,10 @@ def run_ingest_phase(phase: str, node: Node, data: Path, manifest: dict, args) -
     last_status[0] = 0.0
     sampler()  # one sample at the end, so the last tenth has its crossing
     cpu = node.cpu() - cpu0
+    # Every line was searchable at `wall`, whatever the indexer's counter said when sampled.
+    indexed = samples.setdefault("indexed", [])
+    if not indexed or indexed[-1][1] < lines:
+        indexed.append((wall, lines, node.rss_anon_kb(), cpu))
     hwm_kb = node.hwm_kb()
     index_bytes = dir_bytes(node.data_dir / "index")
     data_bytes = dir_bytes(node.data_dir)
@@ -501,6 +505,17 @@ def run_ingest_phase(phase: str, node: Node, data: Path, manifest: dict, args) -
         samples["status_last"] = st
     tenths = rate_per_tenth(samples.get("indexed", []), lines)
     anon_tenths = anon_per_tenth(samples.get("indexed", []), lines)
+    cpu_tenths = cpu_per_tenth(samples.get("indexed", []), lines)
+    # With several runners the mix changes once the first file has been read to its end (the
+    # rest is one workload, at its own cost per line): the rate is also taken over the lines
+    # indexed while every runner was still reading, where the mix is the same from start to end.
+    all_reading = None
+    if len(names) > 1 and len(samples["read_done_s"]) == len(names):
+        first_done = min(samples["read_done_s"].values())
+        inside = [x for x in samples.get("indexed", []) if x[0] <= first_done]
+        if inside:
+            all_reading = {"until_s": first_done, "lines": inside[-1][1],
+                           "rate_per_tenth": rate_per_tenth(inside, int(inside[-1][1]))}
     _, metrics_text, _ = node.get("/metrics")
     merges_peak = metric_value(metrics_text, "lograft_index_merges_peak")
     merges_done = metric_value(metrics_text, "lograft_index_merges_total")
@@ -513,6 +528,8 @@ def run_ingest_phase(phase: str, node: Node, data: Path, manifest: dict, args) -
         "cpu_s": round(cpu, 2), "cpu_s_per_mline": round(cpu / lines * 1e6, 2),
         "peak_rss_mib": round(hwm_kb / 1024, 1), "peak_rss_anon_mib": round(samples["rss_anon_max_kb"] / 1024, 1),
         "rss_anon_per_tenth_mib": anon_tenths,
+        "cpu_s_per_mline_per_tenth": cpu_tenths,
+        "all_reading": all_reading,
         "rss_after_settle_mib": round(rss_settled_kb / 1024, 1),
         "index_bytes": index_bytes, "index_bytes_settled": index_bytes_settled,
         "index_ratio": round(index_bytes_settled / raw_bytes, 3),
@@ -532,6 +549,13 @@ def run_ingest_phase(phase: str, node: Node, data: Path, manifest: dict, args) -
         first, last = tenths[0], tenths[-1]
         log(f"[{phase}] lines/s per tenth of the run: {', '.join(f'{r:,.0f}' for r in tenths)}"
             f" (last ÷ first {last / first:.2f}); merges: {merges_done:.0f}, at most {merges_peak:.0f} at once")
+    if cpu_tenths:
+        log(f"[{phase}] CPU-s per M lines per tenth: {', '.join(f'{c:.1f}' for c in cpu_tenths)}")
+    if all_reading and len(all_reading["rate_per_tenth"]) == 10:
+        r = all_reading["rate_per_tenth"]
+        log(f"[{phase}] while every runner was reading ({all_reading['lines']:,.0f} lines, "
+            f"{all_reading['until_s']:.0f} s): lines/s per tenth {', '.join(f'{x:,.0f}' for x in r)}"
+            f" (last ÷ first {r[-1] / r[0]:.2f})")
     if anon_tenths:
         log(f"[{phase}] anonymous RSS (MiB, max per tenth): {', '.join(f'{m:.0f}' for m in anon_tenths)}; "
             f"peak {samples['rss_anon_max_kb'] / 1024:.0f} MiB")
@@ -578,6 +602,25 @@ def rate_per_tenth(samples: list[tuple[float, float]], lines: int) -> list[float
         else:
             break
     return [step / max(b - a, 1e-3) for a, b in zip(crossed, crossed[1:])]
+
+
+def cpu_per_tenth(samples: list[tuple], lines: int) -> list[float]:
+    """CPU-seconds of the node per million lines in each tenth of the lines, from (seconds,
+    lines indexed, anon KiB, CPU-s) samples, interpolated at the crossings like the rate."""
+    points = [(0.0, 0.0)] + sorted((s[1], s[3]) for s in samples if len(s) > 3)
+    if len(points) < 2 or lines < 10:
+        return []
+    step = lines / 10
+    cpu_at = [0.0]
+    for k in range(1, 11):
+        target = step * k
+        for (n0, c0), (n1, c1) in zip(points, points[1:]):
+            if n0 < target <= n1:
+                cpu_at.append(c0 + (c1 - c0) * (target - n0) / (n1 - n0))
+                break
+        else:
+            break
+    return [round((b - a) / step * 1e6, 2) for a, b in zip(cpu_at, cpu_at[1:])]
 
 
 def anon_per_tenth(samples: list[tuple], lines: int) -> list[float]:
@@ -1277,6 +1320,21 @@ def report(res: dict) -> str:
     out.append(md_table(["workload", "lines", "input MiB", "wall s", "lines/s", "CPU s", "CPU s / M lines",
                          "peak RSS MiB", "peak anon RSS MiB", "index MiB", "index / raw", "data dir MiB",
                          "rate last ÷ first tenth"], rows))
+    tenth_rows = []
+    for p in ing:
+        series = [("lines/s", p.get("rate_per_tenth"), 0), ("CPU-s / M lines", p.get("cpu_s_per_mline_per_tenth"), 1),
+                  ("anon RSS MiB", p.get("rss_anon_per_tenth_mib"), 0)]
+        reading = (p.get("all_reading") or {}).get("rate_per_tenth")
+        if reading:
+            series.append(("lines/s, every runner reading", reading, 0))
+        for label, values, digits in series:
+            if values:
+                tenth_rows.append([p["phase"], label] + [fmt(v, digits) for v in values] + [""] * (10 - len(values)))
+    if tenth_rows:
+        out.append("\n### Per tenth of the lines (does ingest hold as the index grows?)\n")
+        out.append(md_table(["workload", "figure"] + [f"{k}0 %" for k in range(1, 11)], tenth_rows))
+        out.append("\n(\"every runner reading\": the lines indexed before the first file was read to its end, "
+                   "where the mix of workloads stays the same)")
     by_phase = {p["phase"]: p for p in ing}
     if "nginx" in by_phase and "nginx-parsed" in by_phase:
         raw, parsed = by_phase["nginx"], by_phase["nginx-parsed"]

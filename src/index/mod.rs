@@ -38,6 +38,7 @@ mod indexer;
 pub mod merge;
 mod retention;
 pub mod sink;
+pub mod stored_fields;
 mod tantivy_sink;
 pub mod tokenizer;
 
@@ -53,8 +54,8 @@ use serde::{Deserialize, Serialize};
 use tantivy::indexer::NoMergePolicy;
 use tantivy::query::RangeQuery;
 use tantivy::schema::{
-    DateOptions, DateTimePrecision, FAST, Field, IndexRecordOption, JsonObjectOptions, Schema,
-    TextFieldIndexing, TextOptions,
+    DateOptions, DateTimePrecision, FAST, Field, IndexRecordOption, JsonObjectOptions, STORED,
+    Schema, TextFieldIndexing, TextOptions,
 };
 use tantivy::store::{Compressor, ZstdCompressor};
 use tantivy::{Index, IndexReader, IndexSettings, ReloadPolicy, Term};
@@ -93,6 +94,10 @@ pub struct Fields {
     /// Identifiers among the parsed fields, stored and in columns, not indexed
     /// ([`identifiers`]). Partitions created before it have no such field.
     pub ids: Field,
+    /// The parsed fields as the doc store keeps them, strings as ranges of the message where
+    /// they are in it ([`stored_fields`]); `fields` itself is then not stored. Partitions
+    /// created before it have no such field and store `fields`.
+    pub fields_stored: Field,
 }
 
 /// The schema of new partitions. Changes must only append fields: `Field` ids are positions,
@@ -119,8 +124,8 @@ pub fn schema() -> (Schema, Fields) {
     // Parsed fields are keywords: `fields.service:payments` matches the whole value exactly,
     // and without positions they cost little. Numbers are indexed as numbers.
     // Fast too: top values, stats and numeric ranges (`fields.status:[500 TO 599]`) read columns.
+    // Not stored: `fields_stored` holds them, most of them as ranges of the message.
     let keyword_json = JsonObjectOptions::default()
-        .set_stored()
         .set_fast("raw")
         .set_indexing_options(keyword("raw", IndexRecordOption::Basic));
     // Positions, for phrase queries.
@@ -149,6 +154,7 @@ pub fn schema() -> (Schema, Fields) {
             "ids",
             JsonObjectOptions::default().set_stored().set_fast("raw"),
         ),
+        fields_stored: builder.add_bytes_field("fields_stored", STORED),
     };
     (builder.build(), fields)
 }

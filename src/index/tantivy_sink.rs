@@ -168,17 +168,16 @@ impl TantivySink {
         }
     }
 
-    /// The document of `record`. `with_ids`: the partition has the `ids` field, so identifiers
-    /// go there ([`identifiers`](super::identifiers)); older partitions keep them in `fields`.
+    /// The document of `record`, for a partition whose schema is `layout`.
     fn document(
         &self,
         seq: u64,
         mut record: Record,
         flags: Flags,
-        with_ids: bool,
+        layout: Layout,
     ) -> TantivyDocument {
         let fields = &self.store.fields;
-        let ids = if with_ids {
+        let ids = if layout.ids {
             super::identifiers::split(&mut record.fields)
         } else {
             None
@@ -210,6 +209,10 @@ impl TantivySink {
         }
         doc.add_text(fields.message, &record.message);
         if record.fields.is_object() {
+            if layout.fields_stored {
+                let stored = super::stored_fields::encode(&record.fields, &record.message);
+                doc.add_bytes(fields.fields_stored, &stored);
+            }
             doc.add_field_value(fields.fields, &OwnedValue::from(record.fields));
         }
         if let Some(ids) = ids {
@@ -228,6 +231,28 @@ impl TantivySink {
             doc.add_text(fields.stream, &record.stream);
         }
         doc
+    }
+}
+
+/// What a partition's schema holds beyond the first one's: fields are only ever appended, so
+/// a field exists when the schema has that many.
+#[derive(Debug, Clone, Copy)]
+struct Layout {
+    /// Identifiers go to `ids` ([`identifiers`](super::identifiers)); else they stay in
+    /// `fields`.
+    ids: bool,
+    /// The doc store keeps `fields_stored` ([`stored_fields`](super::stored_fields)); else it
+    /// keeps `fields`.
+    fields_stored: bool,
+}
+
+impl Layout {
+    fn of(schema: &tantivy::schema::Schema, fields: &super::Fields) -> Layout {
+        let has = |field: tantivy::schema::Field| schema.num_fields() > field.field_id() as usize;
+        Layout {
+            ids: has(fields.ids),
+            fields_stored: has(fields.fields_stored),
+        }
     }
 }
 
@@ -268,9 +293,8 @@ impl Sink for TantivySink {
             );
             return Ok(Added::Dropped("partition_cap"));
         }
-        let ids_field = self.store.fields.ids.field_id() as usize;
-        let with_ids = self.writer(day)?.index().schema().num_fields() > ids_field;
-        let document = self.document(seq, record, flags, with_ids);
+        let layout = Layout::of(&self.writer(day)?.index().schema(), &self.store.fields);
+        let document = self.document(seq, record, flags, layout);
         self.writer(day)?
             .add_document(document)
             .map_err(engine(format!("adding to partition {day}")))?;

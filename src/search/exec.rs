@@ -347,7 +347,24 @@ impl<'a> HitLoader<'a> {
                 serde_json::to_value(tantivy::schema::OwnedValue::from(value)).unwrap_or_default()
             })
         };
-        let mut json_fields = json(fields.fields).unwrap_or(serde_json::Value::Null);
+        let message = text(fields.message, &None)?;
+        let mut json_fields = match doc
+            .get_first(fields.fields_stored)
+            .and_then(|v| v.as_bytes())
+        {
+            Some(stored) => {
+                crate::index::stored_fields::decode(stored, &message).map_err(|err| {
+                    SearchError::Internal(
+                        format!(
+                            "partition {day}, segment {}, document {}: {err}",
+                            address.segment_ord, address.doc_id
+                        )
+                        .into(),
+                    )
+                })?
+            }
+            None => json(fields.fields).unwrap_or(serde_json::Value::Null),
+        };
         if let Some(ids) = json(fields.ids) {
             crate::index::identifiers::merge(&mut json_fields, ids);
         }
@@ -359,7 +376,7 @@ impl<'a> HitLoader<'a> {
             path: text(fields.path, &columns.path)?,
             offset,
             level: text(fields.level, &columns.level)?,
-            message: text(fields.message, &None)?,
+            message,
             fields: json_fields,
             stream: text(fields.stream, &columns.stream)?,
             flags: doc
@@ -465,6 +482,27 @@ mod tests {
                 }
                 _ if field == fields.offset => {
                     builder.add_u64_field(entry.name(), tantivy::schema::STORED);
+                }
+                _ => {
+                    builder.add_field(entry.clone());
+                }
+            }
+        }
+        builder.build()
+    }
+
+    /// The schema of partitions created before `first_missing` was appended: the fields before
+    /// it, with `fields` stored as it then was.
+    fn schema_before(first_missing: tantivy::schema::Field) -> Schema {
+        let (current, fields) = crate::index::schema();
+        let mut builder = Schema::builder();
+        for (field, entry) in current.fields() {
+            if field.field_id() >= first_missing.field_id() {
+                break;
+            }
+            match entry.field_type() {
+                FieldType::JsonObject(options) if field == fields.fields => {
+                    builder.add_json_field(entry.name(), options.clone().set_stored());
                 }
                 _ => {
                     builder.add_field(entry.clone());
@@ -601,6 +639,118 @@ mod tests {
         assert_eq!(offsets, [300, 400, 500, 600]);
     }
 
+    /// New partitions keep parsed fields in the doc store as ranges of the message
+    /// (`index::stored_fields`), older ones as JSON: hits show the same fields from both, and
+    /// the new doc store is smaller.
+    #[test]
+    fn parsed_fields_are_stored_as_ranges_of_the_message_and_read_from_either_layout() {
+        use crate::index::{Sink, TantivySink};
+        let dir = tempfile::tempdir().unwrap();
+        let day = 86_400_000_000i64;
+        let old_ts = chrono::DateTime::parse_from_rfc3339("2026-01-14T10:00:00Z")
+            .unwrap()
+            .timestamp_micros();
+        let (_, fields) = crate::index::schema();
+        let old_dir = dir.path().join("2026-01-14");
+        std::fs::create_dir_all(&old_dir).unwrap();
+        tantivy::Index::create_in_dir(&old_dir, schema_before(fields.fields_stored)).unwrap();
+        let (store, _) = IndexStore::open(dir.path(), "n").unwrap();
+        let mut sink = TantivySink::new(store.clone(), 64_000_000, 100).unwrap();
+        let records: Vec<_> = (0..200u64)
+            .map(|i| {
+                let line = format!(
+                    "10.0.{}.{} - - [14/Jan/2026:10:00:00 +0000] \"GET /item/{i} HTTP/1.1\" {} {} \"-\" \"agent/{}\"",
+                    i % 7,
+                    i % 250,
+                    200 + (i % 3) * 100,
+                    i * 13,
+                    i % 5
+                );
+                crate::record::Record {
+                    runner: "nginx".into(),
+                    fields: serde_json::json!({
+                        "remote_addr": format!("10.0.{}.{}", i % 7, i % 250),
+                        "request": format!("GET /item/{i} HTTP/1.1"),
+                        "request_uri": format!("/item/{i}"),
+                        "status": 200 + (i % 3) * 100,
+                        "body_bytes_sent": i * 13,
+                        "http_user_agent": format!("agent/{}", i % 5),
+                        "added": {"by": "a transform", "weight": -1.5 - i as f64},
+                    }),
+                    ..crate::record::Record::test_line(old_ts + (i % 2) as i64 * day + i as i64, &line)
+                }
+            })
+            .collect();
+        for (i, record) in records.iter().enumerate() {
+            sink.add(i as u64 + 1, record.clone(), Default::default())
+                .unwrap();
+        }
+        sink.commit(&crate::index::IndexCheckpoint {
+            seq: records.len() as u64,
+            checkpoints: Vec::new(),
+        })
+        .unwrap();
+        let old = store.partition(crate::index::day_of(old_ts)).unwrap();
+        let new = store.partition(crate::index::day_of(old_ts + day)).unwrap();
+        assert!(
+            old.index
+                .schema()
+                .get_field_entry(fields.fields)
+                .is_stored()
+        );
+        assert!(
+            !new.index
+                .schema()
+                .get_field_entry(fields.fields)
+                .is_stored()
+        );
+        let store_bytes = |partition: &crate::index::Partition| -> u64 {
+            partition.reader.reload().unwrap();
+            let searcher = partition.reader.searcher();
+            searcher
+                .space_usage()
+                .unwrap()
+                .segments()
+                .iter()
+                .map(|s| s.store().total().get_bytes())
+                .sum()
+        };
+        // The same number of lines in each, of the same shape: the ranges take less room.
+        assert!(
+            store_bytes(&new) < store_bytes(&old),
+            "{} vs {}",
+            store_bytes(&new),
+            store_bytes(&old)
+        );
+
+        let builder = QueryBuilder::default();
+        for q in [
+            "*",
+            "fields.status:300",
+            "fields.request_uri:\"/item/17\"",
+            "agent",
+        ] {
+            let found = search(
+                &store,
+                &builder,
+                &SearchParams {
+                    q: Some(q.into()),
+                    limit: Some(1000),
+                    ..SearchParams::default()
+                },
+            )
+            .unwrap();
+            assert!(found.total > 0, "{q}");
+            assert_eq!(found.total as usize, found.hits.len(), "{q}");
+            for hit in &found.hits {
+                let seq: usize = hit.id.split_once('/').unwrap().1.parse().unwrap();
+                let record = &records[seq - 1];
+                assert_eq!(hit.message, record.message, "{q}");
+                assert_eq!(hit.fields, record.fields, "{q} {}", hit.id);
+            }
+        }
+    }
+
     fn app_record(i: u64, ts: i64) -> crate::record::Record {
         let line = crate::record::Record::test_line(ts + i as i64, &format!("request {i}"));
         crate::record::Record {
@@ -631,16 +781,10 @@ mod tests {
             .unwrap()
             .timestamp_micros();
         // The day before holds a partition created without the `ids` field.
-        let mut old_schema = Schema::builder();
-        let (current, fields) = crate::index::schema();
-        for (field, entry) in current.fields() {
-            if field != fields.ids {
-                old_schema.add_field(entry.clone());
-            }
-        }
+        let (_, fields) = crate::index::schema();
         let old_dir = dir.path().join("2026-01-14");
         std::fs::create_dir_all(&old_dir).unwrap();
-        tantivy::Index::create_in_dir(&old_dir, old_schema.build()).unwrap();
+        tantivy::Index::create_in_dir(&old_dir, schema_before(fields.ids)).unwrap();
         let (store, _) = IndexStore::open(dir.path(), "n").unwrap();
         let mut sink = TantivySink::new(store.clone(), 64_000_000, 100).unwrap();
         let records: Vec<_> = (0..40u64)
