@@ -609,7 +609,13 @@ mod tests {
             doc.add_u64(store.fields.seq, seq);
             doc.add_text(store.fields.node, "n");
             doc.add_text(store.fields.runner, "app");
-            doc.add_text(store.fields.message, format!("line {seq}"));
+            let message = format!("line {seq}");
+            // As the sink writes them: indexed and in columns, stored as `fields_stored`.
+            doc.add_bytes(
+                store.fields.fields_stored,
+                &crate::index::stored_fields::encode(fields, &message),
+            );
+            doc.add_text(store.fields.message, message);
             doc.add_field_value(store.fields.fields, &OwnedValue::from(fields.clone()));
             writer.add_document(doc).unwrap();
             if (i + 1) % per_commit == 0 {
