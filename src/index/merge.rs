@@ -37,7 +37,7 @@ pub const MAX_MERGES: usize = 2;
 pub const MERGE_FACTOR: usize = 8;
 /// The most segments one merge takes: segments that reach [`MATURE_DOCS`] together, up to this
 /// many, are merged at once (one merge where the factor alone would have taken two levels).
-pub const MAX_MERGE_FACTOR: usize = 32;
+pub const MAX_MERGE_FACTOR: usize = 64;
 /// A segment this large is never merged again.
 pub const MATURE_DOCS: u32 = 1_000_000;
 /// Segments are of a similar size when the larger has less than `2^0.75` (1.68) times the
@@ -51,7 +51,7 @@ const MIN_LEVEL_DOCS: u32 = 10_000;
 /// the smallest segments that reach maturity together are merged, when there are at most
 /// [`MAX_MERGE_FACTOR`] of them; segments too small to reach it so are merged
 /// [`MERGE_FACTOR`] at a time. Otherwise the level waits for more. So a document is merged
-/// about `log32(MATURE_DOCS / fresh segment size)` times (once at the standard benchmark's
+/// about `log64(MATURE_DOCS / fresh segment size)` times (once at the standard benchmark's
 /// rate), whatever the size of the index, and
 /// no merge holds more than `2 × MATURE_DOCS` documents.
 pub fn plan<T: Copy>(segments: &[(T, u32)]) -> Vec<Vec<T>> {
@@ -220,8 +220,8 @@ mod tests {
 
     #[test]
     fn segments_too_small_to_mature_together_are_merged_the_factor_at_a_time() {
-        // 20 segments that 32 would not take to maturity: two merges of 8, 4 wait.
-        let segments: Vec<(usize, u32)> = (0..20).map(|i| (i, 20_000 + i as u32 * 100)).collect();
+        // 20 segments that 64 would not take to maturity: two merges of 8, 4 wait.
+        let segments: Vec<(usize, u32)> = (0..20).map(|i| (i, 10_000 + i as u32 * 100)).collect();
         let merges = plan(&segments);
         assert_eq!(merges.len(), 2);
         assert!(merges.iter().all(|m| m.len() == MERGE_FACTOR));
@@ -246,7 +246,7 @@ mod tests {
         // Ten mature segments, seven of 600 k documents, eight small ones.
         segments.extend((0..10).map(|i| (i, MATURE_DOCS + i as u32)));
         segments.extend((10..17).map(|i| (i, 600_000)));
-        segments.extend((17..25).map(|i| (i, 20_000)));
+        segments.extend((17..25).map(|i| (i, 10_000)));
         let merges = plan(&segments);
         assert_eq!(
             sizes(&merges, &segments),
@@ -254,7 +254,7 @@ mod tests {
                 vec![600_000; 2],
                 vec![600_000; 2],
                 vec![600_000; 2],
-                vec![20_000; 8]
+                vec![10_000; 8]
             ]
         );
         // Below the smallest level size, every segment counts as one level.
@@ -267,7 +267,7 @@ mod tests {
     /// plus a few young ones per level.
     #[test]
     fn work_per_document_is_bounded_whatever_the_index_size() {
-        for fresh in [300u32, 5_000, 40_000, 85_000, 400_000] {
+        for fresh in [300u32, 5_000, 20_000, 40_000, 85_000, 400_000] {
             let mut segments: Vec<(usize, u32)> = Vec::new();
             let mut next = 0usize;
             let mut merged_docs = 0u64;
@@ -301,7 +301,7 @@ mod tests {
                 "fresh {fresh}: {young} young segments"
             );
             // About log8(MATURE_DOCS / fresh) merges per document: 5.3 for segments of 300
-            // documents (a node that commits 300 lines at a time), 3 for 5 k, 1 from 31.25 k.
+            // documents (a node that commits 300 lines at a time), 3 for 5 k, 1 from 15.6 k.
             assert!(merged_docs <= 6 * total, "fresh {fresh}: {merged_docs}");
             // And the same at 3 M documents as at 30 M: the work per line does not grow with
             // the partition.
