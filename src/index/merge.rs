@@ -107,22 +107,12 @@ pub fn plan<T: Copy>(segments: &[(T, u32)]) -> Vec<Vec<T>> {
     merges
 }
 
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct Merges {
     running: Arc<AtomicUsize>,
     peak: Arc<AtomicUsize>,
     /// Segments in a running merge (not candidates for another).
     busy: Arc<Mutex<HashSet<SegmentId>>>,
-}
-
-impl Default for Merges {
-    fn default() -> Self {
-        Merges {
-            running: Arc::default(),
-            peak: Arc::default(),
-            busy: Arc::default(),
-        }
-    }
 }
 
 impl Merges {
