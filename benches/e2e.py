@@ -590,43 +590,41 @@ def wait_merges_settled(node: "Node", timeout: float) -> float | None:
     return None
 
 
-def rate_per_tenth(samples: list[tuple[float, float]], lines: int) -> list[float]:
-    """Lines per second over each tenth of the lines, from (seconds, lines indexed) samples
-    taken about once a second. The moment a tenth was crossed is interpolated between the two
-    samples around it, so a tenth shorter than the sampling period still gets a fair rate."""
-    if not samples or lines < 10:
-        return []
-    points = [(0.0, 0.0)] + sorted((s[0], s[1]) for s in samples)
-    crossed = [0.0]
+def at_tenths(points: list[tuple[float, float]], lines: int) -> list[float]:
+    """From (lines indexed, y) points, y at each tenth of the lines, interpolated between the
+    two points around the crossing (a tenth shorter than the sampling period still gets its
+    own value); stops at the first tenth not reached."""
+    points = [(0.0, 0.0)] + sorted(points)
+    out = [0.0]
     step = lines / 10
     for k in range(1, 11):
         target = step * k
-        for (t0, n0), (t1, n1) in zip(points, points[1:]):
+        for (n0, y0), (n1, y1) in zip(points, points[1:]):
             if n0 < target <= n1:
-                crossed.append(t0 + (t1 - t0) * (target - n0) / (n1 - n0))
+                out.append(y0 + (y1 - y0) * (target - n0) / (n1 - n0))
                 break
         else:
             break
-    return [step / max(b - a, 1e-3) for a, b in zip(crossed, crossed[1:])]
+    return out
+
+
+def rate_per_tenth(samples: list[tuple[float, float]], lines: int) -> list[float]:
+    """Lines per second over each tenth of the lines, from (seconds, lines indexed, ...)
+    samples taken about once a second."""
+    if not samples or lines < 10:
+        return []
+    crossed = at_tenths([(s[1], s[0]) for s in samples], lines)
+    return [lines / 10 / max(b - a, 1e-3) for a, b in zip(crossed, crossed[1:])]
 
 
 def cpu_per_tenth(samples: list[tuple], lines: int) -> list[float]:
     """CPU-seconds of the node per million lines in each tenth of the lines, from (seconds,
-    lines indexed, anon KiB, CPU-s) samples, interpolated at the crossings like the rate."""
-    points = [(0.0, 0.0)] + sorted((s[1], s[3]) for s in samples if len(s) > 3)
-    if len(points) < 2 or lines < 10:
+    lines indexed, anon KiB, CPU-s) samples."""
+    points = [(s[1], s[3]) for s in samples if len(s) > 3]
+    if not points or lines < 10:
         return []
-    step = lines / 10
-    cpu_at = [0.0]
-    for k in range(1, 11):
-        target = step * k
-        for (n0, c0), (n1, c1) in zip(points, points[1:]):
-            if n0 < target <= n1:
-                cpu_at.append(c0 + (c1 - c0) * (target - n0) / (n1 - n0))
-                break
-        else:
-            break
-    return [round((b - a) / step * 1e6, 2) for a, b in zip(cpu_at, cpu_at[1:])]
+    cpu_at = at_tenths(points, lines)
+    return [round((b - a) / (lines / 10) * 1e6, 2) for a, b in zip(cpu_at, cpu_at[1:])]
 
 
 def anon_per_tenth(samples: list[tuple], lines: int) -> list[float]:

@@ -512,6 +512,29 @@ mod tests {
         builder.build()
     }
 
+    /// A store whose 2026-01-14 partition was created before `first_missing` was appended to
+    /// the schema (the next day's is created with the current one), a sink on it, and
+    /// 2026-01-14T10:00Z in micros.
+    fn sink_after_an_old_partition(
+        first_missing: tantivy::schema::Field,
+    ) -> (
+        tempfile::TempDir,
+        std::sync::Arc<IndexStore>,
+        crate::index::TantivySink,
+        i64,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let old_ts = chrono::DateTime::parse_from_rfc3339("2026-01-14T10:00:00Z")
+            .unwrap()
+            .timestamp_micros();
+        let old_dir = dir.path().join("2026-01-14");
+        std::fs::create_dir_all(&old_dir).unwrap();
+        tantivy::Index::create_in_dir(&old_dir, schema_before(first_missing)).unwrap();
+        let (store, _) = IndexStore::open(dir.path(), "n").unwrap();
+        let sink = crate::index::TantivySink::new(store.clone(), 64_000_000, 100).unwrap();
+        (dir, store, sink, old_ts)
+    }
+
     fn add_lines(
         index: &tantivy::Index,
         fields: &Fields,
@@ -644,18 +667,10 @@ mod tests {
     /// the new doc store is smaller.
     #[test]
     fn parsed_fields_are_stored_as_ranges_of_the_message_and_read_from_either_layout() {
-        use crate::index::{Sink, TantivySink};
-        let dir = tempfile::tempdir().unwrap();
+        use crate::index::Sink;
         let day = 86_400_000_000i64;
-        let old_ts = chrono::DateTime::parse_from_rfc3339("2026-01-14T10:00:00Z")
-            .unwrap()
-            .timestamp_micros();
         let (_, fields) = crate::index::schema();
-        let old_dir = dir.path().join("2026-01-14");
-        std::fs::create_dir_all(&old_dir).unwrap();
-        tantivy::Index::create_in_dir(&old_dir, schema_before(fields.fields_stored)).unwrap();
-        let (store, _) = IndexStore::open(dir.path(), "n").unwrap();
-        let mut sink = TantivySink::new(store.clone(), 64_000_000, 100).unwrap();
+        let (_dir, store, mut sink, old_ts) = sink_after_an_old_partition(fields.fields_stored);
         let records: Vec<_> = (0..200u64)
             .map(|i| {
                 let line = format!(
@@ -773,20 +788,12 @@ mod tests {
     /// and partitions created before the `ids` field.
     #[test]
     fn identifiers_are_searched_in_their_column_and_shown_as_parsed_fields() {
-        use crate::index::{Sink, TantivySink};
+        use crate::index::Sink;
         use crate::search::aggregate::{self, AggParams};
-        let dir = tempfile::tempdir().unwrap();
         let day = 86_400_000_000i64;
-        let old_ts = chrono::DateTime::parse_from_rfc3339("2026-01-14T10:00:00Z")
-            .unwrap()
-            .timestamp_micros();
         // The day before holds a partition created without the `ids` field.
         let (_, fields) = crate::index::schema();
-        let old_dir = dir.path().join("2026-01-14");
-        std::fs::create_dir_all(&old_dir).unwrap();
-        tantivy::Index::create_in_dir(&old_dir, schema_before(fields.ids)).unwrap();
-        let (store, _) = IndexStore::open(dir.path(), "n").unwrap();
-        let mut sink = TantivySink::new(store.clone(), 64_000_000, 100).unwrap();
+        let (_dir, store, mut sink, old_ts) = sink_after_an_old_partition(fields.ids);
         let records: Vec<_> = (0..40u64)
             .map(|i| app_record(i, old_ts + (i % 2) as i64 * day))
             .collect();
