@@ -80,7 +80,8 @@ impl Record {
     }
 }
 
-fn bound_value(value: &mut serde_json::Value, depth: usize) -> bool {
+/// [`Record::bound_depth`] for a value at `depth`.
+pub(crate) fn bound_value(value: &mut serde_json::Value, depth: usize) -> bool {
     use serde_json::Value;
     match value {
         Value::Array(_) | Value::Object(_) if depth >= MAX_FIELD_DEPTH => {

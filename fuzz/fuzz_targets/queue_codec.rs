@@ -8,12 +8,18 @@ use libfuzzer_sys::fuzz_target;
 use lograft::queue::codec::{self, Prepared};
 
 fuzz_target!(|data: &[u8]| {
-    // Binary bodies are what new queues hold: give most inputs a valid binary header.
+    // Binary bodies are what queues hold: give most inputs a valid binary header (either
+    // format of `fields`).
     let mut value = Vec::with_capacity(data.len() + 8);
     if data.first().is_some_and(|b| b & 1 == 1) {
         let count = data.get(1).copied().unwrap_or(0) as u32 % 8;
         value.extend_from_slice(&count.to_be_bytes());
-        value.extend_from_slice(&[codec::FORMAT_BINARY, 0, 0, 0]);
+        let format = if data.first().is_some_and(|b| b & 2 == 2) {
+            codec::FORMAT_RANGES
+        } else {
+            codec::FORMAT_BINARY
+        };
+        value.extend_from_slice(&[format, 0, 0, 0]);
         value.extend_from_slice(data.get(2..).unwrap_or_default());
     } else {
         value.extend_from_slice(data);

@@ -111,11 +111,18 @@ fn find(message: &str, text: &str, hint: usize) -> Option<usize> {
     if text.len() < MIN_REFERENCE || text.len() > message.len() {
         return None;
     }
+    // memchr's SIMD search: std's `str::find` set up a two-way searcher per call, which was a
+    // third of the cost of encoding an nginx line's fields.
+    let (message, text) = (message.as_bytes(), text.as_bytes());
     message
         .get(hint..)
-        .and_then(|rest| rest.find(text))
+        .and_then(|rest| memchr::memmem::find(rest, text))
         .map(|at| at + hint)
-        .or_else(|| message.find(text))
+        .or_else(|| {
+            // Anything starting before `hint`, including a match across it.
+            let end = (hint + text.len()).saturating_sub(1).min(message.len());
+            memchr::memmem::find(&message[..end], text)
+        })
 }
 
 fn zigzag(i: i64) -> u64 {

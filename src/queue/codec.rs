@@ -11,30 +11,41 @@
 //! The header's format byte was a reserved zero byte in the JSON format, so queues written by
 //! older versions open and drain as they are; new chunks are always binary.
 //!
-//! Format 1, all integers LEB128 varints (signed ones zigzag):
+//! Formats 1 and 2, all integers LEB128 varints (signed ones zigzag):
 //!
 //! ```text
 //! first_seq | more (u8) | appended_at (i) | n records
 //! n × record:
 //!   bits (u8): 1 truncated, 2 parse_error, 4 has fields, 8 runner as previous,
 //!              16 path as previous, 32 stream as previous
-//!   ts - previous ts (i) | [runner] | [path] | offset | level | message | [fields JSON]
+//!   ts - previous ts (i) | [runner] | [path] | offset | level | message | [fields]
 //!   | [stream]                                  (strings: length, then UTF-8 bytes)
 //! n checkpoints: key | present (u8) | [value]
 //! ```
 //!
 //! Runner, path and stream repeat from one line to the next of a file, so they are written
-//! once per chunk; event times are deltas. Decoding checks every length against what is left
+//! once per chunk; event times are deltas.
+//!
+//! The two differ in `fields`: format 1 wrote them as JSON text; format 2 (written since) as
+//! [`stored_fields`]: a string the parser cut out of the line is a byte range of the message,
+//! the rest compact binary. Parsed lines carried their text twice, once in the message and
+//! once quoted and escaped in the JSON, which the runner wrote and the indexer parsed again;
+//! now an nginx line's fields take ~40 bytes. Fields read from format 1 are bounded in depth
+//! as appends bound them, so anything read can be written again. Decoding checks every length against what is left
 //! and every string for UTF-8, and refuses trailing bytes: a damaged value is an error, never
 //! a panic or a wrong record (`fuzz/fuzz_targets/queue_codec.rs`).
 
 use super::{CheckpointKey, QueueBatch};
+use crate::index::stored_fields;
 use crate::record::Record;
 
 pub const HEADER_LEN: usize = 8;
 /// Entries written before the binary codec.
 pub const FORMAT_JSON: u8 = 0;
+/// Binary, `fields` as JSON text (written before ranges).
 pub const FORMAT_BINARY: u8 = 1;
+/// Binary, `fields` as [`stored_fields`]: what new chunks are.
+pub const FORMAT_RANGES: u8 = 2;
 
 const TRUNCATED: u8 = 1;
 const PARSE_ERROR: u8 = 2;
@@ -44,8 +55,8 @@ const SAME_PATH: u8 = 16;
 const SAME_STREAM: u8 = 32;
 const KNOWN_BITS: u8 = 63;
 
-/// A record ready to be chunked: its fields already in JSON (encoded once, outside the
-/// queue's lock) and a size estimate for cutting chunks.
+/// A record ready to be chunked: its fields already encoded (once, outside the queue's lock)
+/// and a size estimate for cutting chunks.
 pub struct Prepared<'a> {
     pub record: &'a Record,
     pub fields: Option<Vec<u8>>,
@@ -54,7 +65,7 @@ pub struct Prepared<'a> {
 impl Prepared<'_> {
     pub fn prepare(record: &Record) -> Prepared<'_> {
         let fields = (!record.fields.is_null())
-            .then(|| serde_json::to_vec(&record.fields).expect("a JSON value encodes"));
+            .then(|| stored_fields::encode(&record.fields, &record.message));
         Prepared { record, fields }
     }
 
@@ -82,7 +93,7 @@ pub fn encode_chunk(
     let size: usize = records.iter().map(Prepared::size).sum();
     let mut out = Vec::with_capacity(HEADER_LEN + size + 64);
     out.extend_from_slice(&(records.len() as u32).to_be_bytes());
-    out.extend_from_slice(&[FORMAT_BINARY, 0, 0, 0]);
+    out.extend_from_slice(&[FORMAT_RANGES, 0, 0, 0]);
     put_u64(&mut out, first_seq);
     out.push(u8::from(more));
     put_i64(&mut out, appended_at);
@@ -161,7 +172,7 @@ pub fn decode(value: &[u8]) -> Result<QueueBatch, String> {
     let body = &value[HEADER_LEN..];
     let batch = match format {
         FORMAT_JSON => serde_json::from_slice::<QueueBatch>(body).map_err(|err| err.to_string())?,
-        FORMAT_BINARY => decode_binary(body)?,
+        FORMAT_BINARY | FORMAT_RANGES => decode_binary(body, format)?,
         other => {
             return Err(format!(
                 "format {other} is unknown to this version (written by a newer lograft?)"
@@ -177,7 +188,7 @@ pub fn decode(value: &[u8]) -> Result<QueueBatch, String> {
     Ok(batch)
 }
 
-fn decode_binary(body: &[u8]) -> Result<QueueBatch, String> {
+fn decode_binary(body: &[u8], format: u8) -> Result<QueueBatch, String> {
     let mut r = Reader { bytes: body, at: 0 };
     let first_seq = r.u64()?;
     let more = match r.u8()? {
@@ -214,10 +225,16 @@ fn decode_binary(body: &[u8]) -> Result<QueueBatch, String> {
         let offset = r.u64()?;
         let level = r.string()?;
         let message = r.string()?;
-        let fields = if bits & HAS_FIELDS != 0 {
-            serde_json::from_slice(r.bytes()?).map_err(|err| format!("record {i} fields: {err}"))?
-        } else {
+        let fields = if bits & HAS_FIELDS == 0 {
             serde_json::Value::Null
+        } else if format == FORMAT_RANGES {
+            stored_fields::decode(r.bytes()?, &message)
+                .map_err(|err| format!("record {i} fields: {err}"))?
+        } else {
+            let mut fields = serde_json::from_slice(r.bytes()?)
+                .map_err(|err| format!("record {i} fields: {err}"))?;
+            crate::record::bound_value(&mut fields, 0);
+            fields
         };
         let stream = if bits & SAME_STREAM != 0 {
             previous.expect("checked above").stream.clone()
@@ -473,6 +490,95 @@ mod tests {
             batch.checkpoints,
             vec![("r/s".to_string(), Some("{}".to_string()))]
         );
+    }
+
+    #[test]
+    fn parsed_fields_travel_as_ranges_of_the_message() {
+        let line = r#"203.0.113.77 - alice [15/Jan/2026:10:00:00 +0000] "GET /api/v2/admin/export HTTP/1.1" 200 5120 "-" "curl/8.5.0""#;
+        let mut parsed = record(1, "web", "/var/log/nginx/access.log", line);
+        parsed.fields = serde_json::json!({
+            "remote_addr": "203.0.113.77", "remote_user": "alice",
+            "time_local": "15/Jan/2026:10:00:00 +0000", "request_method": "GET",
+            "request_uri": "/api/v2/admin/export", "server_protocol": "HTTP/1.1",
+            "status": 200, "body_bytes_sent": 5120, "http_referer": "-",
+            "http_user_agent": "curl/8.5.0", "upstream": {"time": 0.25, "cache": null},
+        });
+        let prepared = Prepared::prepare(&parsed);
+        let fields = prepared.fields.as_ref().unwrap();
+        let json = serde_json::to_vec(&parsed.fields).unwrap();
+        // The keys and a few bytes per value: no value's text is written again.
+        let keys: usize = ["remote_addr", "remote_user", "time_local", "request_method"]
+            .iter()
+            .chain(&[
+                "request_uri",
+                "server_protocol",
+                "status",
+                "body_bytes_sent",
+            ])
+            .chain(&[
+                "http_referer",
+                "http_user_agent",
+                "upstream",
+                "time",
+                "cache",
+            ])
+            .map(|key| key.len())
+            .sum();
+        // Per key its length byte; per value at most 4 bytes (the float 9); version and the
+        // objects' tags and counts.
+        assert!(
+            fields.len() <= keys + 13 + 4 * 10 + 9 + 5,
+            "{} bytes as ranges for {keys} bytes of keys, {} as JSON",
+            fields.len(),
+            json.len()
+        );
+        for text in [
+            "alice",
+            "curl/8.5.0",
+            "/api/v2/admin/export",
+            "203.0.113.77",
+        ] {
+            let text = text.as_bytes();
+            assert!(!fields.windows(text.len()).any(|w| w == text));
+        }
+        round_trip(&[parsed], &[]);
+    }
+
+    /// A format 1 value (fields as JSON text), as the version before ranges wrote it.
+    fn format_1(record: &Record, fields_json: &str) -> Vec<u8> {
+        let mut value = 1u32.to_be_bytes().to_vec();
+        value.extend_from_slice(&[FORMAT_BINARY, 0, 0, 0]);
+        put_u64(&mut value, 9);
+        value.push(0);
+        put_i64(&mut value, 3);
+        put_u64(&mut value, 1);
+        value.push(HAS_FIELDS);
+        put_i64(&mut value, record.ts);
+        put_str(&mut value, &record.runner);
+        put_str(&mut value, &record.path);
+        put_u64(&mut value, record.offset);
+        put_str(&mut value, &record.level);
+        put_str(&mut value, &record.message);
+        put_bytes(&mut value, fields_json.as_bytes());
+        put_str(&mut value, &record.stream);
+        put_u64(&mut value, 0);
+        value
+    }
+
+    #[test]
+    fn a_binary_entry_with_json_fields_decodes_and_writes_again() {
+        let mut old = Record::test_line(5, "GET /x 200");
+        old.fields = serde_json::json!({"status": 200, "path": "/x", "f": -1.5, "n": [null, true]});
+        let batch = decode(&format_1(&old, &old.fields.to_string())).unwrap();
+        assert_eq!(batch.first_seq, 9);
+        assert_eq!(batch.records, vec![old.clone()]);
+        round_trip(&batch.records, &[]);
+        // Fields deeper than appends allow (no lograft wrote them, a damaged disk might) are
+        // bounded as appends bound them, so the record can be stored again.
+        let deep = format!("{{\"a\":{}1{}}}", "[".repeat(60), "]".repeat(60));
+        let batch = decode(&format_1(&old, &deep)).unwrap();
+        assert!(batch.records[0].fields["a"].is_array());
+        round_trip(&batch.records, &[]);
     }
 
     #[test]

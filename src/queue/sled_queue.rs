@@ -794,7 +794,7 @@ mod tests {
         let (first, _) = queue.append(vec![record("binary")], vec![]).unwrap();
         assert_eq!(first, 5);
         let value = queue.db().unwrap().get(batch_key(5)).unwrap().unwrap();
-        assert_eq!(value[4], codec::FORMAT_BINARY, "new entries are binary");
+        assert_eq!(value[4], codec::FORMAT_RANGES, "new entries are binary");
         let after: Vec<String> = queue
             .read_after(4, usize::MAX)
             .unwrap()
