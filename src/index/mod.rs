@@ -36,6 +36,7 @@ pub mod elasticsearch;
 pub mod identifiers;
 mod indexer;
 pub mod merge;
+pub mod parsed_terms;
 mod retention;
 pub mod sink;
 pub mod stored_fields;
@@ -98,6 +99,11 @@ pub struct Fields {
     /// they are in it ([`stored_fields`]); `fields` itself is then not stored. Partitions
     /// created before it have no such field and store `fields`.
     pub fields_stored: Field,
+    /// The parsed values a search cannot find through the message ([`parsed_terms`]): numbers,
+    /// booleans, and strings not cut from the message at word boundaries. Indexed, nothing
+    /// else. In partitions that have it, `fields` is a column only; older partitions index
+    /// `fields` itself.
+    pub fields_terms: Field,
 }
 
 /// The schema of new partitions. Changes must only append fields: `Field` ids are positions,
@@ -121,13 +127,14 @@ pub fn schema() -> (Schema, Fields) {
     let source_field = TextOptions::default()
         .set_fast("raw")
         .set_indexing_options(keyword("raw", IndexRecordOption::Basic));
-    // Parsed fields are keywords: `fields.service:payments` matches the whole value exactly,
-    // and without positions they cost little. Numbers are indexed as numbers.
-    // Fast too: top values, stats and numeric ranges (`fields.status:[500 TO 599]`) read columns.
-    // Not stored: `fields_stored` holds them, most of them as ranges of the message.
-    let keyword_json = JsonObjectOptions::default()
-        .set_fast("raw")
-        .set_indexing_options(keyword("raw", IndexRecordOption::Basic));
+    // Parsed fields are keywords: `fields.service:payments` matches the whole value exactly.
+    // They are columns: top values, stats, numeric ranges (`fields.status:[500 TO 599]`), and
+    // the check of a value found through the message ([`parsed_terms`]). Not indexed: the
+    // values a search cannot find through the message are terms of `fields_terms`. Not
+    // stored: `fields_stored` holds them, most of them as ranges of the message.
+    let parsed_column = JsonObjectOptions::default().set_fast("raw");
+    let keyword_json =
+        JsonObjectOptions::default().set_indexing_options(keyword("raw", IndexRecordOption::Basic));
     // Positions, for phrase queries.
     let message = TextOptions::default()
         .set_stored()
@@ -147,7 +154,7 @@ pub fn schema() -> (Schema, Fields) {
         offset: builder.add_u64_field("offset", FAST),
         level: builder.add_text_field("level", source_field.clone()),
         message: builder.add_text_field("message", message),
-        fields: builder.add_json_field("fields", keyword_json),
+        fields: builder.add_json_field("fields", parsed_column),
         flags: builder.add_text_field("flags", keyword_field),
         stream: builder.add_text_field("stream", source_field),
         ids: builder.add_json_field(
@@ -155,7 +162,32 @@ pub fn schema() -> (Schema, Fields) {
             JsonObjectOptions::default().set_stored().set_fast("raw"),
         ),
         fields_stored: builder.add_bytes_field("fields_stored", STORED),
+        fields_terms: builder.add_json_field("fields_terms", keyword_json),
     };
+    (builder.build(), fields)
+}
+
+/// The schema queries are parsed against: [`schema`] with `fields` indexed as keywords, as
+/// partitions before `fields_terms` index it (tantivy's parser builds no term for a field
+/// that is not indexed). Every term of `fields` is then routed per partition
+/// ([`crate::search::query`]).
+pub fn query_schema() -> (Schema, Fields) {
+    let (schema, fields) = schema();
+    let mut builder = Schema::builder();
+    for (field, entry) in schema.fields() {
+        if field == fields.fields {
+            let indexing = TextFieldIndexing::default()
+                .set_tokenizer("raw")
+                .set_index_option(IndexRecordOption::Basic)
+                .set_fieldnorms(false);
+            let options = JsonObjectOptions::default()
+                .set_fast("raw")
+                .set_indexing_options(indexing);
+            builder.add_json_field(entry.name(), options);
+        } else {
+            builder.add_field(entry.clone());
+        }
+    }
     (builder.build(), fields)
 }
 

@@ -177,6 +177,13 @@ impl TantivySink {
         layout: Layout,
     ) -> TantivyDocument {
         let fields = &self.store.fields;
+        // Before identifiers move to their column: an identifier the message cannot find is
+        // a term too.
+        let terms = if layout.fields_terms {
+            super::parsed_terms::terms(&record.fields, &record.message)
+        } else {
+            None
+        };
         let ids = if layout.ids {
             super::identifiers::split(&mut record.fields)
         } else {
@@ -191,7 +198,7 @@ impl TantivySink {
             + record.level.len()
             + record.message.len()
             + record.stream.len();
-        let value_bytes = value_bytes(&record.fields) + ids.as_ref().map_or(0, value_bytes);
+        let value_bytes = value_bytes(&record.fields) + ids.as_ref().map_or(0, value_bytes) + 64;
         let mut doc = TantivyDocument::with_capacity(text_bytes + value_bytes + 96);
         // Parsers keep event times in range; clamp anyway, one bad record must not stop indexing.
         let ts = record.ts.clamp(0, crate::record::END_OF_TIME);
@@ -217,6 +224,9 @@ impl TantivySink {
         }
         if let Some(ids) = ids {
             doc.add_field_value(fields.ids, &OwnedValue::from(ids));
+        }
+        if let Some(terms) = terms {
+            doc.add_field_value(fields.fields_terms, &terms);
         }
         if record.truncated {
             doc.add_text(fields.flags, "truncated");
@@ -244,6 +254,9 @@ struct Layout {
     /// The doc store keeps `fields_stored` ([`stored_fields`](super::stored_fields)); else it
     /// keeps `fields`.
     fields_stored: bool,
+    /// `fields` is a column and the values the message cannot find are terms of
+    /// `fields_terms` ([`parsed_terms`](super::parsed_terms)); else `fields` is indexed.
+    fields_terms: bool,
 }
 
 impl Layout {
@@ -252,6 +265,7 @@ impl Layout {
         Layout {
             ids: has(fields.ids),
             fields_stored: has(fields.fields_stored),
+            fields_terms: has(fields.fields_terms),
         }
     }
 }

@@ -28,7 +28,7 @@ pub fn register(index: &tantivy::Index) {
         .register(MESSAGE_TOKENIZER, message_analyzer());
 }
 
-fn is_cjk(c: char) -> bool {
+pub(crate) fn is_cjk(c: char) -> bool {
     matches!(c as u32,
         0x3040..=0x30FF       // Hiragana, Katakana
         | 0x3400..=0x4DBF     // CJK Extension A

@@ -300,7 +300,7 @@ pub fn count_values(
                 .into_iter()
                 .map(|term| {
                     let query: Box<dyn Query> =
-                        super::query::identifier_query(&term, &builder.fields).unwrap_or_else(
+                        super::query::parsed_field_query(&term, &builder.fields).unwrap_or_else(
                             || Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
                         );
                     (Occur::Should, query)
@@ -610,13 +610,17 @@ mod tests {
             doc.add_text(store.fields.node, "n");
             doc.add_text(store.fields.runner, "app");
             let message = format!("line {seq}");
-            // As the sink writes them: indexed and in columns, stored as `fields_stored`.
+            // As the sink writes them: in columns, the values the message cannot find in
+            // `fields_terms`, stored as `fields_stored`.
             doc.add_bytes(
                 store.fields.fields_stored,
                 &crate::index::stored_fields::encode(fields, &message),
             );
-            doc.add_text(store.fields.message, message);
+            doc.add_text(store.fields.message, &message);
             doc.add_field_value(store.fields.fields, &OwnedValue::from(fields.clone()));
+            if let Some(terms) = crate::index::parsed_terms::terms(fields, &message) {
+                doc.add_field_value(store.fields.fields_terms, &terms);
+            }
             writer.add_document(doc).unwrap();
             if (i + 1) % per_commit == 0 {
                 writer.commit().unwrap();

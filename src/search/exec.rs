@@ -492,16 +492,19 @@ mod tests {
     }
 
     /// The schema of partitions created before `first_missing` was appended: the fields before
-    /// it, with `fields` stored as it then was.
+    /// it, with `fields` indexed and stored as it then was.
     fn schema_before(first_missing: tantivy::schema::Field) -> Schema {
-        let (current, fields) = crate::index::schema();
+        let (current, fields) = crate::index::query_schema();
         let mut builder = Schema::builder();
         for (field, entry) in current.fields() {
             if field.field_id() >= first_missing.field_id() {
                 break;
             }
             match entry.field_type() {
-                FieldType::JsonObject(options) if field == fields.fields => {
+                FieldType::JsonObject(options)
+                    if field == fields.fields
+                        && first_missing.field_id() <= fields.fields_stored.field_id() =>
+                {
                     builder.add_json_field(entry.name(), options.clone().set_stored());
                 }
                 _ => {
@@ -810,25 +813,14 @@ mod tests {
         })
         .unwrap();
 
-        // In the new partition the identifiers are not terms of `fields`.
+        // In the new partition `fields` is a column, not indexed ([`crate::index::parsed_terms`]).
         let new = store.partition(crate::index::day_of(old_ts + day)).unwrap();
-        let searcher = new.reader.searcher();
-        let mut terms = 0;
-        for segment in searcher.segment_readers() {
-            let inverted = segment.inverted_index(fields.fields).unwrap();
-            let mut stream = inverted.terms().stream().unwrap();
-            while stream.advance() {
-                let key = String::from_utf8_lossy(stream.key()).to_string();
-                assert!(
-                    !key.contains("trace_id")
-                        && !key.contains("order")
-                        && !key.starts_with("span\u{1}id"),
-                    "{key:?}"
-                );
-                terms += 1;
-            }
-        }
-        assert!(terms > 0, "the other fields are indexed");
+        assert!(
+            !new.index
+                .schema()
+                .get_field_entry(fields.fields)
+                .is_indexed()
+        );
 
         let builder = QueryBuilder::default();
         let find = |q: &str| -> Vec<String> {
@@ -938,5 +930,131 @@ mod tests {
             .find(|f| f.name == "fields.trace_id")
             .unwrap();
         assert_eq!((info.field_type.as_str(), info.share), ("keyword", 1.0));
+    }
+
+    /// A JSON line as the app writes it, and its parsed fields plus one the line does not hold
+    /// (`env`, as a transform would add).
+    fn json_line_record(i: u64, ts: i64) -> crate::record::Record {
+        let service = if i % 3 == 0 { "payments" } else { "search" };
+        // Other lines mention `payments` in another field: the column check keeps them out.
+        let note = if i % 3 == 1 { "calls payments" } else { "ok" };
+        let status = if i % 4 == 0 { 500 } else { 200 };
+        let trace = format!("{:032x}", 0x5eed_u128 * 7919 * (i as u128 + 1));
+        let message = format!(
+            r#"{{"service":"{service}","path":"/api/v2/users/{n}","status":{status},"trace_id":"{trace}","note":"{note}","user":"-","city":"数据库","at":"2026-01-14T10:00:00Z"}}"#,
+            n = i % 5
+        );
+        let mut fields: serde_json::Value = serde_json::from_str(&message).unwrap();
+        fields["env"] = serde_json::json!(if i % 2 == 0 { "prod" } else { "test" });
+        crate::record::Record {
+            runner: "app".into(),
+            fields,
+            ..crate::record::Record::test_line(ts + i as i64, &message)
+        }
+    }
+
+    /// New partitions keep parsed fields as columns and find a value through the message's
+    /// words, checked on the column; values the message cannot vouch for are terms of
+    /// `fields_terms`. Every kind of field query answers exactly as on a partition that indexes
+    /// `fields` (the day before), which the same queries search at once.
+    #[test]
+    fn parsed_values_are_found_through_the_message_and_checked_on_their_column() {
+        use crate::index::Sink;
+        let day = 86_400_000_000i64;
+        let (_, fields) = crate::index::schema();
+        let (_dir, store, mut sink, old_ts) = sink_after_an_old_partition(fields.fields_terms);
+        let records: Vec<_> = (0..60u64)
+            .map(|i| json_line_record(i, old_ts + (i % 2) as i64 * day))
+            .collect();
+        for (i, record) in records.iter().enumerate() {
+            sink.add(i as u64 + 1, record.clone(), Default::default())
+                .unwrap();
+        }
+        sink.commit(&crate::index::IndexCheckpoint {
+            seq: 60,
+            checkpoints: Vec::new(),
+        })
+        .unwrap();
+
+        // The new partition's terms: only what the message cannot find.
+        let new = store.partition(crate::index::day_of(old_ts + day)).unwrap();
+        let schema = new.index.schema();
+        assert!(!schema.get_field_entry(fields.fields).is_indexed());
+        let mut keys = std::collections::BTreeSet::new();
+        for segment in new.reader.searcher().segment_readers() {
+            let inverted = segment.inverted_index(fields.fields_terms).unwrap();
+            let mut stream = inverted.terms().stream().unwrap();
+            while stream.advance() {
+                let key = String::from_utf8_lossy(stream.key()).to_string();
+                keys.insert(key.split('\0').next().unwrap().to_string());
+            }
+        }
+        assert_eq!(
+            keys.into_iter().collect::<Vec<_>>(),
+            ["at", "city", "env", "status"],
+            "a time (tantivy keeps it as a date), CJK, a value not in the line, numbers"
+        );
+
+        let builder = QueryBuilder::default();
+        let count = |q: &str| -> usize {
+            let found = search(
+                &store,
+                &builder,
+                &SearchParams {
+                    q: Some(q.into()),
+                    limit: Some(100),
+                    ..SearchParams::default()
+                },
+            )
+            .unwrap();
+            assert_eq!(found.total as usize, found.hits.len(), "{q}");
+            found.hits.len()
+        };
+        let expect = |f: &dyn Fn(&serde_json::Value) -> bool| {
+            records.iter().filter(|r| f(&r.fields)).count()
+        };
+        assert_eq!(
+            count("fields.service:payments"),
+            expect(&|f| f["service"] == "payments")
+        );
+        assert_eq!(count("fields.service:payments"), 20);
+        assert_eq!(
+            count("fields.path:\"/api/v2/users/3\""),
+            expect(&|f| f["path"] == "/api/v2/users/3")
+        );
+        // A prefix of a value is not the value.
+        assert_eq!(count("fields.path:\"/api/v2\""), 0);
+        assert_eq!(count("fields.note:payments"), 0);
+        assert_eq!(
+            count("fields.note:\"calls payments\""),
+            expect(&|f| f["note"] == "calls payments")
+        );
+        assert_eq!(count("fields.user:\"-\""), 60, "a value without words");
+        assert_eq!(
+            count("fields.env:prod"),
+            expect(&|f| f["env"] == "prod"),
+            "a value the line does not hold"
+        );
+        assert_eq!(count("fields.city:数据库"), 60, "CJK");
+        assert_eq!(count("fields.at:\"2026-01-14T10:00:00Z\""), 60, "a time");
+        assert_eq!(count("fields.status:500"), expect(&|f| f["status"] == 500));
+        assert_eq!(
+            count("fields.status:[400 TO 599]"),
+            expect(&|f| f["status"] == 500)
+        );
+        assert_eq!(
+            count("fields.service:payments AND NOT fields.status:500"),
+            expect(&|f| f["service"] == "payments" && f["status"] != 500)
+        );
+        assert_eq!(
+            count("runner:app AND NOT fields.service:payments"),
+            expect(&|f| f["service"] != "payments")
+        );
+        for record in [&records[0], &records[7]] {
+            let trace = record.fields["trace_id"].as_str().unwrap();
+            assert_eq!(count(&format!("fields.trace_id:{trace}")), 1, "{trace}");
+        }
+        // Case is the value's: the words match `PAYMENTS`, the column does not.
+        assert_eq!(count("fields.service:PAYMENTS"), 0);
     }
 }

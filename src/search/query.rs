@@ -8,7 +8,7 @@ use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, RangeQue
 use tantivy::tokenizer::TokenizerManager;
 
 use super::*;
-use crate::index::{Fields, schema};
+use crate::index::{Fields, query_schema};
 
 /// Turns query text into a tantivy query. Shared by every partition (same schema).
 pub struct QueryBuilder {
@@ -18,7 +18,7 @@ pub struct QueryBuilder {
 
 impl Default for QueryBuilder {
     fn default() -> Self {
-        let (schema, fields) = schema();
+        let (schema, fields) = query_schema();
         let tokenizers = TokenizerManager::default();
         tokenizers.register(
             crate::index::tokenizer::MESSAGE_TOKENIZER,
@@ -53,7 +53,7 @@ impl QueryBuilder {
                             "{err} (wildcards work on message, level, runner, node and path)"
                         ),
                     })?;
-                return Ok(route_identifiers(complete_negations(query), &self.fields));
+                return Ok(route_parsed_fields(complete_negations(query), &self.fields));
             }
         }
         let query = self.parser.parse_query(q).map_err(|err| {
@@ -66,7 +66,7 @@ impl QueryBuilder {
                 reason: located.unwrap_or(err).to_string(),
             }
         })?;
-        Ok(route_identifiers(complete_negations(query), &self.fields))
+        Ok(route_parsed_fields(complete_negations(query), &self.fields))
     }
 
     /// `query` restricted to `[from, to)`. A match-all query becomes the bare time range, which
@@ -295,84 +295,134 @@ fn complete_negations(query: Box<dyn Query>) -> Box<dyn Query> {
     Box::new(BooleanQuery::new(clauses))
 }
 
-/// Point every search for an identifier in parsed fields (`fields.trace_id:6187c9…`) at the
-/// column it is kept in ([`crate::index::identifiers`]).
-fn route_identifiers(query: Box<dyn Query>, fields: &Fields) -> Box<dyn Query> {
+/// Point every search for a parsed field's value (`fields.service:payments`) at where each
+/// partition keeps it: [`ParsedFieldQuery`].
+fn route_parsed_fields(query: Box<dyn Query>, fields: &Fields) -> Box<dyn Query> {
     let inner = unboxed(query.as_ref());
     if let Some(boolean) = inner.downcast_ref::<BooleanQuery>() {
         return Box::new(BooleanQuery::new(
             boolean
                 .clauses()
                 .iter()
-                .map(|(occur, sub)| (*occur, route_identifiers(sub.box_clone(), fields)))
+                .map(|(occur, sub)| (*occur, route_parsed_fields(sub.box_clone(), fields)))
                 .collect(),
         ));
     }
     if let Some(term) = inner.downcast_ref::<TermQuery>()
-        && let Some(routed) = identifier_query(term.term(), fields)
+        && let Some(routed) = parsed_field_query(term.term(), fields)
     {
         return routed;
     }
     query
 }
 
-/// The query for `term` when it is an identifier in `fields`: [`IdentifierQuery`].
-pub(crate) fn identifier_query(term: &Term, fields: &Fields) -> Option<Box<dyn Query>> {
-    if term.field() != fields.fields
-        || term.value().json_path_type() != Some(tantivy::schema::Type::Str)
-    {
+/// The query for `term` when it is a term of the parsed fields: [`ParsedFieldQuery`].
+pub(crate) fn parsed_field_query(term: &Term, fields: &Fields) -> Option<Box<dyn Query>> {
+    if term.field() != fields.fields {
         return None;
     }
     // A JSON term's value bytes: the path, its end byte (0), the value's type code, the value.
     let bytes = term.serialized_value_bytes();
-    let end = bytes.iter().position(|b| *b == 0)?;
-    let (path, typed) = bytes.split_at(end + 1);
-    let text = std::str::from_utf8(typed.get(1..)?).ok()?;
-    if !crate::index::identifiers::is_identifier(text) {
-        return None;
-    }
-    let mut in_ids = Term::from_field_json_path(fields.ids, "", false);
-    in_ids.truncate_value_bytes(0);
-    in_ids.append_bytes(path);
-    in_ids.append_type_and_str(text);
-    Some(Box::new(IdentifierQuery {
+    let in_field = |field| {
+        let mut in_field = Term::from_field_json_path(field, "", false);
+        in_field.truncate_value_bytes(0);
+        in_field.append_bytes(bytes);
+        in_field
+    };
+    let text = (term.value().json_path_type() == Some(tantivy::schema::Type::Str))
+        .then(|| {
+            let end = bytes.iter().position(|b| *b == 0)?;
+            std::str::from_utf8(bytes.get(end + 2..)?).ok()
+        })
+        .flatten();
+    let words = text.map(|text| {
+        let mut analyzer = crate::index::tokenizer::message_analyzer();
+        let mut words = Vec::new();
+        analyzer.token_stream(text).process(&mut |token| {
+            words.push(Term::from_field_text(fields.message, &token.text));
+        });
+        words
+    });
+    let in_ids = text
+        .filter(|text| crate::index::identifiers::is_identifier(text))
+        .map(|_| in_field(fields.ids));
+    Some(Box::new(ParsedFieldQuery {
         in_fields: term.clone(),
         in_ids,
+        in_terms: in_field(fields.fields_terms),
+        words,
     }))
 }
 
-/// An identifier among the parsed fields: its value in the `ids` column, in partitions that
-/// have one, or its term in `fields` (older partitions; identifiers inside arrays).
+/// A value of a parsed field, where the partition keeps it:
+///
+/// * partitions with `fields_terms` ([`crate::index::parsed_terms`]): a string is found
+///   through the message's postings of its words and checked on the `fields` column; any value
+///   is also looked up in `fields_terms`; an identifier is read from the `ids` column;
+/// * older partitions: the term in `fields`, and the `ids` column for an identifier where the
+///   partition has one ([`crate::index::identifiers`]).
 #[derive(Clone, Debug)]
-struct IdentifierQuery {
+struct ParsedFieldQuery {
     in_fields: Term,
-    in_ids: Term,
+    /// The value in the `ids` column, for an identifier.
+    in_ids: Option<Term>,
+    in_terms: Term,
+    /// The message's terms of a string value's words (`None` for other values).
+    words: Option<Vec<Term>>,
 }
 
-impl Query for IdentifierQuery {
+impl Query for ParsedFieldQuery {
     fn weight(
         &self,
         scoring: tantivy::query::EnableScoring<'_>,
     ) -> tantivy::Result<Box<dyn tantivy::query::Weight>> {
-        let in_fields = TermQuery::new(
-            self.in_fields.clone(),
-            tantivy::schema::IndexRecordOption::Basic,
-        );
+        let basic = tantivy::schema::IndexRecordOption::Basic;
         let schema = scoring.schema();
-        let ids = self.in_ids.field();
-        if schema.num_fields() <= ids.field_id() as usize || !schema.get_field_entry(ids).is_fast()
-        {
-            return in_fields.weight(scoring);
+        let has = |field: tantivy::schema::Field| schema.num_fields() > field.field_id() as usize;
+        let column = |term: &Term| -> Box<dyn Query> {
+            Box::new(RangeQuery::new(
+                Bound::Included(term.clone()),
+                Bound::Included(term.clone()),
+            ))
+        };
+        let in_ids = self
+            .in_ids
+            .as_ref()
+            .filter(|term| has(term.field()) && schema.get_field_entry(term.field()).is_fast());
+        if !has(self.in_terms.field()) {
+            let in_fields: Box<dyn Query> = Box::new(TermQuery::new(self.in_fields.clone(), basic));
+            let Some(in_ids) = in_ids else {
+                return in_fields.weight(scoring);
+            };
+            return BooleanQuery::new(vec![
+                (Occur::Should, in_fields),
+                (Occur::Should, column(in_ids)),
+            ])
+            .weight(scoring);
         }
-        let in_ids = RangeQuery::new(
-            Bound::Included(self.in_ids.clone()),
-            Bound::Included(self.in_ids.clone()),
-        );
-        BooleanQuery::new(vec![
-            (Occur::Should, Box::new(in_fields) as Box<dyn Query>),
-            (Occur::Should, Box::new(in_ids)),
-        ])
-        .weight(scoring)
+        let mut found: Vec<(Occur, Box<dyn Query>)> = vec![(
+            Occur::Should,
+            Box::new(TermQuery::new(self.in_terms.clone(), basic)),
+        )];
+        if let Some(in_ids) = in_ids {
+            // Identifiers are never terms: the column is read whatever the message holds.
+            found.push((Occur::Should, column(in_ids)));
+        }
+        if let Some(words) = &self.words {
+            let columns = vec![(Occur::Should, column(&self.in_fields))];
+            let mut through_message: Vec<(Occur, Box<dyn Query>)> = words
+                .iter()
+                .map(|word| {
+                    (
+                        Occur::Must,
+                        Box::new(TermQuery::new(word.clone(), basic)) as Box<dyn Query>,
+                    )
+                })
+                .collect();
+            through_message.push((Occur::Must, Box::new(BooleanQuery::new(columns))));
+            found.push((Occur::Should, Box::new(BooleanQuery::new(through_message))));
+        }
+        BooleanQuery::new(found).weight(scoring)
     }
 
     fn query_terms<'a>(&'a self, visitor: &mut dyn FnMut(&'a Term, bool)) {
