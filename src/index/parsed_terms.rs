@@ -36,10 +36,16 @@ pub fn in_message(text: &str, message: &str) -> bool {
         !last.is_ascii_alphanumeric() && last.is_ascii()
     };
     let separator = |b: Option<&u8>| b.is_none_or(|b| b.is_ascii() && !b.is_ascii_alphanumeric());
-    memchr::memmem::find_iter(hay, needle).any(|at| {
-        (open_start || separator(at.checked_sub(1).and_then(|i| hay.get(i))))
+    let mut from = 0;
+    while let Some(at) = super::stored_fields::find_bytes(hay, needle, from) {
+        if (open_start || separator(at.checked_sub(1).and_then(|i| hay.get(i))))
             && (open_end || separator(hay.get(at + needle.len())))
-    })
+        {
+            return true;
+        }
+        from = at + 1;
+    }
+    false
 }
 
 /// The part of `fields` that must be indexed as terms (`fields_terms`): every value but the

@@ -177,8 +177,8 @@ impl TantivySink {
         layout: Layout,
     ) -> TantivyDocument {
         let fields = &self.store.fields;
-        // Before identifiers move to their column: an identifier the message cannot find is
-        // a term too.
+        // The values a search cannot find through the message (identifiers are not among
+        // them: their column is always read).
         let terms = if layout.fields_terms {
             super::parsed_terms::terms(&record.fields, &record.message)
         } else {
