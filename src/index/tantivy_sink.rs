@@ -177,13 +177,6 @@ impl TantivySink {
         layout: Layout,
     ) -> TantivyDocument {
         let fields = &self.store.fields;
-        // The values a search cannot find through the message (identifiers are not among
-        // them: their column is always read).
-        let terms = if layout.fields_terms {
-            super::parsed_terms::terms(&record.fields, &record.message)
-        } else {
-            None
-        };
         let ids = if layout.ids {
             super::identifiers::split(&mut record.fields)
         } else {
@@ -220,13 +213,18 @@ impl TantivySink {
                 let stored = super::stored_fields::encode(&record.fields, &record.message);
                 doc.add_bytes(fields.fields_stored, &stored);
             }
-            doc.add_field_value(fields.fields, &OwnedValue::from(record.fields));
+            let parsed = OwnedValue::from(record.fields);
+            // The values a search cannot find through the message (identifiers have left for
+            // their column, which is always read).
+            if layout.fields_terms
+                && let Some(terms) = super::parsed_terms::terms(&parsed, &record.message)
+            {
+                doc.add_field_value(fields.fields_terms, &terms);
+            }
+            doc.add_field_value(fields.fields, &parsed);
         }
         if let Some(ids) = ids {
             doc.add_field_value(fields.ids, &OwnedValue::from(ids));
-        }
-        if let Some(terms) = terms {
-            doc.add_field_value(fields.fields_terms, &terms);
         }
         if record.truncated {
             doc.add_text(fields.flags, "truncated");

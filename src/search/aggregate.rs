@@ -618,7 +618,9 @@ mod tests {
             );
             doc.add_text(store.fields.message, &message);
             doc.add_field_value(store.fields.fields, &OwnedValue::from(fields.clone()));
-            if let Some(terms) = crate::index::parsed_terms::terms(fields, &message) {
+            if let Some(terms) =
+                crate::index::parsed_terms::terms(&OwnedValue::from(fields.clone()), &message)
+            {
                 doc.add_field_value(store.fields.fields_terms, &terms);
             }
             writer.add_document(doc).unwrap();
