@@ -935,17 +935,21 @@ mod tests {
     /// A JSON line as the app writes it, and its parsed fields plus one the line does not hold
     /// (`env`, as a transform would add).
     fn json_line_record(i: u64, ts: i64) -> crate::record::Record {
-        let service = if i % 3 == 0 { "payments" } else { "search" };
+        let service = if i.is_multiple_of(3) {
+            "payments"
+        } else {
+            "search"
+        };
         // Other lines mention `payments` in another field: the column check keeps them out.
         let note = if i % 3 == 1 { "calls payments" } else { "ok" };
-        let status = if i % 4 == 0 { 500 } else { 200 };
+        let status = if i.is_multiple_of(4) { 500 } else { 200 };
         let trace = format!("{:032x}", 0x5eed_u128 * 7919 * (i as u128 + 1));
         let message = format!(
             r#"{{"service":"{service}","path":"/api/v2/users/{n}","status":{status},"trace_id":"{trace}","note":"{note}","user":"-","city":"数据库","at":"2026-01-14T10:00:00Z"}}"#,
             n = i % 5
         );
         let mut fields: serde_json::Value = serde_json::from_str(&message).unwrap();
-        fields["env"] = serde_json::json!(if i % 2 == 0 { "prod" } else { "test" });
+        fields["env"] = serde_json::json!(if i.is_multiple_of(2) { "prod" } else { "test" });
         crate::record::Record {
             runner: "app".into(),
             fields,
