@@ -769,6 +769,22 @@ mod tests {
         }
     }
 
+    /// Every hit of `q` (at most 100), checked against the total the search reports.
+    fn every_hit(store: &IndexStore, builder: &QueryBuilder, q: &str) -> Vec<Hit> {
+        let found = search(
+            store,
+            builder,
+            &SearchParams {
+                q: Some(q.into()),
+                limit: Some(100),
+                ..SearchParams::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(found.total as usize, found.hits.len(), "{q}");
+        found.hits
+    }
+
     fn app_record(i: u64, ts: i64) -> crate::record::Record {
         let line = crate::record::Record::test_line(ts + i as i64, &format!("request {i}"));
         crate::record::Record {
@@ -824,18 +840,10 @@ mod tests {
 
         let builder = QueryBuilder::default();
         let find = |q: &str| -> Vec<String> {
-            let found = search(
-                &store,
-                &builder,
-                &SearchParams {
-                    q: Some(q.into()),
-                    limit: Some(100),
-                    ..SearchParams::default()
-                },
-            )
-            .unwrap();
-            assert_eq!(found.total as usize, found.hits.len(), "{q}");
-            let mut messages: Vec<String> = found.hits.into_iter().map(|h| h.message).collect();
+            let mut messages: Vec<String> = every_hit(&store, &builder, q)
+                .into_iter()
+                .map(|h| h.message)
+                .collect();
             messages.sort();
             messages
         };
@@ -1000,20 +1008,7 @@ mod tests {
         );
 
         let builder = QueryBuilder::default();
-        let count = |q: &str| -> usize {
-            let found = search(
-                &store,
-                &builder,
-                &SearchParams {
-                    q: Some(q.into()),
-                    limit: Some(100),
-                    ..SearchParams::default()
-                },
-            )
-            .unwrap();
-            assert_eq!(found.total as usize, found.hits.len(), "{q}");
-            found.hits.len()
-        };
+        let count = |q: &str| every_hit(&store, &builder, q).len();
         let expect = |f: &dyn Fn(&serde_json::Value) -> bool| {
             records.iter().filter(|r| f(&r.fields)).count()
         };
