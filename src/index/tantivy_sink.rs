@@ -191,6 +191,7 @@ impl TantivySink {
             + record.level.len()
             + record.message.len()
             + record.stream.len();
+        // Plus the few values of `fields_terms` (numbers, strings the line does not hold).
         let value_bytes = value_bytes(&record.fields) + ids.as_ref().map_or(0, value_bytes) + 64;
         let mut doc = TantivyDocument::with_capacity(text_bytes + value_bytes + 96);
         // Parsers keep event times in range; clamp anyway, one bad record must not stop indexing.

@@ -31,7 +31,9 @@
 //! the rest compact binary. Parsed lines carried their text twice, once in the message and
 //! once quoted and escaped in the JSON, which the runner wrote and the indexer parsed again;
 //! now an nginx line's fields take ~40 bytes. Fields read from format 1 are bounded in depth
-//! as appends bound them, so anything read can be written again. Decoding checks every length against what is left
+//! as appends bound them, so anything read can be written again.
+//!
+//! Decoding checks every length against what is left
 //! and every string for UTF-8, and refuses trailing bytes: a damaged value is an error, never
 //! a panic or a wrong record (`fuzz/fuzz_targets/queue_codec.rs`).
 
