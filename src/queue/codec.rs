@@ -30,7 +30,7 @@
 //! [`stored_fields`]: a string the parser cut out of the line is a byte range of the message,
 //! the rest compact binary. Parsed lines carried their text twice, once in the message and
 //! once quoted and escaped in the JSON, which the runner wrote and the indexer parsed again;
-//! now an nginx line's fields take ~40 bytes. Fields read from format 1 are bounded in depth
+//! now each value takes a few bytes (the keys are still written out). Fields read from format 1 are bounded in depth
 //! as appends bound them, so anything read can be written again.
 //!
 //! Decoding checks every length against what is left
