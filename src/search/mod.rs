@@ -30,7 +30,7 @@ mod time;
 pub mod time_range;
 
 pub use exec::{context, histogram, indexed_after, search, search_keyed};
-pub use query::{QueryBuilder, check_query_size};
+pub use query::QueryBuilder;
 
 use chrono::{DateTime as ChronoDateTime, Utc};
 use serde::{Deserialize, Serialize};
