@@ -44,10 +44,15 @@ pub use crate::record::END_OF_TIME;
 pub const MAX_BUCKETS: i64 = 2000;
 /// Longest query text accepted (bytes). Long lists of IDs fit; a query is not a data upload.
 pub const MAX_QUERY_BYTES: usize = 16 * 1024;
-/// Deepest nesting accepted: groups `(...)` plus chained `NOT`s. The query grammar, the
-/// rewrites below and tantivy's query building all recurse once per level, so this bound is
-/// what keeps any query from exhausting a thread's stack (3000 levels aborted the process).
+/// Deepest nesting accepted: groups `(...)` plus chained `NOT`s, as the query's tree holds them.
+/// The rewrites below, tantivy's query building and its scorers all recurse once per level, so
+/// this bound is what keeps any query from exhausting a thread's stack (3000 levels aborted
+/// the process).
 pub const MAX_QUERY_DEPTH: usize = 32;
+/// Most `(` and `NOT`s accepted in one query, nested or not, quoted or not. The grammar
+/// recurses once for each before it knows the tree (`((a))` is the leaf `a`), and its work
+/// grows with them faster than with the query's length.
+pub const MAX_QUERY_GROUPS: usize = 256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SearchError {

@@ -41,24 +41,37 @@ impl QueryBuilder {
         }
         check_query_text(q)?;
         // Below the bound, the tree (one clause more than groups and NOTs) is within the limit.
-        if nesting_bound(q) < MAX_QUERY_DEPTH {
+        let bound = nesting_bound(q);
+        if bound < MAX_QUERY_DEPTH {
             return self.parse_shallow(q);
         }
+        // The grammar's work and recursion grow with these, whatever the tree they make.
+        if bound > MAX_QUERY_GROUPS {
+            return Err(bad_query(
+                q,
+                format!(
+                    "the query holds {bound} groups and NOTs; at most {MAX_QUERY_GROUPS} are allowed"
+                ),
+            ));
+        }
         // The grammar recurses once per group or NOT even where the tree it builds does not
-        // (`((a))` is the leaf `a`): it runs where no query within the size limit exhausts the
-        // stack, and the tree is refused if it nests deeper than the rest of search may go.
-        on_grammar_stack(q, || {
-            let depth = grammar_depth(q);
-            if depth > MAX_QUERY_DEPTH {
-                return Err(bad_query(
-                    q,
-                    format!(
-                        "the query nests {depth} levels deep (groups and NOTs); at most {MAX_QUERY_DEPTH} are allowed"
-                    ),
-                ));
-            }
-            self.parse_shallow(q)
-        })
+        // (`((a))` is the leaf `a`): it runs on a stack of known size, and the tree is refused
+        // if it nests deeper than the rest of search may go.
+        on_grammar_stack(q, || self.parse_measured(q))
+    }
+
+    /// [`Self::parse`] for a query within [`MAX_QUERY_GROUPS`]: the tree is measured first.
+    fn parse_measured(&self, q: &str) -> Result<Box<dyn Query>, SearchError> {
+        let depth = grammar_depth(q);
+        if depth > MAX_QUERY_DEPTH {
+            return Err(bad_query(
+                q,
+                format!(
+                    "the query nests {depth} levels deep (groups and NOTs); at most {MAX_QUERY_DEPTH} are allowed"
+                ),
+            ));
+        }
+        self.parse_shallow(q)
     }
 
     /// [`Self::parse`] for a query whose tree is known to nest at most [`MAX_QUERY_DEPTH`] deep.
@@ -184,20 +197,25 @@ fn check_query_text(q: &str) -> Result<(), SearchError> {
 }
 
 /// An upper bound of the grammar's recursion that needs no parsing: it recurses only into a
-/// group (`(`) or a `NOT`, so it cannot nest deeper than there are of them. Most queries stop
-/// here. (Discounting the parentheses inside quotes was not a bound: the grammar decides what
-/// a quote opens — an unterminated `"` opens nothing — found by the `query` fuzz target.)
+/// group (`(`) or a `NOT` and a space, so it cannot nest deeper than there are of them. Most
+/// queries stop here. (Discounting the parentheses inside quotes was not a bound: the grammar
+/// decides what a quote opens — an unterminated `"` opens nothing — found by the `query` fuzz
+/// target.)
 fn nesting_bound(q: &str) -> usize {
-    q.bytes().filter(|&b| b == b'(').count() + q.matches("NOT").count()
+    let nots = q
+        .match_indices("NOT")
+        .filter(|(at, _)| q[at + 3..].starts_with(char::is_whitespace))
+        .count();
+    q.bytes().filter(|&b| b == b'(').count() + nots
 }
 
-/// Stack for [`on_grammar_stack`]. The deepest queries within [`MAX_QUERY_BYTES`] need between
-/// 32 and 64 MiB in an unoptimized build (the tests run them on a quarter of this), less when
-/// optimized. It is reserved address space, touched only as deep as a query goes.
-const GRAMMAR_STACK: usize = 256 << 20;
+/// Stack for [`on_grammar_stack`], the size of a main thread's. The grammar's recursion on
+/// [`MAX_QUERY_GROUPS`] groups or `NOT`s needs less than a quarter of it in an unoptimized
+/// build (the tests run the deepest queries on a quarter), less when optimized.
+const GRAMMAR_STACK: usize = 8 << 20;
 
 /// Runs `parse` on a thread with [`GRAMMAR_STACK`]: the grammar, its trees and their drops
-/// all recurse as deep as the query text nests.
+/// all recurse as deep as the query text nests, and a caller's stack may be half used.
 fn on_grammar_stack(
     q: &str,
     parse: impl FnOnce() -> Result<Box<dyn Query>, SearchError> + Send,
@@ -469,95 +487,78 @@ impl Query for ParsedFieldQuery {
 mod tests {
     use super::*;
 
-    /// Queries within the size limit that make the grammar recurse deepest: a group or a NOT
-    /// per byte or four, and the fuzz target's find, an unterminated quote before the groups.
+    /// Queries within the limits that make the grammar recurse deepest: a group or a NOT each,
+    /// the fuzz target's find (groups after an unterminated quote), and the longest query.
     fn deepest_queries() -> Vec<String> {
+        let n = MAX_QUERY_GROUPS;
         vec![
-            "(".repeat(MAX_QUERY_BYTES),
-            format!("{}a", "NOT ".repeat(MAX_QUERY_BYTES / 4 - 1)),
-            format!("{}a", "(NOT ".repeat(MAX_QUERY_BYTES / 5 - 1)),
-            format!("level:vvv\"{}", "(".repeat(MAX_QUERY_BYTES - 10)),
-            format!("a:({}", "b:(".repeat(MAX_QUERY_BYTES / 3 - 2)),
+            "(".repeat(n),
+            format!("{}a", "NOT ".repeat(n)),
+            format!("{}a", "(NOT ".repeat(n / 2)),
+            format!("level:vvv\"{}", "(".repeat(n)),
+            format!("a:({}", "b:(".repeat(n - 1)),
+            format!("{}b{}", "(a OR ".repeat(n), ")".repeat(n)),
+            format!("{}b", format!("({} OR ", "x".repeat(55)).repeat(n)),
         ]
+    }
+
+    fn refusal(builder: &QueryBuilder, q: &str) -> String {
+        let text = builder.parse(q).err().expect("refused").to_string();
+        assert!(
+            text.len() < 600,
+            "the error quotes only the start: {}",
+            text.len()
+        );
+        text
     }
 
     #[test]
     fn deep_and_long_queries_are_refused_not_parsed() {
         let builder = QueryBuilder::default();
         // 3000 nested groups overflowed the stack and aborted the process; so did groups after
-        // an unterminated quote, which a reading of quotes counted as a phrase (fuzz target).
-        let mut deep = vec![
-            format!("{}b{}", "(a OR ".repeat(2000), ")".repeat(2000)),
+        // an unterminated quote, which a reading of quotes took for a phrase (fuzz target).
+        for q in [
+            format!("{}a{}", "(".repeat(3000), ")".repeat(3000)),
             format!("{}a", "NOT ".repeat(3000)),
             format!("{}a", "(NOT ".repeat(3000)),
-            format!(
-                "level:vvv\"{}a OR b{}",
-                "(x OR ".repeat(2000),
-                ")".repeat(2000)
-            ),
-            "(".repeat(100_000),
-        ];
-        deep.extend(deepest_queries());
-        for q in deep {
-            let Err(err) = builder.parse(&q) else {
-                continue; // what the lenient grammar makes of some is shallow, and fine
-            };
-            let text = err.to_string();
-            assert!(
-                text.contains("levels deep")
-                    || text.contains("bytes long")
-                    || text.to_lowercase().contains("syntax")
-                    || text.contains("expected"),
-                "{text}"
-            );
-            assert!(
-                text.len() < 600,
-                "the error quotes only the start: {}",
-                text.len()
-            );
-        }
-        for q in [
-            format!("{}b{}", "(a OR ".repeat(2000), ")".repeat(2000)),
-            format!("{}a", "NOT ".repeat(3000)),
+            format!("level:vvv\"{}a", "(x OR ".repeat(2000)),
+            format!("\"{}\" AND b", "(".repeat(MAX_QUERY_GROUPS + 1)),
         ] {
-            let err = builder.parse(&q).err().expect("refused").to_string();
-            assert!(err.contains("levels deep"), "{err}");
+            let text = refusal(&builder, &q);
+            assert!(text.contains("groups and NOTs; at most 256"), "{text}");
+        }
+        for q in ["(".repeat(100_000), "a ".repeat(MAX_QUERY_BYTES)] {
+            assert!(refusal(&builder, &q).contains("bytes long"));
+        }
+        // The tree's depth is what is limited: 32 levels parse, 33 do not.
+        let nested = |levels: usize| format!("{}b{}", "(a OR ".repeat(levels), ")".repeat(levels));
+        builder
+            .parse(&nested(MAX_QUERY_DEPTH))
+            .expect("32 levels parse");
+        let text = refusal(&builder, &nested(MAX_QUERY_DEPTH + 1));
+        assert!(text.contains("33 levels deep"), "{text}");
+        let text = refusal(&builder, &format!("{}a", "NOT ".repeat(40)));
+        assert!(text.contains("40 levels deep"), "{text}");
+        for q in deepest_queries() {
+            if let Err(err) = builder.parse(&q) {
+                assert!(err.to_string().len() < 600, "{err}");
+            }
         }
         // Groups around one word build no deeper a tree than the word: parsed, and the same.
-        let wrapped = format!("{}a{}", "(".repeat(3000), ")".repeat(3000));
+        let wrapped = format!("{}a{}", "(".repeat(100), ")".repeat(100));
         assert_eq!(
             format!("{:?}", builder.parse(&wrapped).expect("parsed")),
             format!("{:?}", builder.parse("a").unwrap())
         );
-        let long = "a ".repeat(MAX_QUERY_BYTES);
-        assert!(
-            builder
-                .parse(&long)
-                .err()
-                .unwrap()
-                .to_string()
-                .contains("bytes long")
-        );
-        // Within the limits, depth is fine and quoted parentheses do not count.
-        let ok = format!(
-            "{}b{}",
-            "(a OR ".repeat(MAX_QUERY_DEPTH),
-            ")".repeat(MAX_QUERY_DEPTH)
-        );
-        builder.parse(&ok).expect("32 levels parse");
-        let over = format!(
-            "{}b{}",
-            "(a OR ".repeat(MAX_QUERY_DEPTH + 1),
-            ")".repeat(MAX_QUERY_DEPTH + 1)
-        );
-        let err = builder.parse(&over).err().expect("33 levels are refused");
-        assert!(err.to_string().contains("33 levels deep"), "{err}");
         builder
-            .parse(&format!("\"{}\" AND b", "(".repeat(500)))
+            .parse(&format!("\"{}\" AND b", "(".repeat(200)))
             .expect("parentheses in a phrase are text");
         builder
-            .parse("a AND NOT b AND NOT c AND NOT d")
+            .parse(&format!("a AND{}", " NOT b AND NOT c".repeat(20)))
             .expect("separate NOTs");
+        builder
+            .parse(&"NOTICE ".repeat(300))
+            .expect("a word that starts with NOT is a word");
     }
 
     /// The grammar's stack holds the deepest queries with room to spare, in the unoptimized
@@ -568,9 +569,11 @@ mod tests {
         std::thread::Builder::new()
             .stack_size(GRAMMAR_STACK / margin)
             .spawn(|| {
+                let builder = QueryBuilder::default();
                 for q in deepest_queries() {
-                    let _ = grammar_depth(&q);
-                    let _ = QueryBuilder::default().parse_shallow(&q);
+                    assert!(nesting_bound(&q) <= MAX_QUERY_GROUPS);
+                    assert!(q.len() <= MAX_QUERY_BYTES);
+                    let _ = builder.parse_measured(&q);
                 }
             })
             .unwrap()
