@@ -167,7 +167,7 @@ impl SledQueue {
     fn open_db(dir: &Path) -> anyhow::Result<sled::Db> {
         let config = sled::Config::new()
             .path(dir)
-            .cache_capacity(64 * 1024 * 1024)
+            .cache_capacity(16 * 1024 * 1024)
             .segment_size(SEGMENT_SIZE)
             .mode(sled::Mode::LowSpace);
         // sled 0.34 can panic instead of erroring on a damaged file; treat both the same.
