@@ -226,12 +226,9 @@ fn on_grammar_stack(
             .stack_size(GRAMMAR_STACK)
             .spawn_scoped(scope, parse)
             .map_err(|err| {
-                bad_query(
-                    q,
-                    format!(
-                        "the query nests deeply and no thread could be started to parse it: {err}"
-                    ),
-                )
+                SearchError::Unavailable(format!(
+                    "no thread could be started to parse a query with many groups: {err}"
+                ))
             })?;
         parsing.join().unwrap_or_else(|_| {
             Err(bad_query(
@@ -243,7 +240,8 @@ fn on_grammar_stack(
 }
 
 /// How deep the clauses of the trees the grammar builds from `q` nest, strict and lenient
-/// reading alike (the lenient one words syntax errors, and builds a query too). Call on [`on_grammar_stack`].
+/// reading alike (the lenient one words syntax errors, and builds a query too). Runs on
+/// [`on_grammar_stack`].
 fn grammar_depth(q: &str) -> usize {
     fn depth(ast: &tantivy::query_grammar::UserInputAst) -> usize {
         use tantivy::query_grammar::UserInputAst;
