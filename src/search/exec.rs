@@ -568,6 +568,69 @@ mod tests {
         prepared.commit().unwrap();
     }
 
+    /// A searcher keeps a few decompressed doc store blocks per segment, not tantivy's 100
+    /// (25 MiB a segment, resident for as long as nothing is committed), and fetching hits in
+    /// time order reads each block once.
+    #[test]
+    fn fetching_hits_keeps_a_few_doc_store_blocks_and_reads_each_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = IndexStore::open(dir.path(), "web-1").unwrap();
+        let (_, fields) = crate::index::schema();
+        let ts = chrono::DateTime::parse_from_rfc3339("2026-01-14T10:00:00Z")
+            .unwrap()
+            .timestamp_micros();
+        let partition = store.partition(crate::index::day_of(ts)).unwrap();
+        let mut writer = partition
+            .index
+            .writer_with_num_threads::<TantivyDocument>(1, 100_000_000)
+            .unwrap();
+        let lines = 3000u64;
+        let mut stored_bytes = 0usize;
+        for seq in 1..=lines {
+            let message = format!("line {seq} {}", "payload ".repeat(120));
+            stored_bytes += message.len() + 64;
+            let mut doc = TantivyDocument::new();
+            doc.add_date(fields.ts, DateTime::from_timestamp_micros(ts + seq as i64));
+            doc.add_u64(fields.sort, crate::index::sort_key(ts + seq as i64, seq));
+            doc.add_u64(fields.seq, seq);
+            doc.add_text(fields.message, message);
+            writer.add_document(doc).unwrap();
+        }
+        let mut prepared = writer.prepare_commit().unwrap();
+        prepared.set_payload(&crate::index::payload_for(lines));
+        prepared.commit().unwrap();
+        partition.reader.reload().unwrap();
+        let searcher = partition.reader.searcher();
+        assert_eq!(searcher.segment_readers().len(), 1, "one segment of 3 MiB");
+
+        let found = search(
+            &store,
+            &QueryBuilder::default(),
+            &SearchParams {
+                q: Some("payload".into()),
+                limit: Some(lines as usize),
+                ..SearchParams::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(found.hits.len() as u64, lines);
+        assert!(found.hits[0].message.starts_with(&format!("line {lines} ")));
+        let stats = searcher.doc_store_cache_stats();
+        let blocks = stored_bytes.div_ceil(crate::index::DOCSTORE_BLOCK_BYTES);
+        assert!(
+            blocks > crate::index::DOCSTORE_CACHE_BLOCKS,
+            "{blocks} blocks"
+        );
+        assert!(
+            stats.num_entries <= crate::index::DOCSTORE_CACHE_BLOCKS,
+            "{stats:?}"
+        );
+        assert!(
+            stats.cache_misses <= blocks + 1,
+            "{stats:?}, {blocks} blocks"
+        );
+    }
+
     /// New partitions keep where a line came from in columns only; partitions written before
     /// kept it in the doc store. Hits, context and the live tail read both the same.
     #[test]
