@@ -1,5 +1,6 @@
 //! The query language: any text is a query or a clear refusal, never a crash (a 3000-deep
-//! query used to overflow the stack and abort the process). Free text, and a structured mode.
+//! query used to overflow the stack and abort the process; later, deep groups after an
+//! unterminated quote, found here). Free text, and a structured mode.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
